@@ -1,0 +1,75 @@
+"""Redis notifications: job changes, scheduler wake-ups, live-worker capacity. Redis is never the truth."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import redis
+
+from scheduler import keys
+from scheduler.records import JobRecord
+
+log = logging.getLogger(__name__)
+
+
+def job_message(job: JobRecord) -> dict[str, object]:
+    """The `job` event of SPEC §4: `{id, project, status, progress, step}`."""
+    step = job.current_step
+    return {
+        "id": job.id,
+        "project": job.project,
+        "status": job.status.value,
+        "progress": job.progress,
+        "step": None if step is None else {"index": step.index, "name": step.name, "status": step.status.value,
+                                           "progress": step.progress},
+    }
+
+
+class RedisBus:
+    """`scheduler.executor.Bus` on Redis. A failed notification is logged, never raised: it is not the truth."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    def job_changed(self, job: JobRecord) -> None:
+        self._publish(job_message(job))
+
+    def job_deleted(self, job_id: str, project: str) -> None:
+        self._publish({"id": job_id, "project": project, "status": None, "progress": None, "step": None,
+                       "deleted": True})
+
+    def publish_raw(self, message: dict[str, object]) -> None:
+        self._publish(message)
+
+    def wake_scheduler(self) -> None:
+        try:
+            pipe = self.redis.pipeline()
+            pipe.lpush(keys.WAKE, 1)
+            pipe.ltrim(keys.WAKE, 0, 9)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("could not wake the scheduler: %s", exc)
+
+    def wait_for_wake(self, timeout: float) -> None:
+        """Block until a wake-up arrives or `timeout` passes; swallow the ones queued behind it."""
+        try:
+            if self.redis.blpop([keys.WAKE], timeout=timeout):
+                self.redis.delete(keys.WAKE)
+        except redis.RedisError as exc:
+            log.warning("waiting for wake-ups failed: %s", exc)
+
+    def capacity(self) -> int:
+        """The summed process count of the workers alive now."""
+        total = 0
+        for key in self.redis.scan_iter(match=f"{keys.WORKER_PREFIX}*", count=500):
+            value = self.redis.get(key)
+            if value is not None:
+                total += int(value)
+        return total
+
+    def _publish(self, message: dict[str, object]) -> None:
+        try:
+            self.redis.publish(keys.EVENTS, json.dumps(message))
+        except redis.RedisError as exc:
+            log.warning("could not publish a job event: %s", exc)

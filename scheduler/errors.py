@@ -1,0 +1,42 @@
+"""One base error; one subclass per failure. The API maps them to HTTP in one place (api/errors.py)."""
+
+from __future__ import annotations
+
+
+class JobctlError(Exception):
+    """Base of every error jobctl raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(JobctlError):
+    code = "not_found"
+
+
+class Invalid(JobctlError):
+    """The request is well-formed but its content is refused (SPEC: 422)."""
+
+    code = "invalid"
+
+
+class Conflict(JobctlError):
+    """An operation the job's current state does not allow (SPEC: 409)."""
+
+    code = "conflict"
+
+    def __init__(self, message: str, status: str | None = None, allowed: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.allowed = allowed or []
+
+
+class Unauthorized(JobctlError):
+    code = "unauthorized"
+
+
+class Forbidden(JobctlError):
+    code = "forbidden"

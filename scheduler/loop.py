@@ -1,0 +1,115 @@
+"""The scheduler: dispatch PENDING jobs, recover lost attempts, check targets, purge old jobs.
+
+One pass of `Scheduler.dispatch` runs in one write transaction under a dispatch lock (a PostgreSQL advisory
+lock; SQLite's write lock), so several schedulers can run at once and no job is dispatched twice: the
+guarded PENDING -> RUNNING transition is the claim.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from scheduler import store
+from scheduler.bus import RedisBus
+from scheduler.operations import Operations
+from scheduler.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Candidate = tuple[str, int, int, datetime]  # (job id, project id, priority, created_at)
+
+
+def fair_order(candidates: Sequence[Candidate], slots: int) -> list[str]:
+    """Pick up to `slots` jobs: round-robin over projects, each round ordered by priority then age.
+
+    Within a project, jobs go by (priority, age). Every project with a candidate gets a slot before any
+    project gets a second one, so a large backlog never starves a small project.
+    """
+    queues: dict[int, list[Candidate]] = {}
+    for cand in sorted(candidates, key=lambda c: (c[2], c[3], c[0])):
+        queues.setdefault(cand[1], []).append(cand)
+    chosen: list[str] = []
+    while len(chosen) < slots and queues:
+        heads = sorted(queues.items(), key=lambda item: (item[1][0][2], item[1][0][3], item[1][0][0]))
+        for project_id, queue in heads:
+            if len(chosen) >= slots:
+                break
+            chosen.append(queue.pop(0)[0])
+            if not queue:
+                del queues[project_id]
+    return chosen
+
+
+RetryOnLost = Callable[[str, int], bool]  # (job type, attempt that was lost) -> retry?
+
+
+class Scheduler:
+    def __init__(self, ops: Operations, bus: RedisBus, settings: Settings, retry_on_lost: RetryOnLost) -> None:
+        self.ops = ops
+        self.db = ops.db
+        self.bus = bus
+        self.settings = settings
+        self.retry_on_lost = retry_on_lost
+        self.stopping = threading.Event()
+
+    def dispatch(self) -> int:
+        """One dispatch pass. Returns how many jobs left PENDING (dispatched or auto-discarded)."""
+        capacity = self.bus.capacity()
+        with self.db.write() as s:
+            store.lock_dispatch(s)
+            running = store.running_counts(s)
+            slots = capacity - sum(running.values())
+            if self.settings.max_running is not None:
+                slots = min(slots, self.settings.max_running - sum(running.values()))
+            if slots <= 0:
+                return 0
+            free = {
+                pid: (limit or self.settings.project_max_running) - running.get(pid, 0)
+                for pid, limit in store.project_limits(s).items()
+            }
+            chosen = fair_order(store.pending_candidates(s, free), slots)
+            done = self.ops.dispatch(chosen, s)
+        self.ops.announce(done)
+        return len(done)
+
+    def recover(self) -> int:
+        """Handle every attempt whose lease ran out. Returns how many."""
+        with self.db.read() as s:
+            expired = store.expired_leases(s, store.utcnow())
+        for lease in expired:
+            self.ops.worker_lost(lease, retry=self.retry_on_lost(lease.job_type, lease.attempt))
+        return len(expired)
+
+    def purge(self) -> int:
+        """Delete final jobs older than the retention period."""
+        before = store.utcnow() - timedelta(days=self.settings.retention_days)
+        with self.db.write() as s:
+            return store.purge_final_jobs(s, before)
+
+    def run(self) -> None:
+        """Loop until `stopping` is set: dispatch on every wake-up or tick, and the periodic chores."""
+        last_targets = last_purge = 0.0
+        backoff = 0.0
+        while not self.stopping.is_set():
+            try:
+                while self.dispatch() and not self.stopping.is_set():
+                    pass  # a full pass may have left work: go again before sleeping
+                self.recover()
+                now = time.monotonic()
+                if now - last_targets >= self.settings.target_check_s:
+                    self.ops.check_targets()
+                    last_targets = now
+                if now - last_purge >= 600:
+                    self.purge()
+                    last_purge = now
+                backoff = 0.0
+            except Exception:
+                backoff = min(5.0, backoff * 2 or 0.5)
+                log.exception("scheduler pass failed; retrying in %.1fs", backoff)
+                self.stopping.wait(backoff)
+                continue
+            self.bus.wait_for_wake(self.settings.scheduler_tick_s)

@@ -1,0 +1,212 @@
+"""SQLAlchemy 2 typed ORM models. Only `scheduler.store` builds queries on them.
+
+Invariants live in the schema: CHECK constraints on statuses, priorities and progress; unique names.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from scheduler.states import JobStatus
+
+STATUSES = ", ".join(f"'{s.value}'" for s in JobStatus)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class Project(Base):
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    max_running: Mapped[int | None]
+    created_at: Mapped[datetime]
+
+    __table_args__ = (CheckConstraint("max_running IS NULL OR max_running >= 1", name="max_running"),)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    admin: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+
+
+class Role(Base):
+    __tablename__ = "roles"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (CheckConstraint("role IN ('viewer', 'operator')", name="role"),)
+
+
+class Target(Base):
+    """A `record` target registered through the API. Its version goes up by one on every change."""
+
+    __tablename__ = "targets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(512))
+    version: Mapped[int] = mapped_column(default=1)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("project_id", "kind", "name", name="uq_targets_project_kind_name"),
+        CheckConstraint("version >= 1", name="version"),
+    )
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(64))
+    target_kind: Mapped[str | None] = mapped_column(String(32))
+    target_name: Mapped[str | None] = mapped_column(String(512))
+    target_version: Mapped[str | None] = mapped_column(String(128))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    priority: Mapped[int] = mapped_column(default=3)
+    status: Mapped[str] = mapped_column(String(16))
+    submitter: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(default=1)
+    error: Mapped[str | None] = mapped_column(Text)
+    discard_reason: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    waiting_s: Mapped[float] = mapped_column(Float, default=0.0)
+    # When the job entered its current PENDING / RUNNING stretch; turned into waiting_s / duration_s on leaving.
+    pending_since: Mapped[datetime | None]
+    running_since: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        CheckConstraint(f"status IN ({STATUSES})", name="status"),
+        CheckConstraint("priority BETWEEN 0 AND 4", name="priority"),
+        CheckConstraint("(target_kind IS NULL) = (target_name IS NULL)", name="target"),
+        Index("ix_jobs_dispatch", "status", "project_id", "priority", "created_at"),
+        Index("ix_jobs_project_created", "project_id", "created_at"),
+        Index("ix_jobs_project_status_created", "project_id", "status", "created_at"),
+        Index("ix_jobs_created", "created_at"),
+        Index("ix_jobs_target", "project_id", "target_kind", "target_name"),
+    )
+
+
+class Step(Base):
+    __tablename__ = "steps"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    index: Mapped[int] = mapped_column("idx", Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    status: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    attempt: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    checkpoint: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # what the step returned, for later steps
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    waiting_s: Mapped[float] = mapped_column(Float, default=0.0)
+    ready_at: Mapped[datetime | None]  # when the step became the next one to run
+    running_since: Mapped[datetime | None]
+    # The current attempt: its fencing token (also the Celery task id), its worker and its lease.
+    fence: Mapped[str | None] = mapped_column(String(36))
+    worker: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None]
+    dispatches: Mapped[int] = mapped_column(default=0)  # messages sent for the current attempt
+
+    __table_args__ = (
+        CheckConstraint(f"status IN ({STATUSES})", name="status"),
+        CheckConstraint("progress >= 0 AND progress <= 100", name="progress"),
+        CheckConstraint("weight > 0", name="weight"),
+        Index("ix_steps_lease", "lease_until"),
+    )
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class StepLog(Base):
+    __tablename__ = "step_logs"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(32))
+    step_index: Mapped[int]
+    at: Mapped[datetime]
+    line: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["job_id", "step_index"], ["steps.job_id", "steps.idx"], ondelete="CASCADE"),
+        Index("ix_step_logs_step", "job_id", "step_index", "id"),
+    )

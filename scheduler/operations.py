@@ -1,0 +1,273 @@
+"""The operations service: submit, the five user operations, auto-discard, targets and step outcomes.
+
+Each method runs one write transaction through the store, then - only after it committed - carries out
+the side effects the transition asks for: revoke the stopped attempt, run the cleanup, send the next
+attempt, publish the change and wake the schedulers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from scheduler import store
+from scheduler.db import Database
+from scheduler.errors import Conflict, Invalid, NotFound
+from scheduler.executor import Bus, Executor
+from scheduler.records import Dispatch, JobRecord, StepSpec, TargetRecord
+from scheduler.settings import Settings
+from scheduler.states import OPERATIONS, Action, JobStatus
+from scheduler.targets import TargetKinds, mismatch
+
+log = logging.getLogger(__name__)
+
+AUTO_DISCARD_ACTOR = "auto-discard"
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The step returned normally; `result` becomes the job's result if this was the last step."""
+
+    result: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The step raised. `retry` is the job type's retry decision."""
+
+    error: str
+    retry: bool = False
+
+
+Outcome = Finished | Failed
+
+
+class Operations:
+    """Everything that changes jobs, for the API, the scheduler and the workers alike."""
+
+    def __init__(self, db: Database, executor: Executor, bus: Bus, targets: TargetKinds, settings: Settings) -> None:
+        self.db = db
+        self.executor = executor
+        self.bus = bus
+        self.targets = targets
+        self.settings = settings
+
+    # ----------------------------------------------------------------------------------- submit / operate
+
+    def submit(
+        self,
+        *,
+        project: str,
+        job_type: str,
+        steps: Sequence[StepSpec],
+        params: dict[str, Any],
+        priority: int,
+        submitter: str,
+        target: tuple[str, str] | None,
+    ) -> JobRecord:
+        """Create a PENDING job with its steps. `Invalid` if the target does not exist or is not allowed."""
+        if not 0 <= priority <= 4:
+            raise Invalid("priority must be between 0 (highest) and 4 (lowest)")
+        with self.db.write() as s:
+            proj = store.get_project(s, project)
+            pinned: tuple[str, str, str] | None = None
+            if target is not None:
+                kind, name = target
+                resolver = self.targets.get(kind)
+                resolver.validate(name)
+                version = resolver.version(s, proj.id, name)
+                if version is None:
+                    raise Invalid(f"target {kind} {name!r} does not exist")
+                pinned = (kind, name, version)
+            job_id = store.insert_job(
+                s, project_id=proj.id, job_type=job_type, steps=steps, params=params, priority=priority,
+                submitter=submitter, target=pinned,
+            )
+            job = store.get_job(s, job_id)
+        self.bus.job_changed(job)
+        self.bus.wake_scheduler()
+        return job
+
+    def operate(self, job_id: str, action: Action, actor: str, reason: str | None = None) -> JobRecord | None:
+        """Take a user operation on a job; `Conflict` if its state refuses it. None after a delete."""
+        if action not in OPERATIONS:
+            raise Invalid(f"unknown operation {action.value!r}")
+        with self.db.write() as s:
+            done = self._transition(s, job_id, action, actor, reason)
+            job = None if action is Action.DELETE else store.get_job(s, job_id)
+        self._after([(done, job)])
+        return job
+
+    def auto_discard(self, job_id: str, reason: str) -> bool:
+        """Discard a non-final job because of its target. False if it was already final or gone."""
+        try:
+            with self.db.write() as s:
+                done = self._transition(s, job_id, Action.AUTO_DISCARD, AUTO_DISCARD_ACTOR, reason)
+                job = store.get_job(s, job_id)
+        except (Conflict, NotFound):
+            return False
+        self._after([(done, job)])
+        return True
+
+    # ------------------------------------------------------------------------------------------ targets
+
+    def put_target(self, project: str, kind: str, name: str, attributes: dict[str, Any]) -> TargetRecord:
+        """Create or change a `record` target; a change discards the jobs pinned to the old version."""
+        if kind != "record":
+            raise Invalid(f"only 'record' targets are registered through the API, not {kind!r}")
+        self.targets.get(kind).validate(name)
+        with self.db.write() as s:
+            proj = store.get_project(s, project)
+            target, changed = store.put_record_target(s, proj.id, project, kind, name, attributes)
+            done = self._discard_stale(s, proj.id, kind, name) if changed else []
+        self._after(done)
+        return target
+
+    def delete_target(self, project: str, kind: str, name: str) -> list[str]:
+        """Delete a `record` target and auto-discard its non-final jobs, atomically. Returns their ids."""
+        if kind != "record":
+            raise NotFound(f"target {kind}/{name} not found")
+        with self.db.write() as s:
+            proj = store.get_project(s, project)
+            store.delete_target(s, proj.id, kind, name)
+            done = self._discard_stale(s, proj.id, kind, name)
+        self._after(done)
+        return [t.job_id for t, _ in done]
+
+    def check_targets(self) -> int:
+        """Auto-discard every non-final job whose target is gone or changed. Returns how many."""
+        with self.db.read() as s:
+            rows = store.targeted_jobs(s)
+            current: dict[tuple[int, str, str], str | None] = {}
+            stale: list[tuple[str, str]] = []
+            for job_id, project_id, kind, name, version in rows:
+                key = (project_id, kind, name)
+                if key not in current:
+                    try:
+                        current[key] = self.targets.get(kind).version(s, project_id, name)
+                    except Invalid:
+                        current[key] = None
+                reason = mismatch(kind, name, version, current[key])
+                if reason:
+                    stale.append((job_id, reason))
+        return sum(self.auto_discard(job_id, reason) for job_id, reason in stale)
+
+    def _discard_stale(self, s: Session, project_id: int, kind: str, name: str) -> list[tuple[store.Transition, JobRecord]]:
+        done = []
+        for job_id in store.jobs_of_target(s, project_id, kind, name):
+            target = store.job_target(s, job_id)
+            assert target is not None
+            reason = self.targets.check(s, *target)
+            if reason:
+                done.append((self._transition(s, job_id, Action.AUTO_DISCARD, AUTO_DISCARD_ACTOR, reason), job_id))
+        return [(t, store.get_job(s, job_id)) for t, job_id in done]
+
+    # -------------------------------------------------------------------------------- scheduler and workers
+
+    def dispatch(self, job_ids: Sequence[str], s: Session) -> list[tuple[store.Transition, str]]:
+        """Within the scheduler's transaction: dispatch each job, or auto-discard it if its target moved."""
+        done = []
+        for job_id in job_ids:
+            target = store.job_target(s, job_id)
+            reason = self.targets.check(s, *target) if target else None
+            if reason:
+                done.append((self._transition(s, job_id, Action.AUTO_DISCARD, AUTO_DISCARD_ACTOR, reason), job_id))
+            else:
+                done.append((self._transition(s, job_id, Action.DISPATCH, "scheduler"), job_id))
+        return done
+
+    def announce(self, done: Sequence[tuple[store.Transition, str]]) -> None:
+        """After the caller's transaction committed: carry out the side effects of these transitions."""
+        if not done:
+            return
+        with self.db.read() as s:
+            jobs = {j.id: j for j in store.load_jobs(s, [job_id for _, job_id in done])}
+        self._after([(t, jobs.get(job_id)) for t, job_id in done])
+
+    def worker_lost(self, lease: store.ExpiredLease, retry: bool) -> None:
+        """The attempt's lease ran out: re-send a never-started attempt, else retry or fail the step."""
+        with self.db.write() as s:
+            if not store.lock_attempt(s, lease.job_id, lease.step_index, lease.fence, expired=True):
+                return
+            if not lease.started:
+                dispatch = store.resend_attempt(s, lease.job_id, lease.step_index, lease.fence,
+                                                self.settings.queue_lease_s)
+                if dispatch is not None:
+                    log.warning("step %s of job %s was never picked up; sent again", lease.step_index, lease.job_id)
+                done = []
+            else:
+                where = f"worker {lease.worker or '?'} lost during step {lease.step_index} (attempt {lease.attempt})"
+                if retry:
+                    done = [(self._transition(s, lease.job_id, Action.RETRY, "scheduler", f"{where}; retrying"),
+                             lease.job_id)]
+                else:
+                    done = [(self._transition(s, lease.job_id, Action.FAIL, "scheduler", where,
+                                              error=f"worker lost: {where}"), lease.job_id)]
+                dispatch = None
+        if dispatch is not None:
+            self.executor.send(dispatch)
+        self.announce(done)
+
+    def persist_outcome(self, job_id: str, index: int, fence: str, outcome: Outcome) -> bool:
+        """Record how a step attempt ended. A stale attempt (paused, discarded, lost) changes nothing."""
+        next_dispatch: Dispatch | None = None
+        done: list[tuple[store.Transition, str]] = []
+        with self.db.write() as s:
+            if not store.lock_attempt(s, job_id, index, fence):
+                return False
+            if isinstance(outcome, Finished):
+                accepted, next_dispatch = store.complete_step(s, job_id, index, fence, outcome.result,
+                                                              self.settings.queue_lease_s)
+                if not accepted:
+                    return False
+            elif outcome.retry:
+                done.append((self._transition(s, job_id, Action.RETRY, "worker", f"step {index} failed: "
+                                              f"{outcome.error}; retrying"), job_id))
+            else:
+                done.append((self._transition(s, job_id, Action.FAIL, "worker", f"step {index} failed",
+                                              error=outcome.error), job_id))
+            job = store.get_job(s, job_id)
+        if next_dispatch is not None:
+            self.executor.send(next_dispatch)
+        # The attempt reporting is the one the transition stopped: it must not revoke itself.
+        self._after([(_without_stop(t), job) for t, _ in done] or [(None, job)])
+        return True
+
+    # ----------------------------------------------------------------------------------------- internals
+
+    def _transition(
+        self, s: Session, job_id: str, action: Action, actor: str, reason: str | None = None, error: str | None = None
+    ) -> store.Transition:
+        return store.transition(s, job_id, action, actor, reason, queue_lease_s=self.settings.queue_lease_s,
+                                error=error)
+
+    def _after(self, done: Sequence[tuple[store.Transition | None, JobRecord | None]]) -> None:
+        wake = False
+        for t, job in done:
+            if t is not None:
+                if t.stopped_fence:
+                    self.executor.stop(t.stopped_fence)
+                if t.action in _CLEANS_UP:
+                    self.executor.cleanup(t.job_id, t.job_type)
+                if t.dispatch is not None:
+                    self.executor.send(t.dispatch)
+                if t.after is None:
+                    self.bus.job_deleted(t.job_id, t.project)
+                wake = wake or t.after is JobStatus.PENDING or t.before is JobStatus.RUNNING
+            if job is not None:
+                self.bus.job_changed(job)
+        if wake:
+            self.bus.wake_scheduler()
+
+
+#: actions after which the job type's cleanup hook runs: their intermediate results are thrown away
+_CLEANS_UP = frozenset({Action.DISCARD, Action.AUTO_DISCARD, Action.RESTART})
+
+
+def _without_stop(t: store.Transition) -> store.Transition:
+    return dataclasses.replace(t, stopped_fence=None)

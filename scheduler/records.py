@@ -1,0 +1,181 @@
+"""Records are values: frozen dataclasses built from rows, never live ORM objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from scheduler import models
+from scheduler.states import JobStatus, allowed_operations
+
+
+def _elapsed(total: float, since: datetime | None, now: datetime) -> float:
+    return total + ((now - since).total_seconds() if since else 0.0)
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    index: int
+    name: str
+    weight: float
+    status: JobStatus
+    progress: float
+    attempt: int
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float
+    waiting_s: float
+    fence: str | None
+    worker: str | None
+
+    @classmethod
+    def from_row(cls, row: models.Step, now: datetime) -> StepRecord:
+        status = JobStatus(row.status)
+        waiting = row.waiting_s
+        if row.ready_at is not None and status in (JobStatus.PENDING,) and row.started_at is None:
+            waiting = _elapsed(row.waiting_s, row.ready_at, now)
+        return cls(
+            index=row.index,
+            name=row.name,
+            weight=row.weight,
+            status=status,
+            progress=100.0 if status is JobStatus.FINISHED else row.progress,
+            attempt=row.attempt,
+            error=row.error,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            duration_s=_elapsed(row.duration_s, row.running_since, now),
+            waiting_s=waiting,
+            fence=row.fence,
+            worker=row.worker,
+        )
+
+
+@dataclass(frozen=True)
+class TargetRef:
+    kind: str
+    name: str
+    version: str | None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    project: str
+    type: str
+    target: TargetRef | None
+    params: dict[str, Any]
+    priority: int
+    status: JobStatus
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float
+    waiting_s: float
+    submitter: str
+    attempt: int
+    error: str | None
+    discard_reason: str | None
+    result: dict[str, Any] | None
+    steps: tuple[StepRecord, ...] = field(default=())
+
+    @property
+    def progress(self) -> float:
+        """Weighted mean of the steps' progress; a FINISHED step counts 100 (SPEC §2)."""
+        total = sum(s.weight for s in self.steps)
+        if not total:
+            return 100.0 if self.status is JobStatus.FINISHED else 0.0
+        return round(sum(s.weight * s.progress for s in self.steps) / total, 2)
+
+    @property
+    def allowed(self) -> list[str]:
+        return allowed_operations(self.status)
+
+    @property
+    def current_step(self) -> StepRecord | None:
+        """The first step that is not FINISHED, if any."""
+        return next((s for s in self.steps if s.status is not JobStatus.FINISHED), None)
+
+    @classmethod
+    def from_row(cls, row: models.Job, project: str, steps: list[models.Step], now: datetime) -> JobRecord:
+        target = TargetRef(row.target_kind, row.target_name or "", row.target_version) if row.target_kind else None
+        return cls(
+            id=row.id,
+            project=project,
+            type=row.type,
+            target=target,
+            params=dict(row.params or {}),
+            priority=row.priority,
+            status=JobStatus(row.status),
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            duration_s=_elapsed(row.duration_s, row.running_since, now),
+            waiting_s=_elapsed(row.waiting_s, row.pending_since, now),
+            submitter=row.submitter,
+            attempt=row.attempt,
+            error=row.error,
+            discard_reason=row.discard_reason,
+            result=row.result,
+            steps=tuple(StepRecord.from_row(s, now) for s in sorted(steps, key=lambda s: s.index)),
+        )
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    id: int
+    name: str
+    max_running: int | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TargetRecord:
+    project: str
+    kind: str
+    name: str
+    version: int
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    id: int
+    job_id: str
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: int
+    name: str
+    admin: bool
+    roles: dict[str, str]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """What a job type declares about one of its steps, as the domain needs it."""
+
+    name: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A step attempt the store has claimed and the executor must now send."""
+
+    job_id: str
+    job_type: str
+    step_index: int
+    step_name: str
+    fence: str

@@ -1,0 +1,64 @@
+"""The one settings class. Read it at entry points with `get_settings()`, never at import time."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob jobctl has, read from `JOBCTL_*` environment variables (SPEC §6)."""
+
+    model_config = SettingsConfigDict(env_prefix="JOBCTL_", extra="ignore")
+
+    env: str = Field("development", description="`development` or `production`; production refuses unsafe defaults")
+    database_url: str = "sqlite:///./jobctl.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    admin_token: str | None = None
+    file_root: Path = Path("./data")
+    max_running: int | None = Field(None, ge=1, description="global limit of RUNNING jobs (unset: no limit)")
+    project_max_running: int = Field(20, ge=1)
+    retention_days: int = Field(30, ge=1)
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    flower_port: int = 5555
+    flower_user: str | None = None
+    flower_password: str | None = None
+    queue: str = Field("jobctl", description="Celery queue that carries step tasks")
+
+    # Engine tuning (not in SPEC §6, but every one of them is a setting, not a constant).
+    lease_s: float = Field(15.0, gt=0, description="a RUNNING step whose heartbeat is older than this is lost")
+    queue_lease_s: float = Field(60.0, gt=0, description="a dispatched step not started within this is re-sent")
+    stop_grace_s: float = Field(1.0, ge=0, description="time a stopped step gets to unwind before SIGKILL")
+    progress_flush_s: float = Field(0.2, gt=0, description="how often a step's progress is written")
+    scheduler_tick_s: float = Field(0.5, gt=0, description="longest pause between two scheduler passes")
+    target_check_s: float = Field(1.0, gt=0, description="period of the target check of non-final jobs")
+    worker_ttl_s: float = Field(10.0, gt=0, description="a worker silent for this long no longer counts")
+
+    @field_validator("max_running", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value in ("", "0", 0) else value
+
+    def check_safe(self) -> None:
+        """Refuse defaults that are only acceptable on a developer's machine."""
+        if self.env != "production":
+            return
+        problems = []
+        if self.database_url.startswith("sqlite"):
+            problems.append("JOBCTL_DATABASE_URL must point at PostgreSQL in production")
+        if not self.admin_token:
+            problems.append("JOBCTL_ADMIN_TOKEN must be set in production")
+        if not (self.flower_user and self.flower_password):
+            problems.append("JOBCTL_FLOWER_USER and JOBCTL_FLOWER_PASSWORD must be set in production")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,94 @@
+"""Job and step states and the one transition table (SPEC §2).
+
+Every change of a job's status goes through `scheduler.store.Store.transition`, which consults this table.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    ERROR = "ERROR"
+    DISCARDED = "DISCARDED"
+    FINISHED = "FINISHED"
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL
+
+
+StepStatus = JobStatus  # steps use the same six names (SPEC §2)
+
+FINAL = frozenset({JobStatus.DISCARDED, JobStatus.FINISHED})
+NON_FINAL = frozenset(JobStatus) - FINAL
+
+
+class Action(StrEnum):
+    """Everything that changes a job's status. The first five are the user operations."""
+
+    PAUSE = "pause"
+    RESUME = "resume"
+    RESTART = "restart"
+    DISCARD = "discard"
+    DELETE = "delete"
+    # internal actions, taken by the API, the scheduler, a worker or the target check
+    SUBMIT = "submit"
+    DISPATCH = "dispatch"
+    RETRY = "retry"
+    FINISH = "finish"
+    FAIL = "fail"
+    AUTO_DISCARD = "auto-discard"
+
+
+OPERATIONS: tuple[Action, ...] = (Action.PAUSE, Action.RESUME, Action.RESTART, Action.DISCARD, Action.DELETE)
+
+S = JobStatus
+#: action -> (states it is allowed from, state it leads to; None = the job is removed)
+TRANSITIONS: dict[Action, tuple[frozenset[JobStatus], JobStatus | None]] = {
+    Action.PAUSE: (frozenset({S.PENDING, S.RUNNING}), S.PAUSED),
+    Action.RESUME: (frozenset({S.PAUSED, S.ERROR}), S.PENDING),
+    Action.RESTART: (frozenset({S.RUNNING, S.PAUSED, S.ERROR}), S.PENDING),
+    Action.DISCARD: (frozenset({S.PENDING, S.RUNNING, S.PAUSED, S.ERROR}), S.DISCARDED),
+    Action.DELETE: (frozenset({S.FINISHED, S.DISCARDED}), None),
+    Action.SUBMIT: (frozenset(), S.PENDING),  # the only way into the table: a new job
+    Action.DISPATCH: (frozenset({S.PENDING}), S.RUNNING),
+    Action.RETRY: (frozenset({S.RUNNING}), S.RUNNING),  # a lost attempt re-sent; the job stays RUNNING
+    Action.FINISH: (frozenset({S.RUNNING}), S.FINISHED),
+    Action.FAIL: (frozenset({S.RUNNING}), S.ERROR),
+    Action.AUTO_DISCARD: (NON_FINAL, S.DISCARDED),
+}
+del S
+
+
+def allowed_from(action: Action) -> frozenset[JobStatus]:
+    """The states `action` may be taken from."""
+    return TRANSITIONS[action][0]
+
+
+def target_of(action: Action) -> JobStatus | None:
+    """The state `action` leads to (None for delete)."""
+    return TRANSITIONS[action][1]
+
+
+def allowed_operations(status: JobStatus) -> list[str]:
+    """The user operations allowed in `status`, in the order of SPEC §2."""
+    return [str(op) for op in OPERATIONS if status in allowed_from(op)]
+
+
+def is_valid_path(events: list[tuple[str | None, str | None, str]]) -> bool:
+    """True if a sequence of (from, to, action) events is a path the table allows, starting with submit."""
+    current: str | None = None
+    for index, (src, dst, action) in enumerate(events):
+        act = Action(action)
+        if (act is Action.SUBMIT) != (index == 0):
+            return False
+        if index and (src is None or src != current or JobStatus(src) not in allowed_from(act)):
+            return False
+        if dst != target_of(act):
+            return False
+        current = dst
+    return True

@@ -1,0 +1,811 @@
+"""The store owns the SQL. Every function takes the caller's session; the caller owns the transaction.
+
+`transition` is the one place a job's status changes: it locks the row, checks the transition table,
+applies the action's effects on the job and its steps, and writes the event row, all in the caller's
+transaction. Worker-side writes (`start_step`, `heartbeat`, `complete_step`, ...) are fenced: they only
+touch a step whose current attempt token is the caller's.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from scheduler import models
+from scheduler.errors import Conflict, Invalid, NotFound
+from scheduler.records import (
+    Dispatch,
+    EventRecord,
+    JobRecord,
+    ProjectRecord,
+    StepSpec,
+    TargetRecord,
+)
+from scheduler.states import NON_FINAL, Action, JobStatus, allowed_from, allowed_operations, target_of
+
+S = JobStatus
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+# --------------------------------------------------------------------------------------------- projects
+
+
+def create_project(session: Session, name: str, max_running: int | None) -> ProjectRecord:
+    """A new project; `Conflict` if the name is taken."""
+    if session.scalar(select(models.Project.id).where(models.Project.name == name)) is not None:
+        raise Conflict(f"project {name!r} already exists")
+    row = models.Project(name=name, max_running=max_running, created_at=utcnow())
+    session.add(row)
+    session.flush()
+    return _project(row)
+
+
+def get_project(session: Session, name: str) -> ProjectRecord:
+    """The project called `name`; `NotFound` otherwise."""
+    row = session.scalar(select(models.Project).where(models.Project.name == name))
+    if row is None:
+        raise NotFound(f"project {name!r} not found")
+    return _project(row)
+
+
+def list_projects(session: Session, names: Iterable[str] | None = None) -> list[ProjectRecord]:
+    """All projects (or those named), by name."""
+    query = select(models.Project).order_by(models.Project.name)
+    if names is not None:
+        query = query.where(models.Project.name.in_(list(names)))
+    return [_project(r) for r in session.scalars(query)]
+
+
+def _project(row: models.Project) -> ProjectRecord:
+    return ProjectRecord(id=row.id, name=row.name, max_running=row.max_running, created_at=row.created_at)
+
+
+# ------------------------------------------------------------------------------------------------ users
+
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(models.User)) or 0
+
+
+def create_user(session: Session, name: str, token_hash: str, admin: bool) -> int:
+    """A new user; `Conflict` if the name is taken. Returns the user's id."""
+    if session.scalar(select(models.User.id).where(models.User.name == name)) is not None:
+        raise Conflict(f"user {name!r} already exists")
+    row = models.User(name=name, token_hash=token_hash, admin=admin, created_at=utcnow())
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def user_by_token_hash(session: Session, token_hash: str) -> models.User | None:
+    return session.scalar(select(models.User).where(models.User.token_hash == token_hash))
+
+
+def roles_of(session: Session, user_id: int) -> dict[str, str]:
+    rows = session.execute(
+        select(models.Project.name, models.Role.role)
+        .join(models.Role, models.Role.project_id == models.Project.id)
+        .where(models.Role.user_id == user_id)
+    )
+    return {name: role for name, role in rows}
+
+
+# ---------------------------------------------------------------------------------------------- targets
+
+
+def put_record_target(
+    session: Session, project_id: int, project: str, kind: str, name: str, attributes: dict[str, Any]
+) -> tuple[TargetRecord, bool]:
+    """Create the target, or change it (version + 1) if its attributes differ. Returns (target, changed)."""
+    now = utcnow()
+    row = session.scalar(
+        select(models.Target)
+        .where(models.Target.project_id == project_id, models.Target.kind == kind, models.Target.name == name)
+        .with_for_update()
+    )
+    changed = False
+    if row is None:
+        row = models.Target(
+            project_id=project_id, kind=kind, name=name, version=1, attributes=attributes,
+            created_at=now, updated_at=now,
+        )
+        session.add(row)
+    elif row.attributes != attributes:
+        row.attributes = attributes
+        row.version += 1
+        row.updated_at = now
+        changed = True
+    session.flush()
+    return _target(row, project), changed
+
+
+def list_targets(session: Session, project_id: int, project: str) -> list[TargetRecord]:
+    rows = session.scalars(
+        select(models.Target).where(models.Target.project_id == project_id).order_by(models.Target.kind, models.Target.name)
+    )
+    return [_target(r, project) for r in rows]
+
+
+def delete_target(session: Session, project_id: int, kind: str, name: str) -> None:
+    """Remove a registered target; `NotFound` if there is none."""
+    result = session.execute(
+        delete(models.Target).where(
+            models.Target.project_id == project_id, models.Target.kind == kind, models.Target.name == name
+        )
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise NotFound(f"target {kind}/{name} not found")
+
+
+def _target(row: models.Target, project: str) -> TargetRecord:
+    return TargetRecord(
+        project=project, kind=row.kind, name=row.name, version=row.version, attributes=dict(row.attributes),
+        created_at=row.created_at, updated_at=row.updated_at,
+    )
+
+
+# ------------------------------------------------------------------------------------------------- jobs
+
+
+def insert_job(
+    session: Session,
+    *,
+    project_id: int,
+    job_type: str,
+    steps: Sequence[StepSpec],
+    params: dict[str, Any],
+    priority: int,
+    submitter: str,
+    target: tuple[str, str, str] | None,
+) -> str:
+    """A new PENDING job with all its steps PENDING, and its `submit` event. Returns the job id."""
+    now = utcnow()
+    job_id = new_id()
+    session.add(
+        models.Job(
+            id=job_id, project_id=project_id, type=job_type, params=params, priority=priority,
+            status=S.PENDING.value, submitter=submitter, attempt=1, created_at=now, updated_at=now,
+            pending_since=now, duration_s=0.0, waiting_s=0.0,
+            target_kind=target[0] if target else None,
+            target_name=target[1] if target else None,
+            target_version=target[2] if target else None,
+        )
+    )
+    session.flush()
+    session.execute(
+        insert(models.Step),
+        [
+            {
+                "job_id": job_id, "index": i, "name": spec.name, "weight": spec.weight,
+                "status": S.PENDING.value, "progress": 0.0, "attempt": 0, "checkpoint": {},
+                "duration_s": 0.0, "waiting_s": 0.0, "ready_at": now if i == 0 else None, "dispatches": 0,
+            }
+            for i, spec in enumerate(steps)
+        ],
+    )
+    _event(session, job_id, now, submitter, Action.SUBMIT, None, S.PENDING, None)
+    return job_id
+
+
+def get_job(session: Session, job_id: str) -> JobRecord:
+    """The job with its steps; `NotFound` otherwise."""
+    records = load_jobs(session, [job_id])
+    if not records:
+        raise NotFound(f"job {job_id!r} not found")
+    return records[0]
+
+
+def load_jobs(session: Session, job_ids: Sequence[str]) -> list[JobRecord]:
+    """The jobs with these ids, with their steps, in the order given (missing ids are skipped)."""
+    if not job_ids:
+        return []
+    now = utcnow()
+    rows = session.execute(
+        select(models.Job, models.Project.name)
+        .join(models.Project, models.Project.id == models.Job.project_id)
+        .where(models.Job.id.in_(list(job_ids)))
+    ).all()
+    steps: dict[str, list[models.Step]] = {}
+    for step in session.scalars(select(models.Step).where(models.Step.job_id.in_(list(job_ids)))):
+        steps.setdefault(step.job_id, []).append(step)
+    by_id = {job.id: JobRecord.from_row(job, project, steps.get(job.id, []), now) for job, project in rows}
+    return [by_id[i] for i in job_ids if i in by_id]
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """The list API's query (SPEC §4), already validated."""
+
+    project_ids: Sequence[int] | None = None  # None: no project restriction
+    statuses: Sequence[JobStatus] = ()
+    type: str | None = None
+    q: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    sort: str = "-created_at"
+    page: int = 1
+    page_size: int = 50
+
+
+SORTS = {
+    "created_at": (models.Job.created_at,),
+    "duration": (models.Job.duration_s,),
+    "status": (models.Job.status,),
+    "project": (models.Project.name,),
+    "type": (models.Job.type,),
+}
+
+
+def list_jobs(session: Session, query: JobQuery) -> tuple[list[JobRecord], int]:
+    """One page of the jobs matching `query`, and how many match in all."""
+    where = _job_filter(query)
+    total = session.scalar(
+        select(func.count()).select_from(models.Job).join(models.Project, models.Project.id == models.Job.project_id)
+        .where(*where)
+    ) or 0
+    key = query.sort.lstrip("-")
+    if key not in SORTS:
+        raise Invalid(f"unknown sort {query.sort!r}; use one of {', '.join(sorted(SORTS))} (with - to reverse)")
+    descending = query.sort.startswith("-")
+    order: list[Any] = [c.desc() if descending else c.asc() for c in SORTS[key]]
+    order.append(models.Job.created_at.desc() if descending or key != "created_at" else models.Job.created_at.asc())
+    order.append(models.Job.id.desc() if descending else models.Job.id.asc())
+    ids_query = (
+        select(models.Job.id)
+        .join(models.Project, models.Project.id == models.Job.project_id)
+        .where(*where)
+        .order_by(*order)
+        .limit(query.page_size)
+        .offset((query.page - 1) * query.page_size)
+    )
+    ids = list(session.scalars(ids_query))
+    return load_jobs(session, ids), total
+
+
+def _job_filter(query: JobQuery) -> list[Any]:
+    where: list[Any] = []
+    if query.project_ids is not None:
+        where.append(models.Job.project_id.in_(list(query.project_ids)))
+    if query.statuses:
+        where.append(models.Job.status.in_([s.value for s in query.statuses]))
+    if query.type:
+        where.append(models.Job.type == query.type)
+    if query.q:
+        escaped = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(
+            or_(
+                models.Job.id.like(f"{escaped.lower()}%", escape="\\"),
+                models.Job.target_name.like(f"%{escaped}%", escape="\\"),
+            )
+        )
+    if query.since:
+        where.append(models.Job.created_at >= query.since)
+    if query.until:
+        where.append(models.Job.created_at < query.until)
+    return where
+
+
+def project_of_job(session: Session, job_id: str) -> str:
+    """The name of the job's project; `NotFound` if there is no such job."""
+    name = session.scalar(
+        select(models.Project.name).join(models.Job, models.Job.project_id == models.Project.id)
+        .where(models.Job.id == job_id)
+    )
+    if name is None:
+        raise NotFound(f"job {job_id!r} not found")
+    return name
+
+
+def job_events(session: Session, job_id: str) -> list[EventRecord]:
+    rows = session.scalars(select(models.Event).where(models.Event.job_id == job_id).order_by(models.Event.id))
+    return [
+        EventRecord(
+            id=r.id, job_id=r.job_id, at=r.at, actor=r.actor, action=r.action,
+            from_status=r.from_status, to_status=r.to_status, reason=r.reason,
+        )
+        for r in rows
+    ]
+
+
+def step_log(session: Session, job_id: str, index: int, tail: int | None) -> list[str]:
+    """The step's log lines, oldest first; the last `tail` of them if given."""
+    if session.scalar(
+        select(models.Step.index).where(models.Step.job_id == job_id, models.Step.index == index)
+    ) is None:
+        raise NotFound(f"job {job_id!r} has no step {index}")
+    query = select(models.StepLog.line).where(models.StepLog.job_id == job_id, models.StepLog.step_index == index)
+    if tail is not None:
+        lines = list(session.scalars(query.order_by(models.StepLog.id.desc()).limit(tail)))
+        return lines[::-1]
+    return list(session.scalars(query.order_by(models.StepLog.id)))
+
+
+def jobs_of_target(session: Session, project_id: int, kind: str, name: str) -> list[str]:
+    """Ids of the non-final jobs working on this target."""
+    return list(
+        session.scalars(
+            select(models.Job.id).where(
+                models.Job.project_id == project_id,
+                models.Job.target_kind == kind,
+                models.Job.target_name == name,
+                models.Job.status.in_([s.value for s in NON_FINAL]),
+            )
+        )
+    )
+
+
+def targeted_jobs(session: Session) -> list[tuple[str, int, str, str, str | None]]:
+    """(job id, project id, kind, name, version) of every non-final job that has a target."""
+    rows = session.execute(
+        select(
+            models.Job.id, models.Job.project_id, models.Job.target_kind, models.Job.target_name,
+            models.Job.target_version,
+        ).where(models.Job.status.in_([s.value for s in NON_FINAL]), models.Job.target_kind.is_not(None))
+    )
+    return [(r[0], r[1], r[2] or "", r[3] or "", r[4]) for r in rows]
+
+
+def purge_final_jobs(session: Session, before: datetime, limit: int = 500) -> int:
+    """Delete up to `limit` final jobs that finished before `before`. Returns how many."""
+    ids = list(
+        session.scalars(
+            select(models.Job.id)
+            .where(models.Job.status.in_([S.FINISHED.value, S.DISCARDED.value]), models.Job.finished_at < before)
+            .limit(limit)
+        )
+    )
+    if ids:
+        session.execute(delete(models.Job).where(models.Job.id.in_(ids)))
+    return len(ids)
+
+
+# ------------------------------------------------------------------------------------------ transitions
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What `transition` did: the job's status before and after, and the attempt it stopped."""
+
+    job_id: str
+    job_type: str
+    project: str
+    action: Action
+    before: JobStatus
+    after: JobStatus | None
+    stopped_fence: str | None
+    dispatch: Dispatch | None = None
+
+
+def transition(
+    session: Session,
+    job_id: str,
+    action: Action,
+    actor: str,
+    reason: str | None = None,
+    *,
+    queue_lease_s: float = 60.0,
+    error: str | None = None,
+) -> Transition:
+    """Take `action` on the job, or raise `Conflict` (409) and change nothing.
+
+    Locks the job row, checks the transition table, applies the action's effects on the job and its steps
+    and writes the event, in the caller's transaction.
+    """
+    job = session.scalar(select(models.Job).where(models.Job.id == job_id).with_for_update())
+    if job is None:
+        raise NotFound(f"job {job_id!r} not found")
+    before = JobStatus(job.status)
+    if before not in allowed_from(action):
+        raise Conflict(
+            f"cannot {action.value} a job that is {before.value}",
+            status=before.value,
+            allowed=allowed_operations(before),
+        )
+    after = target_of(action)
+    project = session.scalar(select(models.Project.name).where(models.Project.id == job.project_id)) or ""
+    now = utcnow()
+    steps = list(
+        session.scalars(
+            select(models.Step).where(models.Step.job_id == job_id).order_by(models.Step.index).with_for_update()
+        )
+    )
+    current = next((s for s in steps if s.status != S.FINISHED.value), None)
+    stopped = _stop_attempt(current, now) if action in _STOPPING else None
+    dispatch: Dispatch | None = None
+
+    if action is Action.DELETE:
+        session.execute(delete(models.Job).where(models.Job.id == job_id))
+        return Transition(job_id, job.type, project, action, before, None, stopped)
+
+    assert after is not None
+    _account_time(job, before, after, now)
+    if action is Action.PAUSE:
+        if current is not None and current.status == S.RUNNING.value:
+            current.status = S.PAUSED.value
+        if current is not None:
+            current.ready_at = None
+    elif action is Action.RESUME:
+        job.error = None
+        if current is not None:
+            current.status = S.PENDING.value
+            current.error = None
+            current.ready_at = now
+    elif action is Action.RESTART:
+        job.attempt += 1
+        job.error = job.result = job.started_at = job.finished_at = None
+        job.duration_s = job.waiting_s = 0.0
+        job.pending_since = now
+        session.execute(delete(models.StepLog).where(models.StepLog.job_id == job_id))
+        for step in steps:
+            _reset_step(step, ready=step.index == 0, now=now)
+    elif action in (Action.DISCARD, Action.AUTO_DISCARD):
+        job.discard_reason = reason if action is Action.AUTO_DISCARD else (reason or f"discarded by {actor}")
+        for step in steps:
+            if step.status != S.FINISHED.value:
+                step.status = S.DISCARDED.value
+                step.ready_at = None
+    elif action is Action.DISPATCH:
+        if current is None:  # nothing left to run: cannot happen through the API, but stay consistent
+            after = S.FINISHED
+            _account_time(job, S.RUNNING, S.FINISHED, now)
+        else:
+            dispatch = _claim_attempt(job, current, now, queue_lease_s)
+    elif action is Action.RETRY:
+        assert current is not None
+        stopped = _stop_attempt(current, now)  # the lost attempt, in case it still runs somewhere
+        current.status = S.PENDING.value
+        current.ready_at = now
+        dispatch = _claim_attempt(job, current, now, queue_lease_s)
+    elif action is Action.FAIL:
+        job.error = error or reason
+        if current is not None:
+            _stop_attempt(current, now)
+            current.status = S.ERROR.value
+            current.error = error or reason
+    job.status = after.value
+    job.updated_at = now
+    _event(session, job_id, now, actor, action, before, after, reason)
+    session.flush()
+    return Transition(job_id, job.type, project, action, before, after, stopped, dispatch)
+
+
+_STOPPING = frozenset({Action.PAUSE, Action.RESTART, Action.DISCARD, Action.AUTO_DISCARD, Action.DELETE})
+
+
+def _account_time(job: models.Job, before: JobStatus, after: JobStatus, now: datetime) -> None:
+    if before is S.PENDING and after is not S.PENDING and job.pending_since is not None:
+        job.waiting_s += (now - job.pending_since).total_seconds()
+        job.pending_since = None
+    if before is S.RUNNING and after is not S.RUNNING and job.running_since is not None:
+        job.duration_s += (now - job.running_since).total_seconds()
+        job.running_since = None
+    if after is S.PENDING and before is not S.PENDING:
+        job.pending_since = now
+    if after is S.RUNNING and before is not S.RUNNING:
+        job.running_since = now
+        job.started_at = job.started_at or now
+    if after.final:
+        job.finished_at = now
+
+
+def _stop_attempt(step: models.Step | None, now: datetime) -> str | None:
+    """Forget the step's current attempt (its token no longer fences in). Returns the token it had."""
+    if step is None or step.fence is None:
+        return None
+    fence = step.fence
+    if step.running_since is not None:
+        step.duration_s += (now - step.running_since).total_seconds()
+        step.running_since = None
+    step.fence = None
+    step.lease_until = None
+    return fence
+
+
+def _reset_step(step: models.Step, *, ready: bool, now: datetime) -> None:
+    step.status = S.PENDING.value
+    step.progress = 0.0
+    step.attempt = 0
+    step.error = None
+    step.checkpoint = {}
+    step.output = None
+    step.started_at = step.finished_at = step.running_since = step.lease_until = None
+    step.fence = step.worker = None
+    step.duration_s = step.waiting_s = 0.0
+    step.dispatches = 0
+    step.ready_at = now if ready else None
+
+
+def _claim_attempt(job: models.Job, step: models.Step, now: datetime, queue_lease_s: float) -> Dispatch:
+    step.fence = new_id()
+    step.lease_until = now + timedelta(seconds=queue_lease_s)
+    step.dispatches += 1
+    if step.ready_at is None:
+        step.ready_at = now
+    return Dispatch(job_id=job.id, job_type=job.type, step_index=step.index, step_name=step.name, fence=step.fence)
+
+
+def _event(
+    session: Session, job_id: str, at: datetime, actor: str, action: Action,
+    before: JobStatus | None, after: JobStatus | None, reason: str | None,
+) -> None:
+    session.add(
+        models.Event(
+            job_id=job_id, at=at, actor=actor, action=action.value,
+            from_status=before.value if before else None, to_status=after.value if after else None,
+            reason=reason,
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------------- dispatch
+
+
+def lock_dispatch(session: Session) -> None:
+    """Serialise dispatch passes across schedulers (PostgreSQL advisory lock; SQLite's write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(74726)"))
+
+
+def running_counts(session: Session) -> dict[int, int]:
+    """RUNNING jobs per project id."""
+    rows = session.execute(
+        select(models.Job.project_id, func.count()).where(models.Job.status == S.RUNNING.value)
+        .group_by(models.Job.project_id)
+    )
+    return {pid: n for pid, n in rows}
+
+
+def project_limits(session: Session) -> dict[int, int | None]:
+    return {pid: limit for pid, limit in session.execute(select(models.Project.id, models.Project.max_running))}
+
+
+def pending_candidates(session: Session, free: dict[int, int]) -> list[tuple[str, int, int, datetime]]:
+    """Up to free[p] oldest highest-priority PENDING jobs of each project p: (id, project, priority, created)."""
+    wanted = {pid: n for pid, n in free.items() if n > 0}
+    if not wanted:
+        return []
+    ranked = (
+        select(
+            models.Job.id, models.Job.project_id, models.Job.priority, models.Job.created_at,
+            func.row_number().over(
+                partition_by=models.Job.project_id, order_by=(models.Job.priority, models.Job.created_at, models.Job.id)
+            ).label("rank"),
+        )
+        .where(models.Job.status == S.PENDING.value, models.Job.project_id.in_(list(wanted)))
+        .subquery()
+    )
+    rows = session.execute(
+        select(ranked.c.id, ranked.c.project_id, ranked.c.priority, ranked.c.created_at, ranked.c.rank)
+        .where(ranked.c.rank <= max(wanted.values()))
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows if r[4] <= wanted[r[1]]]
+
+
+def job_target(session: Session, job_id: str) -> tuple[int, str, str, str | None] | None:
+    """(project id, kind, name, version) of the job's target, or None if it has none."""
+    row = session.execute(
+        select(models.Job.project_id, models.Job.target_kind, models.Job.target_name, models.Job.target_version)
+        .where(models.Job.id == job_id)
+    ).one_or_none()
+    if row is None or row[1] is None:
+        return None
+    return row[0], row[1], row[2] or "", row[3]
+
+
+@dataclass(frozen=True)
+class ExpiredLease:
+    job_id: str
+    job_type: str
+    step_index: int
+    fence: str
+    started: bool  # False: the message was never picked up; True: the worker died mid-step
+    attempt: int
+    worker: str | None
+
+
+def expired_leases(session: Session, now: datetime) -> list[ExpiredLease]:
+    """Current attempts of RUNNING jobs whose lease ran out."""
+    rows = session.execute(
+        select(models.Step, models.Job.type)
+        .join(models.Job, models.Job.id == models.Step.job_id)
+        .where(
+            models.Job.status == S.RUNNING.value,
+            models.Step.fence.is_not(None),
+            models.Step.lease_until < now,
+        )
+    ).all()
+    return [
+        ExpiredLease(s.job_id, t, s.index, s.fence or "", s.status == S.RUNNING.value, s.attempt, s.worker)
+        for s, t in rows
+    ]
+
+
+def resend_attempt(session: Session, job_id: str, index: int, fence: str, queue_lease_s: float) -> Dispatch | None:
+    """Give a never-started attempt a fresh token and lease (its message was lost). None if it moved on."""
+    step = session.scalar(
+        select(models.Step)
+        .where(models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence,
+               models.Step.status == S.PENDING.value)
+        .with_for_update()
+    )
+    job_type = session.scalar(select(models.Job.type).where(models.Job.id == job_id,
+                                                            models.Job.status == S.RUNNING.value))
+    if step is None or job_type is None:
+        return None
+    step.fence = new_id()
+    step.lease_until = utcnow() + timedelta(seconds=queue_lease_s)
+    step.dispatches += 1
+    return Dispatch(job_id, job_type, index, step.name, step.fence)
+
+
+# ------------------------------------------------------------------------------- worker-side (fenced)
+
+
+@dataclass(frozen=True)
+class StepStart:
+    """Everything a worker needs to run the step it was just granted."""
+
+    job_id: str
+    project_id: int
+    job_type: str
+    params: dict[str, Any]
+    target: tuple[str, str, str | None] | None
+    step_index: int
+    step_name: str
+    step_count: int
+    attempt: int
+    checkpoint: dict[str, Any]
+    outputs: dict[str, Any]
+    fence: str
+
+
+def lock_attempt(session: Session, job_id: str, index: int, fence: str, *, expired: bool = False) -> bool:
+    """Lock the job row (always before its steps: one lock order everywhere), then tell whether `fence` is
+    still the step's current attempt - and, with `expired`, whether its lease has run out."""
+    session.execute(select(models.Job.id).where(models.Job.id == job_id).with_for_update())
+    query = select(models.Step.index).where(
+        models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence
+    )
+    if expired:
+        query = query.where(models.Step.lease_until < utcnow())
+    return session.scalar(query) is not None
+
+
+def attempt_to_start(session: Session, job_id: str, index: int, fence: str) -> StepStart | None:
+    """The attempt `fence` if it is current, RUNNING-job, not yet started; else None (stale or redelivered)."""
+    if not lock_attempt(session, job_id, index, fence):
+        return None
+    row = session.execute(
+        select(models.Step, models.Job)
+        .join(models.Job, models.Job.id == models.Step.job_id)
+        .where(models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence,
+               models.Step.status == S.PENDING.value, models.Job.status == S.RUNNING.value)
+        .with_for_update()
+    ).one_or_none()
+    if row is None:
+        return None
+    step, job = row
+    earlier = session.execute(
+        select(models.Step.name, models.Step.output).where(models.Step.job_id == job_id, models.Step.index < index)
+    ).all()
+    count = session.scalar(select(func.count()).select_from(models.Step).where(models.Step.job_id == job_id)) or 0
+    target = (job.target_kind, job.target_name or "", job.target_version) if job.target_kind else None
+    return StepStart(
+        job_id=job_id, project_id=job.project_id, job_type=job.type, params=dict(job.params or {}),
+        target=target, step_index=index, step_name=step.name, step_count=count, attempt=step.attempt + 1,
+        checkpoint=dict(step.checkpoint or {}), outputs={name: output for name, output in earlier}, fence=fence,
+    )
+
+
+def mark_step_running(session: Session, job_id: str, index: int, fence: str, worker: str, lease_s: float) -> bool:
+    """Move the attempt's step to RUNNING (attempt + 1, times started). False if the attempt is stale."""
+    step = session.scalar(
+        select(models.Step)
+        .where(models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence,
+               models.Step.status == S.PENDING.value)
+        .with_for_update()
+    )
+    if step is None:
+        return False
+    now = utcnow()
+    step.status = S.RUNNING.value
+    step.attempt += 1
+    step.error = None
+    step.started_at = step.started_at or now
+    step.running_since = now
+    if step.ready_at is not None:
+        step.waiting_s += (now - step.ready_at).total_seconds()
+        step.ready_at = None
+    step.worker = worker
+    step.lease_until = now + timedelta(seconds=lease_s)
+    return True
+
+
+def heartbeat(session: Session, job_id: str, index: int, fence: str, progress: float | None, lease_s: float) -> bool:
+    """Renew the attempt's lease and store its progress. False if the attempt is no longer current."""
+    values: dict[str, Any] = {"lease_until": utcnow() + timedelta(seconds=lease_s)}
+    if progress is not None:
+        values["progress"] = max(0.0, min(100.0, progress))
+    result = session.execute(
+        update(models.Step)
+        .where(models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence,
+               models.Step.status == S.RUNNING.value)
+        .values(**values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def is_current(session: Session, job_id: str, index: int, fence: str) -> bool:
+    return session.scalar(
+        select(models.Step.index).where(models.Step.job_id == job_id, models.Step.index == index,
+                                         models.Step.fence == fence)
+    ) is not None
+
+
+def append_log(session: Session, job_id: str, index: int, fence: str, lines: Sequence[str]) -> bool:
+    """Store log lines for the attempt if it is still current."""
+    if not lines or not is_current(session, job_id, index, fence):
+        return False
+    now = utcnow()
+    session.execute(
+        insert(models.StepLog),
+        [{"job_id": job_id, "step_index": index, "at": now, "line": line} for line in lines],
+    )
+    return True
+
+
+def save_checkpoint(session: Session, job_id: str, index: int, fence: str, checkpoint: dict[str, Any]) -> bool:
+    result = session.execute(
+        update(models.Step)
+        .where(models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence)
+        .values(checkpoint=checkpoint)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def complete_step(
+    session: Session, job_id: str, index: int, fence: str, result: dict[str, Any] | None, queue_lease_s: float
+) -> tuple[bool, Dispatch | None]:
+    """Finish the attempt's step, keeping what it returned. Returns (accepted, next attempt to send).
+
+    When the last step finishes, the job goes to FINISHED (its result: what that step returned).
+    A stale attempt is not accepted and changes nothing.
+    """
+    step = session.scalar(
+        select(models.Step)
+        .where(models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence,
+               models.Step.status == S.RUNNING.value)
+        .with_for_update()
+    )
+    if step is None:
+        return False, None
+    now = utcnow()
+    _stop_attempt(step, now)
+    step.status = S.FINISHED.value
+    step.progress = 100.0
+    step.finished_at = now
+    step.output = result
+    following = session.scalar(
+        select(models.Step).where(models.Step.job_id == job_id, models.Step.index == index + 1).with_for_update()
+    )
+    if following is None:
+        if result is not None:
+            session.execute(update(models.Job).where(models.Job.id == job_id).values(result=result))
+        transition(session, job_id, Action.FINISH, "worker")
+        return True, None
+    following.ready_at = now
+    job = session.get_one(models.Job, job_id)
+    return True, _claim_attempt(job, following, now, queue_lease_s)

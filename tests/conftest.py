@@ -1,0 +1,108 @@
+"""Shared fixtures: real Redis, real SQLite and PostgreSQL databases, settings and services.
+
+A test that needs a missing service is skipped locally and fails under CI=true (DEVELOPERS.md).
+Session-scoped fixtures are parametrised by backend, so every test that uses `database_url` runs once on
+SQLite and once on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from scheduler.migrate import upgrade
+from scheduler.settings import Settings
+
+CI = os.environ.get("CI") == "true"
+PG_ADMIN_URL = os.environ.get("JOBCTL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_BASE = os.environ.get("JOBCTL_TEST_REDIS", "redis://127.0.0.1:6379")
+REDIS_DB = {"sqlite": 11, "postgresql": 12}
+
+
+def missing(what: str) -> None:
+    """Skip (locally) or fail (in CI) a test whose service is missing."""
+    if CI:
+        pytest.fail(f"{what} is required under CI=true")
+    pytest.skip(f"{what} is not available")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def redis_url(backend: str) -> str:
+    url = f"{REDIS_BASE}/{REDIS_DB[backend]}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError:
+        missing(f"Redis at {REDIS_BASE}")
+    client.flushdb()
+    client.close()
+    return url
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, migrated database for the session."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'jobctl.db'}"
+        upgrade(url)
+        yield url
+        return
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"jobctl_test_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    except sa.exc.OperationalError:
+        missing(f"PostgreSQL at {PG_ADMIN_URL}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def file_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("files")
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str, file_root: Path, backend: str) -> Settings:
+    """Settings for this backend's session; `.env_vars()` gives them to subprocesses."""
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        file_root=file_root,
+        admin_token="test-admin-token",
+        queue=f"jobctl-test-{backend}",
+        lease_s=3.0,
+        queue_lease_s=10.0,
+        stop_grace_s=0.5,
+        scheduler_tick_s=0.2,
+        target_check_s=0.5,
+        worker_ttl_s=3.0,
+        flower_user="flower",
+        flower_password="flower-test-password",
+    )
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    """The environment a subprocess needs to see `settings`."""
+    env = dict(os.environ)
+    for key, value in settings.model_dump().items():
+        if value is not None:
+            env[f"JOBCTL_{key.upper()}"] = str(value)
+    return env

@@ -1,0 +1,79 @@
+"""The Celery application: configuration, the step tasks (one per job type) and the cleanup task.
+
+Why these settings: the database, not Celery, decides what runs. A step message is acknowledged on receipt
+(`acks_late=False`) and a lost one is detected by the scheduler's lease and sent again under a new fencing
+token, so a redelivered message can never run a step twice (celery#5935). Prefetch is 1 so a busy worker
+does not sit on messages another could run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from scheduler.settings import Settings
+
+CLEANUP_TASK = "jobctl.cleanup"
+STOP_COMMAND = "jobctl_stop"
+STEP_TASK_PREFIX = "jobctl.step."
+
+_app: Celery | None = None
+
+
+def step_task_name(job_type: str) -> str:
+    """The Celery task name of a job type's steps (what Flower shows), e.g. `jobctl.step.sleep`."""
+    return f"{STEP_TASK_PREFIX}{job_type}"
+
+
+def get_app(settings: Settings) -> Celery:
+    """This process's Celery app, created on first use from `settings`."""
+    global _app
+    if _app is None:
+        _app = create_app(settings)
+    return _app
+
+
+def create_app(settings: Settings) -> Celery:
+    """A Celery app for `settings`, with a step task for every registered job type."""
+    from workers import control, jobtypes  # noqa: F401  (registers the stop command and job types)
+    from workers.registry import registry
+
+    app = Celery("jobctl", broker=settings.redis_url, backend=settings.redis_url, set_as_current=True)
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_expires=3600,
+        task_default_queue=settings.queue,
+        task_acks_late=False,
+        worker_prefetch_multiplier=1,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        task_track_started=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"socket_keepalive": True, "health_check_interval": 10},
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+        enable_utc=True,
+    )
+    app.conf.jobctl_settings = settings
+
+    for name in registry.names():
+        app.task(name=step_task_name(name), bind=True)(_run_step)
+    app.task(name=CLEANUP_TASK)(_cleanup)
+    return app
+
+
+def _run_step(task: Any, job_id: str, step_index: int, step_name: str) -> str:
+    """Run one step attempt; the task id is the attempt's fencing token."""
+    from workers import runtime
+
+    return runtime.run_attempt(job_id, step_index, task.request.id, task.request.hostname or "?")
+
+
+def _cleanup(job_id: str, job_type: str) -> None:
+    from workers import runtime
+
+    runtime.run_cleanup(job_id, job_type)

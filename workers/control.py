@@ -1,0 +1,64 @@
+"""The `jobctl_stop` remote-control command, run in each worker's main process.
+
+It revokes the task (so a queued copy is dropped and Flower shows it REVOKED), sends the stop signal to the
+pool process running it, and - if that process still runs the task after the grace period - SIGKILLs it and
+every process group the step registered. Celery replaces a killed pool process by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import threading
+from typing import Any
+
+import redis
+from celery.worker import state as worker_state
+from celery.worker.control import control_command, ok, revoke
+
+from scheduler import keys
+
+log = logging.getLogger(__name__)
+
+STOP_SIGNAL = "SIGUSR2"
+
+
+@control_command(args=[("task_id", str), ("grace", float)], signature="<task_id> <grace>")
+def jobctl_stop(state: Any, task_id: str, grace: float = 1.0, **kwargs: Any) -> dict[str, str]:
+    """Stop the step attempt `task_id`: interrupt now, kill after `grace` seconds."""
+    pid = _pid_running(task_id)
+    revoke(state, task_id, terminate=pid is not None, signal=STOP_SIGNAL)
+    if pid is None:
+        return ok(f"{task_id} revoked")
+    settings = state.app.conf.jobctl_settings
+    timer = threading.Timer(grace, _escalate, args=(task_id, pid, settings.redis_url))
+    timer.daemon = True
+    timer.start()
+    return ok(f"{task_id} stopping in process {pid}")
+
+
+def _pid_running(task_id: str) -> int | None:
+    for request in list(worker_state.active_requests):
+        if request.id == task_id and request.worker_pid:
+            return int(request.worker_pid)
+    return None
+
+
+def _escalate(task_id: str, pid: int, redis_url: str) -> None:
+    """Kill what is left of a stopped attempt: its pool process if still on the task, and its children."""
+    if _pid_running(task_id) == pid:
+        log.warning("step %s ignored the stop; killing pool process %s", task_id, pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    try:
+        client = redis.Redis.from_url(redis_url, socket_timeout=5)
+        groups = client.smembers(keys.pgids(task_id))
+        for pgid in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(int(pgid), signal.SIGKILL)
+        client.delete(keys.pgids(task_id))
+        client.close()
+    except redis.RedisError as exc:
+        log.warning("could not read the process groups of %s: %s", task_id, exc)

@@ -1,0 +1,72 @@
+"""Service entry points, called by the CLI: each runs in the foreground until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+from types import FrameType
+
+from scheduler.settings import Settings
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def run_worker(settings: Settings, concurrency: int | None = None, hostname: str | None = None,
+               loglevel: str = "INFO") -> None:
+    """A prefork Celery worker consuming the step queue."""
+    from workers import hooks
+    from workers.celery_app import get_app
+
+    _logging(loglevel)
+    app = get_app(settings)
+    hooks.install(app)
+    argv = ["worker", "--pool=prefork", f"--queues={settings.queue}", f"--loglevel={loglevel}",
+            "--without-mingle", "--without-gossip", "--events"]
+    if concurrency:
+        argv.append(f"--concurrency={concurrency}")
+    argv.append(f"--hostname={hostname or f'jobctl@{socket.gethostname()}'}")
+    app.worker_main(argv)
+
+
+def run_scheduler(settings: Settings) -> None:
+    """The dispatch loop; several may run against one PostgreSQL database."""
+    from scheduler.loop import Scheduler
+    from workers.services import build
+
+    _logging()
+    services = build(settings)
+    registry = services.registry
+
+    def retry_on_lost(job_type: str, attempt: int) -> bool:
+        try:
+            return registry.get(job_type).retry.retry_lost(attempt)
+        except Exception:
+            return False
+
+    scheduler = Scheduler(services.ops, services.bus, settings, retry_on_lost)
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        scheduler.stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    logging.getLogger(__name__).info("scheduler started")
+    try:
+        scheduler.run()
+    finally:
+        services.close()
+
+
+def run_flower(settings: Settings, port: int | None = None) -> None:
+    """Flower on the step queue's broker, always behind basic auth."""
+    from workers.celery_app import get_app
+
+    if not (settings.flower_user and settings.flower_password):
+        raise SystemExit("Flower needs JOBCTL_FLOWER_USER and JOBCTL_FLOWER_PASSWORD (basic auth is required)")
+    _logging()
+    app = get_app(settings)
+    app.start(["flower", f"--port={port or settings.flower_port}", "--address=127.0.0.1",
+               f"--basic-auth={settings.flower_user}:{settings.flower_password}"])

@@ -1,0 +1,33 @@
+"""`scheduler.executor.Executor` on Celery: the one place the domain's decisions become Celery messages."""
+
+from __future__ import annotations
+
+import logging
+
+from scheduler.records import Dispatch
+from scheduler.settings import Settings
+from workers.celery_app import CLEANUP_TASK, STOP_COMMAND, get_app, step_task_name
+
+log = logging.getLogger(__name__)
+
+
+class CeleryExecutor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app = get_app(settings)
+
+    def send(self, dispatch: Dispatch) -> None:
+        """Queue the attempt; the fence is the task id, so a stop can revoke exactly this attempt."""
+        self.app.send_task(
+            step_task_name(dispatch.job_type),
+            args=[dispatch.job_id, dispatch.step_index, dispatch.step_name],
+            task_id=dispatch.fence,
+            queue=self.settings.queue,
+        )
+
+    def stop(self, fence: str) -> None:
+        """Broadcast the stop: every worker revokes the task; the one running it interrupts it and escalates."""
+        self.app.control.broadcast(STOP_COMMAND, arguments={"task_id": fence, "grace": self.settings.stop_grace_s})
+
+    def cleanup(self, job_id: str, job_type: str) -> None:
+        self.app.send_task(CLEANUP_TASK, args=[job_id, job_type], queue=self.settings.queue)

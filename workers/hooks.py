@@ -1,0 +1,65 @@
+"""Celery signal handlers, gathered in one place. A failing hook is logged and contained.
+
+- each pool process builds its own services after fork and installs the stop-signal handler;
+- the main process announces its capacity (process count) in Redis while it is alive, which is what the
+  scheduler dispatches against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Any
+
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+
+from scheduler import keys
+
+log = logging.getLogger(__name__)
+
+_beat_stop = threading.Event()
+
+
+def install(app: Any) -> None:
+    """Connect the handlers for `app` (called by `workers.entry.run_worker`)."""
+    settings = app.conf.jobctl_settings
+
+    @worker_process_init.connect(weak=False)
+    def _init_pool_process(**_: Any) -> None:
+        from workers import runtime
+        from workers.services import build
+
+        runtime.init_process(build(settings, pool_size=2))
+
+    @worker_ready.connect(weak=False)
+    def _announce(sender: Any = None, **_: Any) -> None:
+        hostname = sender.hostname
+        concurrency = sender.controller.concurrency
+        thread = threading.Thread(target=_beat, args=(settings, hostname, concurrency), daemon=True,
+                                  name="jobctl-capacity")
+        thread.start()
+
+    @worker_shutdown.connect(weak=False)
+    def _withdraw(sender: Any = None, **_: Any) -> None:
+        _beat_stop.set()
+
+
+def _beat(settings: Any, hostname: str, concurrency: int) -> None:
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    key = keys.worker(hostname)
+    ttl = max(1, round(settings.worker_ttl_s))
+    first = True
+    while not _beat_stop.is_set():
+        try:
+            client.set(key, concurrency, ex=ttl)
+            if first:  # new capacity: ask for a dispatch pass now
+                client.lpush(keys.WAKE, 1)
+                first = False
+        except redis.RedisError as exc:
+            log.warning("could not announce worker %s: %s", hostname, exc)
+        _beat_stop.wait(settings.worker_ttl_s / 3)
+    with contextlib.suppress(redis.RedisError):
+        client.delete(key)

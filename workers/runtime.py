@@ -1,0 +1,212 @@
+"""The step runtime, inside a prefork pool process: start an attempt, run it, stop it, persist its outcome.
+
+Stopping has three layers, so a stop always lands:
+1. the stop command (`workers.control`) sends SIGUSR2 to this process; the handler raises `StepStopped` in
+   the step's code (this interrupts `time.sleep`, blocking waits and pure-Python loops);
+2. the flusher thread notices within `progress_flush_s` that the attempt's token no longer matches the
+   database (the stop message was missed) and does the same;
+3. if the step has not unwound after `stop_grace_s`, the worker's main process SIGKILLs this process and the
+   process groups the step started (a C call that never returns to Python).
+Whatever a stopped attempt reports afterwards is fenced out by the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from scheduler import store
+from scheduler.operations import Failed, Finished, Outcome
+from scheduler.states import JobStatus
+from workers.context import StepContext, StepStopped
+from workers.services import Services
+
+log = logging.getLogger(__name__)
+
+STOP_SIGNAL = signal.SIGUSR2
+
+_services: Services | None = None
+_current: Attempt | None = None
+
+
+def init_process(services: Services) -> None:
+    """Called once in each pool process after fork: own services and the stop-signal handler."""
+    global _services
+    _services = services
+    signal.signal(STOP_SIGNAL, _on_stop_signal)
+
+
+def services() -> Services:
+    if _services is None:
+        raise RuntimeError("the step runtime was not initialised in this process")
+    return _services
+
+
+def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
+    attempt = _current
+    if attempt is not None:
+        attempt.stop()
+
+
+class Attempt:
+    """One attempt of one step, while it runs in this process."""
+
+    def __init__(self, svc: Services, start: store.StepStart, project: str, weights: list[float]) -> None:
+        self.svc = svc
+        self.start = start
+        self.project = project
+        self.weights = weights
+        self.interruptible = False
+        self.ctx = StepContext(
+            job_id=start.job_id, step_index=start.step_index, step_name=start.step_name,
+            step_count=start.step_count, attempt=start.attempt, fence=start.fence, params=start.params,
+            target=start.target, checkpoint=start.checkpoint, outputs=start.outputs, redis_client=svc.redis,
+            save_checkpoint=self._save_checkpoint,
+        )
+        self._done = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_loop, name=f"flush-{start.fence[:8]}", daemon=True)
+        self._sent_progress: float | None = None
+        self._renewed = time.monotonic()
+
+    # -- stop ---------------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Mark the attempt stopped; interrupt the step's code if it is running (main thread only)."""
+        self.ctx.request_stop()
+        if self.interruptible and threading.current_thread() is threading.main_thread():
+            self.interruptible = False
+            raise StepStopped()
+
+    # -- run -----------------------------------------------------------------------------------------------
+
+    def run(self, step: Any) -> Outcome | None:
+        """Run the step's code; return its outcome, or None if the attempt was stopped."""
+        self._flusher.start()
+        try:
+            try:
+                self.interruptible = True
+                self.ctx.check_stop()
+                result = step.run(self.ctx)
+            finally:
+                self.interruptible = False
+                self.ctx.resources.close()
+                self.ctx.kill_children()
+            return Finished(result if isinstance(result, dict) else None)
+        except StepStopped:
+            log.info("step %s of job %s stopped", self.start.step_index, self.start.job_id)
+            return None
+        except Exception as exc:
+            job_type = self.svc.registry.get(self.start.job_type)
+            retry = job_type.retry.retry_error(self.start.attempt, exc)
+            log.warning("step %s of job %s failed: %r", self.start.step_index, self.start.job_id, exc)
+            self.ctx.log(f"failed: {type(exc).__name__}: {exc}")
+            return Failed(f"{type(exc).__name__}: {exc}", retry=retry)
+        finally:
+            self._done.set()
+            self._flusher.join(timeout=5)
+            self._flush(final=True)
+
+    # -- flushing -----------------------------------------------------------------------------------------
+
+    def _flush_loop(self) -> None:
+        period = self.svc.settings.progress_flush_s
+        while not self._done.wait(period):
+            try:
+                if not self._flush(final=False):
+                    # The attempt is no longer current: a stop we did not hear about. Interrupt the step.
+                    if not self.ctx.stopped:
+                        self.ctx.request_stop()
+                        os.kill(os.getpid(), STOP_SIGNAL)
+                    return
+            except Exception:  # a flush failure must not kill the step: the lease decides
+                log.exception("flushing step progress failed")
+
+    def _flush(self, final: bool) -> bool:
+        """Write progress, lease and log lines if due. False if the attempt is no longer current."""
+        progress, lines = self.ctx.take_reports()
+        s = self.start
+        lease_due = time.monotonic() - self._renewed > self.svc.settings.lease_s / 4
+        changed = progress != self._sent_progress
+        if not (changed or lease_due or lines) or (final and self.ctx.stopped):
+            return True
+        with self.svc.db.write() as session:
+            current = store.heartbeat(session, s.job_id, s.step_index, s.fence, progress if changed else None,
+                                      self.svc.settings.lease_s)
+            if current and lines:
+                store.append_log(session, s.job_id, s.step_index, s.fence, lines)
+        if not current:
+            return False
+        self._renewed = time.monotonic()
+        if changed:
+            self._sent_progress = progress
+            self._publish(progress)
+        return True
+
+    def _publish(self, step_progress: float) -> None:
+        s = self.start
+        total = sum(self.weights) or 1.0
+        clamped = max(0.0, min(100.0, step_progress))
+        done = sum(self.weights[: s.step_index]) * 100 + self.weights[s.step_index] * clamped
+        self.svc.bus.publish_raw({
+            "id": s.job_id, "project": self.project, "status": JobStatus.RUNNING.value,
+            "progress": round(done / total, 2),
+            "step": {"index": s.step_index, "name": s.step_name, "status": JobStatus.RUNNING.value,
+                     "progress": step_progress},
+        })
+
+    def _save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.ctx.stopped:
+            return
+        with self.svc.db.write() as session:
+            store.save_checkpoint(session, self.start.job_id, self.start.step_index, self.start.fence, checkpoint)
+
+
+def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
+    """Run the attempt `fence` of step `index` if it is still current. Returns what happened, for Flower."""
+    global _current
+    svc = services()
+    with svc.db.write() as session:
+        start = store.attempt_to_start(session, job_id, index, fence)
+        if start is None:
+            return "stale: the attempt is no longer current"
+        reason = svc.targets.check(session, start.project_id, *start.target) if start.target else None
+        if reason is None:
+            store.mark_step_running(session, job_id, index, fence, worker, svc.settings.lease_s)
+            job = store.get_job(session, job_id)
+    if reason is not None:
+        svc.ops.auto_discard(job_id, reason)
+        return f"discarded: {reason}"
+    svc.bus.job_changed(job)
+
+    job_type = svc.registry.get(start.job_type)
+    attempt = Attempt(svc, start, job.project, [st.weight for st in job.steps])
+    _current = attempt
+    try:
+        outcome = attempt.run(job_type.step(start.params, index))
+    finally:
+        _current = None
+    if outcome is None:
+        return "stopped"
+    accepted = svc.ops.persist_outcome(job_id, index, fence, outcome)
+    if not accepted:
+        return "stale: stopped while finishing"
+    return "finished" if isinstance(outcome, Finished) else f"failed: {outcome.error}"
+
+
+def run_cleanup(job_id: str, job_type: str) -> None:
+    """Run the job type's cleanup hook; a failing hook is logged, never raised."""
+    svc = services()
+    hook = svc.registry.get(job_type).cleanup
+    if hook is None:
+        return
+    try:
+        hook(job_id)
+    except Exception:
+        log.exception("cleanup of job %s failed", job_id)
+
+

@@ -1,0 +1,47 @@
+"""The composition root: builds the database, Redis, the bus, the executor and the operations service.
+
+Entry points (the API, the scheduler, each worker process, the CLI) call `build()` once with the settings
+they read; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from scheduler.bus import RedisBus
+from scheduler.db import Database
+from scheduler.operations import Operations
+from scheduler.settings import Settings
+from scheduler.targets import TargetKinds
+from workers.registry import Registry, registry
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    redis: redis.Redis
+    bus: RedisBus
+    targets: TargetKinds
+    registry: Registry
+    ops: Operations
+
+    def close(self) -> None:
+        self.db.dispose()
+        self.redis.close()
+
+
+def build(settings: Settings, *, pool_size: int = 5) -> Services:
+    """Wire the services for one process. Creates no tables: run `jobctl db upgrade` for that."""
+    from workers import jobtypes  # noqa: F401  (registers the built-in job types)
+    from workers.executor import CeleryExecutor
+
+    db = Database(settings.database_url, pool_size=pool_size)
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
+                                  health_check_interval=30, retry_on_timeout=True)
+    bus = RedisBus(client)
+    targets = TargetKinds(settings.file_root)
+    ops = Operations(db, CeleryExecutor(settings), bus, targets, settings)
+    return Services(settings, db, client, bus, targets, registry, ops)
