@@ -59,10 +59,10 @@ class RedisBus:
         except redis.RedisError as exc:
             log.warning("waiting for wake-ups failed: %s", exc)
 
-    def capacity(self) -> int:
-        """The summed process count of the workers alive now."""
+    def capacity(self, queue: str) -> int:
+        """The summed process count of the workers alive now on `queue`."""
         total = 0
-        for key in self.redis.scan_iter(match=f"{keys.WORKER_PREFIX}*", count=500):
+        for key in self.redis.scan_iter(match=keys.workers_of(queue), count=500):
             value = self.redis.get(key)
             if value is not None:
                 total += int(value)

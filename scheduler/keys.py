@@ -3,7 +3,7 @@
 Layout (all under the `jobctl:` prefix, in the database of JOBCTL_REDIS_URL):
 - `jobctl:events`            pub/sub channel: one JSON message per job change (`{id, project, status, progress, step}`)
 - `jobctl:wake`              list: a push asks the schedulers for a dispatch pass now; they BLPOP it
-- `jobctl:worker:<hostname>` string, with a TTL: a live worker's process count (its capacity)
+- `jobctl:worker:<queue>:<host>` string, with a TTL: a live worker's process count (its capacity)
 - `jobctl:pgids:<fence>`     set, with a TTL: process groups started by a step attempt, killed when it stops
 Celery's own keys (queues, unacked, pidbox) are Celery's business and live beside these.
 """
@@ -13,8 +13,13 @@ WAKE = "jobctl:wake"
 WORKER_PREFIX = "jobctl:worker:"
 
 
-def worker(hostname: str) -> str:
-    return f"{WORKER_PREFIX}{hostname}"
+def worker(queue: str, hostname: str) -> str:
+    return f"{WORKER_PREFIX}{queue}:{hostname}"
+
+
+def workers_of(queue: str) -> str:
+    """The SCAN pattern of the live workers consuming `queue`."""
+    return f"{WORKER_PREFIX}{queue}:*"
 
 
 def pgids(fence: str) -> str:

@@ -58,7 +58,7 @@ class Scheduler:
 
     def dispatch(self) -> int:
         """One dispatch pass. Returns how many jobs left PENDING (dispatched or auto-discarded)."""
-        capacity = self.bus.capacity()
+        capacity = self.bus.capacity(self.settings.queue)
         with self.db.write() as s:
             store.lock_dispatch(s)
             running = store.running_counts(s)

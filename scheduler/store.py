@@ -26,6 +26,7 @@ from scheduler.records import (
     ProjectRecord,
     StepSpec,
     TargetRecord,
+    UserRecord,
 )
 from scheduler.states import NON_FINAL, Action, JobStatus, allowed_from, allowed_operations, target_of
 
@@ -77,6 +78,7 @@ def _project(row: models.Project) -> ProjectRecord:
 
 
 def count_users(session: Session) -> int:
+    """How many users exist (0 before the first admin is bootstrapped)."""
     return session.scalar(select(func.count()).select_from(models.User)) or 0
 
 
@@ -90,11 +92,16 @@ def create_user(session: Session, name: str, token_hash: str, admin: bool) -> in
     return row.id
 
 
-def user_by_token_hash(session: Session, token_hash: str) -> models.User | None:
-    return session.scalar(select(models.User).where(models.User.token_hash == token_hash))
+def user_by_token_hash(session: Session, token_hash: str) -> UserRecord | None:
+    """The user holding the token with this hash, with their roles; None if no one does."""
+    row = session.scalar(select(models.User).where(models.User.token_hash == token_hash))
+    if row is None:
+        return None
+    return UserRecord(id=row.id, name=row.name, admin=row.admin, roles=roles_of(session, row.id))
 
 
 def roles_of(session: Session, user_id: int) -> dict[str, str]:
+    """The user's role in each project they hold one in, by project name."""
     rows = session.execute(
         select(models.Project.name, models.Role.role)
         .join(models.Role, models.Role.project_id == models.Project.id)

@@ -18,7 +18,7 @@ CLEANUP_TASK = "jobctl.cleanup"
 STOP_COMMAND = "jobctl_stop"
 STEP_TASK_PREFIX = "jobctl.step."
 
-_app: Celery | None = None
+_apps: dict[tuple[str, str], Celery] = {}
 
 
 def step_task_name(job_type: str) -> str:
@@ -27,11 +27,11 @@ def step_task_name(job_type: str) -> str:
 
 
 def get_app(settings: Settings) -> Celery:
-    """This process's Celery app, created on first use from `settings`."""
-    global _app
-    if _app is None:
-        _app = create_app(settings)
-    return _app
+    """The Celery app for `settings`' broker and queue, created on first use (one per process and pair)."""
+    key = (settings.redis_url, settings.queue)
+    if key not in _apps:
+        _apps[key] = create_app(settings)
+    return _apps[key]
 
 
 def create_app(settings: Settings) -> Celery:
@@ -39,7 +39,7 @@ def create_app(settings: Settings) -> Celery:
     from workers import control, jobtypes  # noqa: F401  (registers the stop command and job types)
     from workers.registry import registry
 
-    app = Celery("jobctl", broker=settings.redis_url, backend=settings.redis_url, set_as_current=True)
+    app = Celery("jobctl", broker=settings.redis_url, backend=settings.redis_url, set_as_current=False)
     app.conf.update(
         task_serializer="json",
         result_serializer="json",

@@ -49,7 +49,7 @@ def _beat(settings: Any, hostname: str, concurrency: int) -> None:
     import redis
 
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
-    key = keys.worker(hostname)
+    key = keys.worker(settings.queue, hostname)
     ttl = max(1, round(settings.worker_ttl_s))
     first = True
     while not _beat_stop.is_set():

@@ -1,0 +1,99 @@
+"""The FastAPI application: `create_app()` wires the routers, the error mapping and the startup work.
+
+Startup bootstraps the first user (SPEC §3): if no user exists, an admin called `admin` is created with the
+token in `JOBCTL_ADMIN_TOKEN`, or with a generated token that is printed once to stdout. Only the token's
+hash is stored; the token itself is never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
+
+from api import errors
+from api.auth import hash_token
+from api.routes import health, jobs, me, projects, targets
+from scheduler import store
+from scheduler.errors import Conflict
+from scheduler.settings import get_settings
+from workers.services import Services, build
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+ADMIN_NAME = "admin"
+
+
+def create_app(services: Services | None = None) -> FastAPI:
+    """A ready-to-serve jobctl API.
+
+    With `services`, the app uses them as they are (the caller owns and closes them) and the first admin is
+    bootstrapped right away, so the app works with or without its lifespan being run (e.g. a plain
+    `TestClient(app)`). Without, the lifespan reads `get_settings()`, refuses unsafe production settings,
+    builds the services, bootstraps the admin and closes the services at shutdown.
+    """
+    if services is not None:
+        bootstrap_admin(services)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if services is not None:
+            app.state.services = services
+            yield
+            return
+        settings = get_settings()
+        settings.check_safe()
+        built = build(settings)
+        try:
+            bootstrap_admin(built)
+            app.state.services = built
+            yield
+        finally:
+            built.close()
+
+    app = FastAPI(
+        title="jobctl",
+        summary="Run long, multi-step background jobs and operate them like a job monitor.",
+        version="1",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    if services is not None:
+        app.state.services = services
+    errors.install(app)
+    app.include_router(health.router)
+    for router in (me.router, projects.router, targets.router, jobs.router):
+        app.include_router(router, prefix=API_PREFIX)
+    return app
+
+
+def bootstrap_admin(services: Services) -> str | None:
+    """If no user exists, create the admin `admin` and return its token; else change nothing and return None.
+
+    The token is `JOBCTL_ADMIN_TOKEN` if set; otherwise a generated one, printed once to stdout (the only
+    place it ever appears). Safe to call from several processes at once: exactly one creates the user.
+    """
+    with services.db.read() as s:
+        if store.count_users(s):
+            return None
+    configured = services.settings.admin_token
+    token = configured or secrets.token_urlsafe(32)
+    try:
+        with services.db.write() as s:
+            if store.count_users(s):
+                return None
+            store.create_user(s, ADMIN_NAME, hash_token(token), admin=True)
+    except (Conflict, IntegrityError):  # another process created it first
+        return None
+    if configured:
+        log.info("created the admin user %r with the token from JOBCTL_ADMIN_TOKEN", ADMIN_NAME)
+    else:
+        print(f"jobctl: created the admin user {ADMIN_NAME!r}; its token (shown only this once): {token}", flush=True)
+    return token

@@ -1,0 +1,80 @@
+"""Who is calling, and what they may see and do (SPEC §3).
+
+Requests carry `Authorization: Bearer <token>`; the database holds only the token's SHA-256. An admin sees
+and operates every project. Anyone else sees the projects they hold a role in (`viewer`: read; `operator`:
+read, submit, operate); any other project does not exist for them (404).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.deps import get_services
+from scheduler import store
+from scheduler.errors import Forbidden, NotFound, Unauthorized
+from workers.services import Services
+
+VIEWER = "viewer"
+OPERATOR = "operator"
+
+_bearer = HTTPBearer(auto_error=False, description="the token given when the user was created")
+
+
+def hash_token(token: str) -> str:
+    """The form a token is stored and looked up in: its SHA-256, hex."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated user of a request."""
+
+    name: str
+    admin: bool
+    roles: dict[str, str] = field(default_factory=dict)
+
+    def can_see(self, project: str) -> bool:
+        """True if the project exists for this caller: admins see all, others those they hold a role in."""
+        return self.admin or project in self.roles
+
+    def can_operate(self, project: str) -> bool:
+        """True if the caller may submit, operate jobs and change targets in `project`."""
+        return self.admin or self.roles.get(project) == OPERATOR
+
+    def visible_projects(self) -> list[str] | None:
+        """The projects this caller may see; None means every project (admin)."""
+        return None if self.admin else sorted(self.roles)
+
+    def require_visible(self, project: str, what: str | None = None) -> None:
+        """Raise `NotFound` (as if `what`, default the project, did not exist) unless the caller sees `project`."""
+        if not self.can_see(project):
+            raise NotFound(f"{what or f'project {project!r}'} not found")
+
+    def require_operator(self, project: str, what: str | None = None) -> None:
+        """Raise `NotFound` if the caller cannot see `project`, `Forbidden` if they may only read it."""
+        self.require_visible(project, what)
+        if not self.can_operate(project):
+            raise Forbidden(f"you need the operator role in project {project!r}")
+
+    def require_admin(self) -> None:
+        """Raise `Forbidden` unless the caller is an admin."""
+        if not self.admin:
+            raise Forbidden("only administrators may do this")
+
+
+def current_user(
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    services: Services = Depends(get_services),
+) -> Caller:
+    """The caller named by the request's bearer token; `Unauthorized` (401) if it is missing or unknown."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+    with services.db.read() as s:
+        user = store.user_by_token_hash(s, hash_token(credentials.credentials))
+        if user is None:
+            raise Unauthorized("invalid token")
+        return Caller(name=user.name, admin=user.admin, roles=user.roles)

@@ -1,0 +1,115 @@
+"""Every error the API answers with, mapped to HTTP in this one place.
+
+Body: `{"error": {"code": ..., "message": ...}}` (SPEC §4). A refused operation (409 `Conflict` carrying a job
+state) also gives the job's `status` and the operations `allowed` now, both inside `error` and at the top
+level. Request validation failures are 422 (malformed JSON: 400), unknown routes 404 and wrong methods 405,
+all in the same shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.schemas import ErrorBody
+from scheduler.errors import Conflict, Forbidden, Invalid, JobctlError, NotFound, Unauthorized
+
+log = logging.getLogger(__name__)
+
+#: domain error -> HTTP status; looked up along the class's MRO, so subclasses inherit their parent's status
+STATUS: dict[type[JobctlError], int] = {
+    NotFound: 404,
+    Invalid: 422,
+    Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
+    JobctlError: 400,
+}
+
+#: HTTP status -> error code for errors raised by the framework rather than the domain
+HTTP_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+}
+
+
+def status_of(exc: JobctlError) -> int:
+    """The HTTP status `exc` is answered with."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """A JSON error answer in the API's one error shape; `extra` goes inside `error`."""
+    body: dict[str, Any] = {"error": {"code": code, "message": message, **extra}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _jobctl_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, JobctlError)
+    status = status_of(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, Conflict) and exc.status is not None:
+        # A refused operation: SPEC §4 says the 409 "carries" status and allowed; give them in both places.
+        error = {"code": exc.code, "message": exc.message, "status": exc.status, "allowed": exc.allowed}
+        return JSONResponse({"error": error, "status": exc.status, "allowed": exc.allowed}, status_code=status)
+    return error_response(status, exc.code, exc.message, headers)
+
+
+def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(400, "bad_request", "the request body is not valid JSON")
+    details = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors]
+    message = "; ".join(f"{_where(d['loc'])}: {d['msg']}" for d in details)
+    return error_response(422, "invalid", message or "invalid request", details=details)
+
+
+def _where(loc: Any) -> str:
+    """`body.target.name` -> `target.name`, `query.page` -> `page`: where the client put the bad value."""
+    parts = list(loc)
+    return ".".join(parts[1:] if len(parts) > 1 else parts)
+
+
+def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    if exc.status_code == 404 and message == "Not Found":
+        message = "no such route"
+    return error_response(exc.status_code, code, message, dict(exc.headers or {}) or None)
+
+
+def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal", "internal server error")
+
+
+def install(app: FastAPI) -> None:
+    """Register the exception handlers that give every error the API's shape."""
+    app.add_exception_handler(JobctlError, _jobctl_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting the error body for these statuses."""
+    return {status: {"model": ErrorBody, "description": HTTP_CODES.get(status, "error")} for status in statuses}

@@ -1,0 +1,280 @@
+"""`/api/v1/jobs`: submit, list, show, operate and delete jobs; their events and step logs (SPEC §4).
+
+Every route answers 404 for a job whose project the caller cannot see, exactly as for a job that does not
+exist. Reads go through `scheduler.store` in a read transaction; changes go through `Operations`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi.responses import PlainTextResponse
+from sqlalchemy.orm import Session
+
+from api.auth import Caller, current_user
+from api.deps import get_services
+from api.errors import responses
+from api.schemas import Event, Job, JobPage, JobSort, JobSubmit, Period
+from scheduler import store
+from scheduler.errors import Invalid, NotFound
+from scheduler.records import JobRecord
+from scheduler.states import Action, JobStatus
+from workers.services import Services
+
+router = APIRouter(prefix="/jobs", tags=["jobs"], responses=responses(401, 404, 422))
+
+JobId = Path(min_length=1, max_length=64, description="the job's id")
+
+PERIODS: dict[Period, timedelta | None] = {
+    Period.DAY: timedelta(days=1),
+    Period.WEEK: timedelta(days=7),
+    Period.MONTH: timedelta(days=30),
+    Period.YEAR: timedelta(days=365),
+    Period.ALL: None,
+}
+
+
+def _not_found(job_id: str) -> NotFound:
+    return NotFound(f"job {job_id!r} not found")
+
+
+def _project_of(services: Services, caller: Caller, job_id: str) -> str:
+    """The job's project, if the caller can see it; `NotFound` otherwise (also for a missing job)."""
+    with services.db.read() as s:
+        project = store.project_of_job(s, job_id)
+    caller.require_visible(project, what=f"job {job_id!r}")
+    return project
+
+
+# ----------------------------------------------------------------------------------------------- submit
+
+
+@router.post(
+    "",
+    response_model=Job,
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(403, 422),
+    summary="Submit a job",
+)
+def submit_job(
+    body: JobSubmit, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
+) -> Job:
+    """Create a PENDING job with all its steps PENDING and answer 201 with it.
+
+    404 if the project does not exist for the caller; 403 without the operator role; 422 for an unknown
+    type, params the type refuses, a target the type does not accept, or a target that is invalid or absent.
+    """
+    caller.require_operator(body.project)
+    with services.db.read() as s:
+        store.get_project(s, body.project)  # 404 before any 422 about the body's content
+    job_type = services.registry.get(body.type)
+    params, steps = job_type.plan(body.params)
+    target = (body.target.kind, body.target.name) if body.target else None
+    services.registry.check_target(job_type, target)
+    job = services.ops.submit(
+        project=body.project,
+        job_type=job_type.name,
+        steps=steps,
+        params=params,
+        priority=body.priority,
+        submitter=caller.name,
+        target=target,
+    )
+    return Job.from_record(job)
+
+
+# ------------------------------------------------------------------------------------------------- list
+
+
+@router.get("", response_model=JobPage, responses=responses(422), summary="List jobs")
+def list_jobs(
+    project: list[str] | None = Query(None, max_length=100, description="repeatable; omitted: all visible"),
+    status_: list[JobStatus] | None = Query(None, alias="status", description="repeatable"),
+    type: str | None = Query(None, max_length=64, description="the job type"),
+    q: str | None = Query(None, min_length=1, max_length=512, description="job-id prefix or target-name substring"),
+    period: Period | None = Query(None, description="created within this period (default: all)"),
+    since: datetime | None = Query(None, description="created at or after (ISO-8601; naive means UTC)"),
+    until: datetime | None = Query(None, description="created before (ISO-8601; naive means UTC)"),
+    sort: JobSort = Query(JobSort.CREATED_AT_DESC),
+    page: int = Query(1, ge=1, le=1_000_000),
+    page_size: int = Query(50, ge=1, le=200),
+    caller: Caller = Depends(current_user),
+    services: Services = Depends(get_services),
+) -> JobPage:
+    """One page of the jobs the caller can see that match every given filter, and how many match in all.
+
+    A `project` the caller cannot see is a 404; `period` other than `all` together with `since`/`until`
+    is a 422, as is `since` after `until`.
+    """
+    since, until = _window(period, since, until)
+    with services.db.read() as s:
+        project_ids = _project_ids(s, caller, project)
+        items, total = store.list_jobs(
+            s,
+            store.JobQuery(
+                project_ids=project_ids,
+                statuses=tuple(status_ or ()),
+                type=type,
+                q=q,
+                since=since,
+                until=until,
+                sort=sort.value,
+                page=page,
+                page_size=page_size,
+            ),
+        )
+    return JobPage(items=[Job.from_record(j) for j in items], total=total, page=page, page_size=page_size)
+
+
+def _window(
+    period: Period | None, since: datetime | None, until: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """The [since, until) creation window the query asks for, in aware UTC."""
+    since = _aware(since)
+    until = _aware(until)
+    span = PERIODS[period] if period else None
+    if span is not None:
+        if since or until:
+            raise Invalid("give either period or since/until, not both")
+        since = datetime.now(UTC) - span
+    if since and until and since > until:
+        raise Invalid("since must not be after until")
+    return since, until
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _project_ids(s: Session, caller: Caller, names: list[str] | None) -> list[int] | None:
+    """Ids of the projects to list (None: all, for an admin without a filter); 404 for an invisible one."""
+    if names:
+        wanted = sorted(set(names))
+        for name in wanted:
+            caller.require_visible(name)
+        found = {p.name: p.id for p in store.list_projects(s, wanted)}
+        for name in wanted:
+            if name not in found:
+                raise NotFound(f"project {name!r} not found")
+        return list(found.values())
+    visible = caller.visible_projects()
+    if visible is None:
+        return None
+    return [p.id for p in store.list_projects(s, visible)]
+
+
+# ------------------------------------------------------------------------------------------ show, operate
+
+
+@router.get("/{job_id}", response_model=Job, summary="One job with its steps")
+def get_job(
+    job_id: str = JobId, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
+) -> Job:
+    """The job with its steps; 404 if it does not exist or the caller cannot see its project."""
+    with services.db.read() as s:
+        job = store.get_job(s, job_id)
+    caller.require_visible(job.project, what=f"job {job_id!r}")
+    return Job.from_record(job)
+
+
+def _operate(services: Services, caller: Caller, job_id: str, action: Action) -> JobRecord | None:
+    project = _project_of(services, caller, job_id)
+    caller.require_operator(project, what=f"job {job_id!r}")
+    return services.ops.operate(job_id, action, caller.name)
+
+
+_OPERATE_ERRORS = responses(403, 409)
+
+
+@router.post("/{job_id}/pause", response_model=Job, responses=_OPERATE_ERRORS, summary="Pause a PENDING or RUNNING job")
+def pause_job(
+    job_id: str = JobId, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
+) -> Job:
+    """Pause the job: 200 with it, or 409 (nothing changed) if its state does not allow it."""
+    return _answer(_operate(services, caller, job_id, Action.PAUSE), job_id)
+
+
+@router.post("/{job_id}/resume", response_model=Job, responses=_OPERATE_ERRORS, summary="Resume a PAUSED or ERROR job")
+def resume_job(
+    job_id: str = JobId, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
+) -> Job:
+    """Resume the job from its first unfinished step: 200 with it, or 409 (nothing changed)."""
+    return _answer(_operate(services, caller, job_id, Action.RESUME), job_id)
+
+
+@router.post(
+    "/{job_id}/restart", response_model=Job, responses=_OPERATE_ERRORS, summary="Restart a RUNNING, PAUSED or ERROR job"
+)
+def restart_job(
+    job_id: str = JobId, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
+) -> Job:
+    """Reset every step and make the job PENDING again: 200 with it, or 409 (nothing changed)."""
+    return _answer(_operate(services, caller, job_id, Action.RESTART), job_id)
+
+
+@router.post(
+    "/{job_id}/discard", response_model=Job, responses=_OPERATE_ERRORS, summary="Discard a job that is not final"
+)
+def discard_job(
+    job_id: str = JobId, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
+) -> Job:
+    """Discard the job for good: 200 with it, or 409 (nothing changed) if it is already final."""
+    return _answer(_operate(services, caller, job_id, Action.DISCARD), job_id)
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=responses(403, 409),
+    summary="Delete a FINISHED or DISCARDED job",
+)
+def delete_job(
+    job_id: str = JobId, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
+) -> Response:
+    """Remove the job with its steps, logs and events: 204, or 409 (nothing changed) if it is not final."""
+    _operate(services, caller, job_id, Action.DELETE)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _answer(job: JobRecord | None, job_id: str) -> Job:
+    if job is None:  # only a delete returns no job; kept for the type checker
+        raise _not_found(job_id)
+    return Job.from_record(job)
+
+
+# -------------------------------------------------------------------------------------- events and logs
+
+
+@router.get("/{job_id}/events", response_model=list[Event], summary="The job's history of state changes")
+def job_events(
+    job_id: str = JobId, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
+) -> list[Event]:
+    """Every change of the job's state, oldest first: `{at, actor, action, from, to, reason}`."""
+    _project_of(services, caller, job_id)
+    with services.db.read() as s:
+        events = store.job_events(s, job_id)
+    return [Event.from_record(e) for e in events]
+
+
+@router.get(
+    "/{job_id}/steps/{index}/log",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {}}, "description": "the log lines, oldest first"}},
+    summary="A step's log, as text",
+)
+def step_log(
+    job_id: str = JobId,
+    index: int = Path(ge=0, le=10_000),
+    tail: int | None = Query(None, ge=1, le=100_000, description="only the last N lines"),
+    caller: Caller = Depends(current_user),
+    services: Services = Depends(get_services),
+) -> PlainTextResponse:
+    """The step's log lines (the last `tail` of them if given), one per line; 404 if there is no such step."""
+    _project_of(services, caller, job_id)
+    with services.db.read() as s:
+        lines = store.step_log(s, job_id, index, tail)
+    return PlainTextResponse("".join(f"{line}\n" for line in lines))

@@ -1,0 +1,69 @@
+"""`/api/v1/projects/{project}/targets`: the `record` targets jobs can work on (SPEC §1, §4)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Body, Depends, Path
+
+from api.auth import Caller, current_user
+from api.deps import get_services
+from api.errors import responses
+from api.schemas import TARGET_KIND, Target, TargetDeleted, TargetPut
+from scheduler import store
+from workers.services import Services
+
+router = APIRouter(prefix="/projects/{project}/targets", tags=["targets"], responses=responses(401, 404, 422))
+
+KindPath = Path(pattern=TARGET_KIND, max_length=32)
+NamePath = Path(min_length=1, max_length=512)
+
+
+@router.put(
+    "/{kind}/{name}",
+    response_model=Target,
+    responses=responses(403, 422),
+    summary="Create or change a record target (version + 1 when its attributes change)",
+)
+def put_target(
+    project: str,
+    kind: str = KindPath,
+    name: str = NamePath,
+    body: TargetPut | None = Body(None),
+    caller: Caller = Depends(current_user),
+    services: Services = Depends(get_services),
+) -> Target:
+    """Create the target at version 1, or replace its attributes; the version increments only if they differ,
+    and the project's non-final jobs pinned to the old version are auto-discarded."""
+    caller.require_operator(project)
+    target = services.ops.put_target(project, kind, name, (body or TargetPut()).attributes)
+    return Target.from_record(target)
+
+
+@router.get("", response_model=list[Target], summary="The targets registered in a project")
+def list_targets(
+    project: str, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
+) -> list[Target]:
+    """The project's registered targets, by kind then name."""
+    caller.require_visible(project)
+    with services.db.read() as s:
+        proj = store.get_project(s, project)
+        targets = store.list_targets(s, proj.id, proj.name)
+    return [Target.from_record(t) for t in targets]
+
+
+@router.delete(
+    "/{kind}/{name}",
+    response_model=TargetDeleted,
+    responses=responses(403),
+    summary="Delete a target; its non-final jobs are auto-discarded",
+)
+def delete_target(
+    project: str,
+    kind: str = KindPath,
+    name: str = NamePath,
+    caller: Caller = Depends(current_user),
+    services: Services = Depends(get_services),
+) -> TargetDeleted:
+    """Remove the target and auto-discard its project's non-final jobs on it, atomically; 404 if there is none."""
+    caller.require_operator(project)
+    discarded = services.ops.delete_target(project, kind, name)
+    return TargetDeleted(project=project, kind=kind, name=name, discarded=discarded)

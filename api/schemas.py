@@ -1,0 +1,284 @@
+"""Request and response models of the HTTP API (SPEC §4). These are what `/openapi.json` documents.
+
+Requests refuse unknown fields and bound every string; responses are built from the domain's records with
+`from_record`. Times are ISO-8601 UTC (`...Z`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from scheduler.records import EventRecord, JobRecord, ProjectRecord, StepRecord, TargetRecord
+from scheduler.states import JobStatus
+
+PROJECT_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+TARGET_KIND = r"^[a-z][a-z0-9_-]{0,31}$"
+
+
+def _utc(value: datetime) -> datetime:
+    """Aware UTC; a naive time is taken to be UTC already."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UTCTime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class Request(BaseModel):
+    """Base of request bodies: unknown fields are a 422, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable: not_found, invalid, conflict, unauthorized, forbidden, ...")
+    message: str
+    status: JobStatus | None = Field(None, description="409 for a refused operation: the job's current state")
+    allowed: list[str] | None = Field(None, description="409 for a refused operation: operations allowed now")
+    details: list[dict[str, Any]] | None = Field(None, description="422: each invalid field")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer. A refused operation (409) repeats `status` and `allowed` at the top level."""
+
+    error: ErrorDetail
+    status: JobStatus | None = None
+    allowed: list[str] | None = None
+
+
+# ------------------------------------------------------------------------------------------- users, me
+
+
+class Me(BaseModel):
+    name: str
+    admin: bool
+    roles: dict[str, str] = Field(description="project -> role (`viewer` or `operator`)")
+
+
+# --------------------------------------------------------------------------------------------- projects
+
+
+class ProjectCreate(Request):
+    name: str = Field(pattern=PROJECT_NAME, max_length=64, description="lower-case letters, digits, _ and -")
+    max_running: int | None = Field(None, ge=1, le=100_000, description="RUNNING jobs allowed at once (unset: default)")
+
+
+class Project(BaseModel):
+    name: str
+    max_running: int | None
+    created_at: UTCTime
+
+    @classmethod
+    def from_record(cls, project: ProjectRecord) -> Project:
+        return cls(name=project.name, max_running=project.max_running, created_at=project.created_at)
+
+
+# ---------------------------------------------------------------------------------------------- targets
+
+
+class TargetPut(Request):
+    attributes: dict[str, Any] = Field(default_factory=dict, description="any JSON; a change bumps the version")
+
+
+class Target(BaseModel):
+    project: str
+    kind: str
+    name: str
+    version: int
+    attributes: dict[str, Any]
+    created_at: UTCTime
+    updated_at: UTCTime
+
+    @classmethod
+    def from_record(cls, target: TargetRecord) -> Target:
+        return cls(
+            project=target.project,
+            kind=target.kind,
+            name=target.name,
+            version=target.version,
+            attributes=target.attributes,
+            created_at=target.created_at,
+            updated_at=target.updated_at,
+        )
+
+
+class TargetDeleted(BaseModel):
+    project: str
+    kind: str
+    name: str
+    discarded: list[str] = Field(description="ids of the non-final jobs auto-discarded with it")
+
+
+# ------------------------------------------------------------------------------------------------- jobs
+
+
+class TargetIn(Request):
+    kind: str = Field(pattern=TARGET_KIND, max_length=32, examples=["file", "record"])
+    name: str = Field(min_length=1, max_length=512, description="file: a path relative to the file root")
+
+
+class JobSubmit(Request):
+    project: str = Field(min_length=1, max_length=64)
+    type: str = Field(min_length=1, max_length=64, examples=["sleep", "file_digest"])
+    target: TargetIn | None = None
+    params: dict[str, Any] | None = Field(None, description="validated by the job type")
+    priority: int = Field(3, ge=0, le=4, description="0 highest ... 4 lowest")
+
+
+class JobTarget(BaseModel):
+    kind: str
+    name: str
+    version: str | None = Field(description="the target's fingerprint when the job was submitted")
+
+
+class Step(BaseModel):
+    index: int
+    name: str
+    status: JobStatus
+    progress: float = Field(description="0-100")
+    started_at: UTCTime | None
+    finished_at: UTCTime | None
+    duration_s: float
+    waiting_s: float
+    attempt: int
+    error: str | None
+
+    @classmethod
+    def from_record(cls, step: StepRecord) -> Step:
+        return cls(
+            index=step.index,
+            name=step.name,
+            status=step.status,
+            progress=step.progress,
+            started_at=step.started_at,
+            finished_at=step.finished_at,
+            duration_s=step.duration_s,
+            waiting_s=step.waiting_s,
+            attempt=step.attempt,
+            error=step.error,
+        )
+
+
+class Job(BaseModel):
+    id: str
+    project: str
+    type: str
+    target: JobTarget | None
+    params: dict[str, Any]
+    priority: int
+    status: JobStatus
+    progress: float = Field(description="0-100")
+    created_at: UTCTime
+    started_at: UTCTime | None
+    finished_at: UTCTime | None
+    duration_s: float = Field(description="time spent RUNNING, summed over attempts")
+    waiting_s: float = Field(description="time spent waiting to run")
+    submitter: str
+    attempt: int
+    error: str | None
+    discard_reason: str | None
+    result: dict[str, Any] | None
+    allowed: list[str] = Field(description="the operations the job's state allows now")
+    steps: list[Step]
+
+    @classmethod
+    def from_record(cls, job: JobRecord) -> Job:
+        target = None
+        if job.target is not None:
+            target = JobTarget(kind=job.target.kind, name=job.target.name, version=job.target.version)
+        return cls(
+            id=job.id,
+            project=job.project,
+            type=job.type,
+            target=target,
+            params=job.params,
+            priority=job.priority,
+            status=job.status,
+            progress=job.progress,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            duration_s=job.duration_s,
+            waiting_s=job.waiting_s,
+            submitter=job.submitter,
+            attempt=job.attempt,
+            error=job.error,
+            discard_reason=job.discard_reason,
+            result=job.result,
+            allowed=job.allowed,
+            steps=[Step.from_record(s) for s in job.steps],
+        )
+
+
+class JobPage(BaseModel):
+    items: list[Job]
+    total: int = Field(description="how many jobs match, over all pages")
+    page: int
+    page_size: int
+
+
+class JobSort(StrEnum):
+    """The list's sort orders (SPEC §4); a leading `-` reverses. Mirrors `scheduler.store.SORTS`."""
+
+    CREATED_AT = "created_at"
+    CREATED_AT_DESC = "-created_at"
+    DURATION = "duration"
+    DURATION_DESC = "-duration"
+    STATUS = "status"
+    STATUS_DESC = "-status"
+    PROJECT = "project"
+    PROJECT_DESC = "-project"
+    TYPE = "type"
+    TYPE_DESC = "-type"
+
+
+class Period(StrEnum):
+    """Created within the last day (24 h), week (7 d), month (30 d), year (365 d), or at any time."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+    ALL = "all"
+
+
+class Event(BaseModel):
+    """One change of a job's state: who did what, from which state to which."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    at: UTCTime
+    actor: str
+    action: str
+    from_: JobStatus | None = Field(alias="from")
+    to: JobStatus | None
+    reason: str | None
+
+    @classmethod
+    def from_record(cls, event: EventRecord) -> Event:
+        return cls(
+            at=event.at,
+            actor=event.actor,
+            action=event.action,
+            from_=JobStatus(event.from_status) if event.from_status else None,
+            to=JobStatus(event.to_status) if event.to_status else None,
+            reason=event.reason,
+        )
+
+
+# ----------------------------------------------------------------------------------------------- health
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="`ok` or `unavailable`")
+    checks: dict[str, str] = Field(description="database / redis -> `ok` or what failed")
