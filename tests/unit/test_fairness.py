@@ -1,0 +1,32 @@
+"""Dispatch order: priority, then age, round-robin across projects so no backlog starves another."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from scheduler.loop import fair_order
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def cand(job: str, project: int, priority: int = 3, age: int = 0) -> tuple[str, int, int, datetime]:
+    return (job, project, priority, T0 + timedelta(seconds=age))
+
+
+def test_priority_then_age_within_a_project() -> None:
+    cands = [cand("old-low", 1, 4, 0), cand("new-high", 1, 0, 9), cand("old-high", 1, 0, 1)]
+    assert fair_order(cands, 3) == ["old-high", "new-high", "old-low"]
+
+
+def test_a_big_backlog_does_not_starve_a_small_project() -> None:
+    big = [cand(f"a{i}", 1, 3, i) for i in range(1000)]
+    small = [cand("b0", 2, 3, 5000)]
+    chosen = fair_order(big + small, 2)
+    assert chosen == ["a0", "b0"]
+
+
+def test_round_robin_respects_slots_and_takes_everything_when_room() -> None:
+    cands = [cand("a0", 1, age=0), cand("a1", 1, age=1), cand("b0", 2, age=2), cand("c0", 3, age=3)]
+    assert fair_order(cands, 3) == ["a0", "b0", "c0"]
+    assert sorted(fair_order(cands, 10)) == ["a0", "a1", "b0", "c0"]
+    assert fair_order(cands, 0) == []
