@@ -21,8 +21,9 @@ def job_message(job: JobRecord) -> dict[str, object]:
         "project": job.project,
         "status": job.status.value,
         "progress": job.progress,
-        "step": None if step is None else {"index": step.index, "name": step.name, "status": step.status.value,
-                                           "progress": step.progress},
+        "step": None
+        if step is None
+        else {"index": step.index, "name": step.name, "status": step.status.value, "progress": step.progress},
     }
 
 
@@ -36,8 +37,9 @@ class RedisBus:
         self._publish(job_message(job))
 
     def job_deleted(self, job_id: str, project: str) -> None:
-        self._publish({"id": job_id, "project": project, "status": None, "progress": None, "step": None,
-                       "deleted": True})
+        self._publish(
+            {"id": job_id, "project": project, "status": None, "progress": None, "step": None, "deleted": True}
+        )
 
     def publish_raw(self, message: dict[str, object]) -> None:
         self._publish(message)

@@ -85,8 +85,14 @@ class Operations:
                     raise Invalid(f"target {kind} {name!r} does not exist")
                 pinned = (kind, name, version)
             job_id = store.insert_job(
-                s, project_id=proj.id, job_type=job_type, steps=steps, params=params, priority=priority,
-                submitter=submitter, target=pinned,
+                s,
+                project_id=proj.id,
+                job_type=job_type,
+                steps=steps,
+                params=params,
+                priority=priority,
+                submitter=submitter,
+                target=pinned,
             )
             job = store.get_job(s, job_id)
         self.bus.job_changed(job)
@@ -157,7 +163,9 @@ class Operations:
                     stale.append((job_id, reason))
         return sum(self.auto_discard(job_id, reason) for job_id, reason in stale)
 
-    def _discard_stale(self, s: Session, project_id: int, kind: str, name: str) -> list[tuple[store.Transition, JobRecord]]:
+    def _discard_stale(
+        self, s: Session, project_id: int, kind: str, name: str
+    ) -> list[tuple[store.Transition, JobRecord]]:
         done = []
         for job_id in store.jobs_of_target(s, project_id, kind, name):
             target = store.job_target(s, job_id)
@@ -195,19 +203,30 @@ class Operations:
             if not store.lock_attempt(s, lease.job_id, lease.step_index, lease.fence, expired=True):
                 return
             if not lease.started:
-                dispatch = store.resend_attempt(s, lease.job_id, lease.step_index, lease.fence,
-                                                self.settings.queue_lease_s)
+                dispatch = store.resend_attempt(
+                    s, lease.job_id, lease.step_index, lease.fence, self.settings.queue_lease_s
+                )
                 if dispatch is not None:
                     log.warning("step %s of job %s was never picked up; sent again", lease.step_index, lease.job_id)
                 done = []
             else:
                 where = f"worker {lease.worker or '?'} lost during step {lease.step_index} (attempt {lease.attempt})"
                 if retry:
-                    done = [(self._transition(s, lease.job_id, Action.RETRY, "scheduler", f"{where}; retrying"),
-                             lease.job_id)]
+                    done = [
+                        (
+                            self._transition(s, lease.job_id, Action.RETRY, "scheduler", f"{where}; retrying"),
+                            lease.job_id,
+                        )
+                    ]
                 else:
-                    done = [(self._transition(s, lease.job_id, Action.FAIL, "scheduler", where,
-                                              error=f"worker lost: {where}"), lease.job_id)]
+                    done = [
+                        (
+                            self._transition(
+                                s, lease.job_id, Action.FAIL, "scheduler", where, error=f"worker lost: {where}"
+                            ),
+                            lease.job_id,
+                        )
+                    ]
                 dispatch = None
         if dispatch is not None:
             self.executor.send(dispatch)
@@ -221,16 +240,27 @@ class Operations:
             if not store.lock_attempt(s, job_id, index, fence):
                 return False
             if isinstance(outcome, Finished):
-                accepted, next_dispatch = store.complete_step(s, job_id, index, fence, outcome.result,
-                                                              self.settings.queue_lease_s)
+                accepted, next_dispatch = store.complete_step(
+                    s, job_id, index, fence, outcome.result, self.settings.queue_lease_s
+                )
                 if not accepted:
                     return False
             elif outcome.retry:
-                done.append((self._transition(s, job_id, Action.RETRY, "worker", f"step {index} failed: "
-                                              f"{outcome.error}; retrying"), job_id))
+                done.append(
+                    (
+                        self._transition(
+                            s, job_id, Action.RETRY, "worker", f"step {index} failed: {outcome.error}; retrying"
+                        ),
+                        job_id,
+                    )
+                )
             else:
-                done.append((self._transition(s, job_id, Action.FAIL, "worker", f"step {index} failed",
-                                              error=outcome.error), job_id))
+                done.append(
+                    (
+                        self._transition(s, job_id, Action.FAIL, "worker", f"step {index} failed", error=outcome.error),
+                        job_id,
+                    )
+                )
             job = store.get_job(s, job_id)
         if next_dispatch is not None:
             self.executor.send(next_dispatch)
@@ -243,8 +273,9 @@ class Operations:
     def _transition(
         self, s: Session, job_id: str, action: Action, actor: str, reason: str | None = None, error: str | None = None
     ) -> store.Transition:
-        return store.transition(s, job_id, action, actor, reason, queue_lease_s=self.settings.queue_lease_s,
-                                error=error)
+        return store.transition(
+            s, job_id, action, actor, reason, queue_lease_s=self.settings.queue_lease_s, error=error
+        )
 
     def _after(self, done: Sequence[tuple[store.Transition | None, JobRecord | None]]) -> None:
         wake = False

@@ -126,8 +126,13 @@ def put_record_target(
     changed = False
     if row is None:
         row = models.Target(
-            project_id=project_id, kind=kind, name=name, version=1, attributes=attributes,
-            created_at=now, updated_at=now,
+            project_id=project_id,
+            kind=kind,
+            name=name,
+            version=1,
+            attributes=attributes,
+            created_at=now,
+            updated_at=now,
         )
         session.add(row)
     elif row.attributes != attributes:
@@ -141,7 +146,9 @@ def put_record_target(
 
 def list_targets(session: Session, project_id: int, project: str) -> list[TargetRecord]:
     rows = session.scalars(
-        select(models.Target).where(models.Target.project_id == project_id).order_by(models.Target.kind, models.Target.name)
+        select(models.Target)
+        .where(models.Target.project_id == project_id)
+        .order_by(models.Target.kind, models.Target.name)
     )
     return [_target(r, project) for r in rows]
 
@@ -159,8 +166,13 @@ def delete_target(session: Session, project_id: int, kind: str, name: str) -> No
 
 def _target(row: models.Target, project: str) -> TargetRecord:
     return TargetRecord(
-        project=project, kind=row.kind, name=row.name, version=row.version, attributes=dict(row.attributes),
-        created_at=row.created_at, updated_at=row.updated_at,
+        project=project,
+        kind=row.kind,
+        name=row.name,
+        version=row.version,
+        attributes=dict(row.attributes),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -183,9 +195,19 @@ def insert_job(
     job_id = new_id()
     session.add(
         models.Job(
-            id=job_id, project_id=project_id, type=job_type, params=params, priority=priority,
-            status=S.PENDING.value, submitter=submitter, attempt=1, created_at=now, updated_at=now,
-            pending_since=now, duration_s=0.0, waiting_s=0.0,
+            id=job_id,
+            project_id=project_id,
+            type=job_type,
+            params=params,
+            priority=priority,
+            status=S.PENDING.value,
+            submitter=submitter,
+            attempt=1,
+            created_at=now,
+            updated_at=now,
+            pending_since=now,
+            duration_s=0.0,
+            waiting_s=0.0,
             target_kind=target[0] if target else None,
             target_name=target[1] if target else None,
             target_version=target[2] if target else None,
@@ -196,9 +218,18 @@ def insert_job(
         insert(models.Step),
         [
             {
-                "job_id": job_id, "index": i, "name": spec.name, "weight": spec.weight,
-                "status": S.PENDING.value, "progress": 0.0, "attempt": 0, "checkpoint": {},
-                "duration_s": 0.0, "waiting_s": 0.0, "ready_at": now if i == 0 else None, "dispatches": 0,
+                "job_id": job_id,
+                "index": i,
+                "name": spec.name,
+                "weight": spec.weight,
+                "status": S.PENDING.value,
+                "progress": 0.0,
+                "attempt": 0,
+                "checkpoint": {},
+                "duration_s": 0.0,
+                "waiting_s": 0.0,
+                "ready_at": now if i == 0 else None,
+                "dispatches": 0,
             }
             for i, spec in enumerate(steps)
         ],
@@ -259,10 +290,15 @@ SORTS = {
 def list_jobs(session: Session, query: JobQuery) -> tuple[list[JobRecord], int]:
     """One page of the jobs matching `query`, and how many match in all."""
     where = _job_filter(query)
-    total = session.scalar(
-        select(func.count()).select_from(models.Job).join(models.Project, models.Project.id == models.Job.project_id)
-        .where(*where)
-    ) or 0
+    total = (
+        session.scalar(
+            select(func.count())
+            .select_from(models.Job)
+            .join(models.Project, models.Project.id == models.Job.project_id)
+            .where(*where)
+        )
+        or 0
+    )
     key = query.sort.lstrip("-")
     if key not in SORTS:
         raise Invalid(f"unknown sort {query.sort!r}; use one of {', '.join(sorted(SORTS))} (with - to reverse)")
@@ -308,7 +344,8 @@ def _job_filter(query: JobQuery) -> list[Any]:
 def project_of_job(session: Session, job_id: str) -> str:
     """The name of the job's project; `NotFound` if there is no such job."""
     name = session.scalar(
-        select(models.Project.name).join(models.Job, models.Job.project_id == models.Project.id)
+        select(models.Project.name)
+        .join(models.Job, models.Job.project_id == models.Project.id)
         .where(models.Job.id == job_id)
     )
     if name is None:
@@ -320,8 +357,14 @@ def job_events(session: Session, job_id: str) -> list[EventRecord]:
     rows = session.scalars(select(models.Event).where(models.Event.job_id == job_id).order_by(models.Event.id))
     return [
         EventRecord(
-            id=r.id, job_id=r.job_id, at=r.at, actor=r.actor, action=r.action,
-            from_status=r.from_status, to_status=r.to_status, reason=r.reason,
+            id=r.id,
+            job_id=r.job_id,
+            at=r.at,
+            actor=r.actor,
+            action=r.action,
+            from_status=r.from_status,
+            to_status=r.to_status,
+            reason=r.reason,
         )
         for r in rows
     ]
@@ -329,9 +372,10 @@ def job_events(session: Session, job_id: str) -> list[EventRecord]:
 
 def step_log(session: Session, job_id: str, index: int, tail: int | None) -> list[str]:
     """The step's log lines, oldest first; the last `tail` of them if given."""
-    if session.scalar(
-        select(models.Step.index).where(models.Step.job_id == job_id, models.Step.index == index)
-    ) is None:
+    if (
+        session.scalar(select(models.Step.index).where(models.Step.job_id == job_id, models.Step.index == index))
+        is None
+    ):
         raise NotFound(f"job {job_id!r} has no step {index}")
     query = select(models.StepLog.line).where(models.StepLog.job_id == job_id, models.StepLog.step_index == index)
     if tail is not None:
@@ -358,7 +402,10 @@ def targeted_jobs(session: Session) -> list[tuple[str, int, str, str, str | None
     """(job id, project id, kind, name, version) of every non-final job that has a target."""
     rows = session.execute(
         select(
-            models.Job.id, models.Job.project_id, models.Job.target_kind, models.Job.target_name,
+            models.Job.id,
+            models.Job.project_id,
+            models.Job.target_kind,
+            models.Job.target_name,
             models.Job.target_version,
         ).where(models.Job.status.in_([s.value for s in NON_FINAL]), models.Job.target_kind.is_not(None))
     )
@@ -545,13 +592,23 @@ def _claim_attempt(job: models.Job, step: models.Step, now: datetime, queue_leas
 
 
 def _event(
-    session: Session, job_id: str, at: datetime, actor: str, action: Action,
-    before: JobStatus | None, after: JobStatus | None, reason: str | None,
+    session: Session,
+    job_id: str,
+    at: datetime,
+    actor: str,
+    action: Action,
+    before: JobStatus | None,
+    after: JobStatus | None,
+    reason: str | None,
 ) -> None:
     session.add(
         models.Event(
-            job_id=job_id, at=at, actor=actor, action=action.value,
-            from_status=before.value if before else None, to_status=after.value if after else None,
+            job_id=job_id,
+            at=at,
+            actor=actor,
+            action=action.value,
+            from_status=before.value if before else None,
+            to_status=after.value if after else None,
             reason=reason,
         )
     )
@@ -569,7 +626,8 @@ def lock_dispatch(session: Session) -> None:
 def running_counts(session: Session) -> dict[int, int]:
     """RUNNING jobs per project id."""
     rows = session.execute(
-        select(models.Job.project_id, func.count()).where(models.Job.status == S.RUNNING.value)
+        select(models.Job.project_id, func.count())
+        .where(models.Job.status == S.RUNNING.value)
         .group_by(models.Job.project_id)
     )
     return {pid: n for pid, n in rows}
@@ -586,17 +644,23 @@ def pending_candidates(session: Session, free: dict[int, int]) -> list[tuple[str
         return []
     ranked = (
         select(
-            models.Job.id, models.Job.project_id, models.Job.priority, models.Job.created_at,
-            func.row_number().over(
+            models.Job.id,
+            models.Job.project_id,
+            models.Job.priority,
+            models.Job.created_at,
+            func.row_number()
+            .over(
                 partition_by=models.Job.project_id, order_by=(models.Job.priority, models.Job.created_at, models.Job.id)
-            ).label("rank"),
+            )
+            .label("rank"),
         )
         .where(models.Job.status == S.PENDING.value, models.Job.project_id.in_(list(wanted)))
         .subquery()
     )
     rows = session.execute(
-        select(ranked.c.id, ranked.c.project_id, ranked.c.priority, ranked.c.created_at, ranked.c.rank)
-        .where(ranked.c.rank <= max(wanted.values()))
+        select(ranked.c.id, ranked.c.project_id, ranked.c.priority, ranked.c.created_at, ranked.c.rank).where(
+            ranked.c.rank <= max(wanted.values())
+        )
     )
     return [(r[0], r[1], r[2], r[3]) for r in rows if r[4] <= wanted[r[1]]]
 
@@ -604,8 +668,9 @@ def pending_candidates(session: Session, free: dict[int, int]) -> list[tuple[str
 def job_target(session: Session, job_id: str) -> tuple[int, str, str, str | None] | None:
     """(project id, kind, name, version) of the job's target, or None if it has none."""
     row = session.execute(
-        select(models.Job.project_id, models.Job.target_kind, models.Job.target_name, models.Job.target_version)
-        .where(models.Job.id == job_id)
+        select(models.Job.project_id, models.Job.target_kind, models.Job.target_name, models.Job.target_version).where(
+            models.Job.id == job_id
+        )
     ).one_or_none()
     if row is None or row[1] is None:
         return None
@@ -644,12 +709,17 @@ def resend_attempt(session: Session, job_id: str, index: int, fence: str, queue_
     """Give a never-started attempt a fresh token and lease (its message was lost). None if it moved on."""
     step = session.scalar(
         select(models.Step)
-        .where(models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence,
-               models.Step.status == S.PENDING.value)
+        .where(
+            models.Step.job_id == job_id,
+            models.Step.index == index,
+            models.Step.fence == fence,
+            models.Step.status == S.PENDING.value,
+        )
         .with_for_update()
     )
-    job_type = session.scalar(select(models.Job.type).where(models.Job.id == job_id,
-                                                            models.Job.status == S.RUNNING.value))
+    job_type = session.scalar(
+        select(models.Job.type).where(models.Job.id == job_id, models.Job.status == S.RUNNING.value)
+    )
     if step is None or job_type is None:
         return None
     step.fence = new_id()
@@ -698,8 +768,13 @@ def attempt_to_start(session: Session, job_id: str, index: int, fence: str) -> S
     row = session.execute(
         select(models.Step, models.Job)
         .join(models.Job, models.Job.id == models.Step.job_id)
-        .where(models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence,
-               models.Step.status == S.PENDING.value, models.Job.status == S.RUNNING.value)
+        .where(
+            models.Step.job_id == job_id,
+            models.Step.index == index,
+            models.Step.fence == fence,
+            models.Step.status == S.PENDING.value,
+            models.Job.status == S.RUNNING.value,
+        )
         .with_for_update()
     ).one_or_none()
     if row is None:
@@ -711,9 +786,18 @@ def attempt_to_start(session: Session, job_id: str, index: int, fence: str) -> S
     count = session.scalar(select(func.count()).select_from(models.Step).where(models.Step.job_id == job_id)) or 0
     target = (job.target_kind, job.target_name or "", job.target_version) if job.target_kind else None
     return StepStart(
-        job_id=job_id, project_id=job.project_id, job_type=job.type, params=dict(job.params or {}),
-        target=target, step_index=index, step_name=step.name, step_count=count, attempt=step.attempt + 1,
-        checkpoint=dict(step.checkpoint or {}), outputs={name: output for name, output in earlier}, fence=fence,
+        job_id=job_id,
+        project_id=job.project_id,
+        job_type=job.type,
+        params=dict(job.params or {}),
+        target=target,
+        step_index=index,
+        step_name=step.name,
+        step_count=count,
+        attempt=step.attempt + 1,
+        checkpoint=dict(step.checkpoint or {}),
+        outputs={name: output for name, output in earlier},
+        fence=fence,
     )
 
 
@@ -721,8 +805,12 @@ def mark_step_running(session: Session, job_id: str, index: int, fence: str, wor
     """Move the attempt's step to RUNNING (attempt + 1, times started). False if the attempt is stale."""
     step = session.scalar(
         select(models.Step)
-        .where(models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence,
-               models.Step.status == S.PENDING.value)
+        .where(
+            models.Step.job_id == job_id,
+            models.Step.index == index,
+            models.Step.fence == fence,
+            models.Step.status == S.PENDING.value,
+        )
         .with_for_update()
     )
     if step is None:
@@ -748,18 +836,26 @@ def heartbeat(session: Session, job_id: str, index: int, fence: str, progress: f
         values["progress"] = max(0.0, min(100.0, progress))
     result = session.execute(
         update(models.Step)
-        .where(models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence,
-               models.Step.status == S.RUNNING.value)
+        .where(
+            models.Step.job_id == job_id,
+            models.Step.index == index,
+            models.Step.fence == fence,
+            models.Step.status == S.RUNNING.value,
+        )
         .values(**values)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def is_current(session: Session, job_id: str, index: int, fence: str) -> bool:
-    return session.scalar(
-        select(models.Step.index).where(models.Step.job_id == job_id, models.Step.index == index,
-                                         models.Step.fence == fence)
-    ) is not None
+    return (
+        session.scalar(
+            select(models.Step.index).where(
+                models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence
+            )
+        )
+        is not None
+    )
 
 
 def append_log(session: Session, job_id: str, index: int, fence: str, lines: Sequence[str]) -> bool:
@@ -793,8 +889,12 @@ def complete_step(
     """
     step = session.scalar(
         select(models.Step)
-        .where(models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence,
-               models.Step.status == S.RUNNING.value)
+        .where(
+            models.Step.job_id == job_id,
+            models.Step.index == index,
+            models.Step.fence == fence,
+            models.Step.status == S.RUNNING.value,
+        )
         .with_for_update()
     )
     if step is None:

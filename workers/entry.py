@@ -14,8 +14,9 @@ def _logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def run_worker(settings: Settings, concurrency: int | None = None, hostname: str | None = None,
-               loglevel: str = "INFO") -> None:
+def run_worker(
+    settings: Settings, concurrency: int | None = None, hostname: str | None = None, loglevel: str = "INFO"
+) -> None:
     """A prefork Celery worker consuming the step queue."""
     from workers import hooks
     from workers.celery_app import get_app
@@ -23,8 +24,15 @@ def run_worker(settings: Settings, concurrency: int | None = None, hostname: str
     _logging(loglevel)
     app = get_app(settings)
     hooks.install(app)
-    argv = ["worker", "--pool=prefork", f"--queues={settings.queue}", f"--loglevel={loglevel}",
-            "--without-mingle", "--without-gossip", "--events"]
+    argv = [
+        "worker",
+        "--pool=prefork",
+        f"--queues={settings.queue}",
+        f"--loglevel={loglevel}",
+        "--without-mingle",
+        "--without-gossip",
+        "--events",
+    ]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
     argv.append(f"--hostname={hostname or f'jobctl@{socket.gethostname()}'}")
@@ -60,7 +68,7 @@ def run_scheduler(settings: Settings) -> None:
         services.close()
 
 
-def run_flower(settings: Settings, port: int | None = None) -> None:
+def run_flower(settings: Settings, port: int | None = None, address: str = "127.0.0.1") -> None:
     """Flower on the step queue's broker, always behind basic auth."""
     from workers.celery_app import get_app
 
@@ -68,5 +76,11 @@ def run_flower(settings: Settings, port: int | None = None) -> None:
         raise SystemExit("Flower needs JOBCTL_FLOWER_USER and JOBCTL_FLOWER_PASSWORD (basic auth is required)")
     _logging()
     app = get_app(settings)
-    app.start(["flower", f"--port={port or settings.flower_port}", "--address=127.0.0.1",
-               f"--basic-auth={settings.flower_user}:{settings.flower_password}"])
+    app.start(
+        [
+            "flower",
+            f"--port={port or settings.flower_port}",
+            f"--address={address}",
+            f"--basic-auth={settings.flower_user}:{settings.flower_password}",
+        ]
+    )

@@ -36,8 +36,9 @@ def install(app: Any) -> None:
     def _announce(sender: Any = None, **_: Any) -> None:
         hostname = sender.hostname
         concurrency = sender.controller.concurrency
-        thread = threading.Thread(target=_beat, args=(settings, hostname, concurrency), daemon=True,
-                                  name="jobctl-capacity")
+        thread = threading.Thread(
+            target=_beat, args=(settings, hostname, concurrency), daemon=True, name="jobctl-capacity"
+        )
         thread.start()
 
     @worker_shutdown.connect(weak=False)

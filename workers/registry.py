@@ -65,9 +65,7 @@ class JobType:
         try:
             return self.params.model_validate(raw or {})
         except ValidationError as exc:
-            details = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}" for e in exc.errors()
-            )
+            details = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}" for e in exc.errors())
             raise Invalid(f"invalid params for job type {self.name!r}: {details}") from None
 
     def plan(self, raw: dict[str, Any] | None) -> tuple[dict[str, Any], list[StepSpec]]:

@@ -63,9 +63,17 @@ class Attempt:
         self.weights = weights
         self.interruptible = False
         self.ctx = StepContext(
-            job_id=start.job_id, step_index=start.step_index, step_name=start.step_name,
-            step_count=start.step_count, attempt=start.attempt, fence=start.fence, params=start.params,
-            target=start.target, checkpoint=start.checkpoint, outputs=start.outputs, redis_client=svc.redis,
+            job_id=start.job_id,
+            step_index=start.step_index,
+            step_name=start.step_name,
+            step_count=start.step_count,
+            attempt=start.attempt,
+            fence=start.fence,
+            params=start.params,
+            target=start.target,
+            checkpoint=start.checkpoint,
+            outputs=start.outputs,
+            redis_client=svc.redis,
             save_checkpoint=self._save_checkpoint,
         )
         self._done = threading.Event()
@@ -135,8 +143,9 @@ class Attempt:
         if not (changed or lease_due or lines) or (final and self.ctx.stopped):
             return True
         with self.svc.db.write() as session:
-            current = store.heartbeat(session, s.job_id, s.step_index, s.fence, progress if changed else None,
-                                      self.svc.settings.lease_s)
+            current = store.heartbeat(
+                session, s.job_id, s.step_index, s.fence, progress if changed else None, self.svc.settings.lease_s
+            )
             if current and lines:
                 store.append_log(session, s.job_id, s.step_index, s.fence, lines)
         if not current:
@@ -152,12 +161,20 @@ class Attempt:
         total = sum(self.weights) or 1.0
         clamped = max(0.0, min(100.0, step_progress))
         done = sum(self.weights[: s.step_index]) * 100 + self.weights[s.step_index] * clamped
-        self.svc.bus.publish_raw({
-            "id": s.job_id, "project": self.project, "status": JobStatus.RUNNING.value,
-            "progress": round(done / total, 2),
-            "step": {"index": s.step_index, "name": s.step_name, "status": JobStatus.RUNNING.value,
-                     "progress": step_progress},
-        })
+        self.svc.bus.publish_raw(
+            {
+                "id": s.job_id,
+                "project": self.project,
+                "status": JobStatus.RUNNING.value,
+                "progress": round(done / total, 2),
+                "step": {
+                    "index": s.step_index,
+                    "name": s.step_name,
+                    "status": JobStatus.RUNNING.value,
+                    "progress": step_progress,
+                },
+            }
+        )
 
     def _save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.ctx.stopped:
@@ -208,5 +225,3 @@ def run_cleanup(job_id: str, job_type: str) -> None:
         hook(job_id)
     except Exception:
         log.exception("cleanup of job %s failed", job_id)
-
-

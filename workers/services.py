@@ -39,8 +39,9 @@ def build(settings: Settings, *, pool_size: int = 5) -> Services:
     from workers.executor import CeleryExecutor
 
     db = Database(settings.database_url, pool_size=pool_size)
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
-                                  health_check_interval=30, retry_on_timeout=True)
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, retry_on_timeout=True
+    )
     bus = RedisBus(client)
     targets = TargetKinds(settings.file_root)
     ops = Operations(db, CeleryExecutor(settings), bus, targets, settings)

@@ -6,6 +6,7 @@ worker (main process and pool) the way a machine crash would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -47,15 +48,16 @@ class Process:
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "api.cli", *args],
-            env=env_for(settings), stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env_for(settings),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def kill9(self) -> None:
         """SIGKILL the whole process group, like a machine losing power."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.popen.wait(timeout=10)
 
     def stop(self) -> None:
@@ -69,10 +71,8 @@ class Process:
             except ProcessLookupError:
                 pass
         # pool processes left behind by a killed main process
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         self.log.close()
 
     def tail(self, lines: int = 40) -> str:
@@ -97,12 +97,19 @@ class System:
 
     def start_worker(self, concurrency: int = 2, name: str | None = None) -> Process:
         hostname = name or f"w{uuid.uuid4().hex[:6]}@test"
-        proc = Process(hostname.split("@")[0], ["worker", "--concurrency", str(concurrency), "--hostname", hostname],
-                       self.settings, self.log_dir)
+        proc = Process(
+            hostname.split("@")[0],
+            ["worker", "--concurrency", str(concurrency), "--hostname", hostname],
+            self.settings,
+            self.log_dir,
+        )
         self.processes.append(proc)
         client: redis.Redis = self.svc.redis
-        wait_until(lambda: client.exists(keys.worker(self.settings.queue, hostname)) or proc.popen.poll() is not None,
-                   30, f"worker {hostname} to come up")
+        wait_until(
+            lambda: client.exists(keys.worker(self.settings.queue, hostname)) or proc.popen.poll() is not None,
+            30,
+            f"worker {hostname} to come up",
+        )
         assert proc.popen.poll() is None, f"worker died:\n{proc.tail()}"
         return proc
 
@@ -122,13 +129,26 @@ class System:
             store.create_project(s, name, max_running)
         return name
 
-    def submit(self, project: str, job_type: str = "sleep", params: dict[str, Any] | None = None,
-               target: tuple[str, str] | None = None, priority: int = 3) -> JobRecord:
+    def submit(
+        self,
+        project: str,
+        job_type: str = "sleep",
+        params: dict[str, Any] | None = None,
+        target: tuple[str, str] | None = None,
+        priority: int = 3,
+    ) -> JobRecord:
         jt = self.svc.registry.get(job_type)
         validated, steps = jt.plan(params)
         self.svc.registry.check_target(jt, target)
-        return self.svc.ops.submit(project=project, job_type=job_type, steps=steps, params=validated,
-                                   priority=priority, submitter="test", target=target)
+        return self.svc.ops.submit(
+            project=project,
+            job_type=job_type,
+            steps=steps,
+            params=validated,
+            priority=priority,
+            submitter="test",
+            target=target,
+        )
 
     def job(self, job_id: str) -> JobRecord:
         with self.svc.db.read() as s:
@@ -166,7 +186,5 @@ class System:
             items, _ = store.list_jobs(s, store.JobQuery(project_ids=[proj.id], page_size=200))
         for job in items:
             if not job.status.final:
-                try:
+                with contextlib.suppress(Exception):
                     self.op(job.id, "discard")
-                except Exception:
-                    pass

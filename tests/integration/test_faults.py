@@ -47,8 +47,13 @@ def test_worker_lost_twice_puts_the_job_in_error(dedicated: Callable[..., System
     job = live.submit(project, params={"steps": 1, "seconds": 30})
     for attempt in (1, 2):
         worker = live.start_worker(concurrency=1)
-        wait_until(lambda a=attempt: (st := live.job(job.id).steps[0]).attempt == a and st.progress > 0.5
-                   and st.status is JobStatus.RUNNING, 20, f"attempt {attempt} to run")
+        wait_until(
+            lambda a=attempt: (
+                (st := live.job(job.id).steps[0]).attempt == a and st.progress > 0.5 and st.status is JobStatus.RUNNING
+            ),
+            20,
+            f"attempt {attempt} to run",
+        )
         worker.kill9()
     failed = live.wait_status(job.id, "ERROR", timeout=10)
     assert failed.error and "worker lost" in failed.error

@@ -6,7 +6,7 @@ must answer 409 with `status` and `allowed` and leave the job's rows exactly as 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -73,6 +73,7 @@ LIVE_STEP_COLUMNS = {"progress", "lease_until", "checkpoint"}
 def _rows(system: System, job_id: str) -> dict[str, Any]:
     """Every stored row of the job, as raw values."""
     with system.svc.db.engine.connect() as conn:
+
         def q(sql: str) -> list[dict[str, Any]]:
             return [dict(r._mapping) for r in conn.execute(text(sql), {"id": job_id})]
 
@@ -100,10 +101,7 @@ def test_every_operation_in_every_state(system: System, api: TestClient, blocked
         job_id = _reach(system, state, blocked, free)
         assert system.job(job_id).status.value == state
         before = _rows(system, job_id)
-        if op == "delete":
-            response = api.delete(f"/api/v1/jobs/{job_id}")
-        else:
-            response = api.post(f"/api/v1/jobs/{job_id}/{op}")
+        response = api.delete(f"/api/v1/jobs/{job_id}") if op == "delete" else api.post(f"/api/v1/jobs/{job_id}/{op}")
         allowed = JobStatus(state) in allowed_from(_action(op))
         try:
             if allowed:

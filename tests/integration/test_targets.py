@@ -73,8 +73,9 @@ def test_target_outside_the_file_root_is_refused(api: TestClient, project: str, 
     (file_root / "escape-link").unlink(missing_ok=True)
     (file_root / "escape-link").symlink_to(outside)
     for name in ["../outside.txt", str(outside), "escape-link", "a/../../outside.txt"]:
-        response = api.post("/api/v1/jobs", json={"project": project, "type": "file_digest",
-                                                  "target": {"kind": "file", "name": name}})
+        response = api.post(
+            "/api/v1/jobs", json={"project": project, "type": "file_digest", "target": {"kind": "file", "name": name}}
+        )
         assert response.status_code == 422, (name, response.text)
     assert api.get("/api/v1/jobs", params={"project": project}).json()["total"] == 0
 
@@ -89,8 +90,9 @@ def _rows(system: System, job_id: str) -> list[dict[str, object]]:
 def test_deleting_a_record_target_discards_its_unfinished_jobs(system: System, api: TestClient) -> None:
     project = system.project(max_running=1)
     record = f"table-{uuid.uuid4().hex[:6]}"
-    assert api.put(f"/api/v1/projects/{project}/targets/record/{record}", json={"attributes": {"v": 1}}).status_code in (
-        200, 201)
+    assert api.put(
+        f"/api/v1/projects/{project}/targets/record/{record}", json={"attributes": {"v": 1}}
+    ).status_code in (200, 201)
     target = ("record", record)
     finished = system.submit(project, params={"steps": 1, "seconds": 0}, target=target)
     system.wait_status(finished.id, "FINISHED")

@@ -17,8 +17,7 @@ def test_sleep_plans_its_steps_with_defaults() -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [{"steps": 0}, {"steps": 51}, {"seconds": -1}, {"seconds": 3601}, {"fail_at": 3}, {"bogus": 1},
-     {"steps": "many"}],
+    [{"steps": 0}, {"steps": 51}, {"seconds": -1}, {"seconds": 3601}, {"fail_at": 3}, {"bogus": 1}, {"steps": "many"}],
 )
 def test_sleep_refuses_bad_params(params: dict[str, object]) -> None:
     with pytest.raises(Invalid, match="invalid params for job type 'sleep'"):

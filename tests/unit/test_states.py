@@ -4,10 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.states import FINAL, OPERATIONS, Action, JobStatus, allowed_from, allowed_operations, is_valid_path, target_of
+from scheduler.states import (
+    FINAL,
+    OPERATIONS,
+    Action,
+    JobStatus,
+    allowed_from,
+    allowed_operations,
+    is_valid_path,
+    target_of,
+)
 
-P, R, PA, E, D, F = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.ERROR, JobStatus.DISCARDED,
-                     JobStatus.FINISHED)
+P, R, PA, E, D, F = (
+    JobStatus.PENDING,
+    JobStatus.RUNNING,
+    JobStatus.PAUSED,
+    JobStatus.ERROR,
+    JobStatus.DISCARDED,
+    JobStatus.FINISHED,
+)
 
 SPEC = {
     "pause": ({P, R}, PA),
@@ -43,9 +58,15 @@ def test_allowed_operations_per_state() -> None:
 
 
 def test_valid_and_invalid_paths() -> None:
-    good = [(None, "PENDING", "submit"), ("PENDING", "RUNNING", "dispatch"), ("RUNNING", "PAUSED", "pause"),
-            ("PAUSED", "PENDING", "resume"), ("PENDING", "RUNNING", "dispatch"), ("RUNNING", "RUNNING", "retry"),
-            ("RUNNING", "FINISHED", "finish")]
+    good = [
+        (None, "PENDING", "submit"),
+        ("PENDING", "RUNNING", "dispatch"),
+        ("RUNNING", "PAUSED", "pause"),
+        ("PAUSED", "PENDING", "resume"),
+        ("PENDING", "RUNNING", "dispatch"),
+        ("RUNNING", "RUNNING", "retry"),
+        ("RUNNING", "FINISHED", "finish"),
+    ]
     assert is_valid_path(good)
     assert not is_valid_path(good[1:])  # must start with submit
     assert not is_valid_path([*good, ("FINISHED", "PENDING", "resume")])  # a final state left

@@ -1,0 +1,43 @@
+# The developer's commands. `make run` and `make test` set up .venv themselves; the install runs again only
+# when pyproject.toml changes (the stamp file records the last install).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.jobctl-installed
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint format install clean
+
+help:
+	@echo "make run     run jobctl (API, scheduler, worker, Flower; Redis if needed) in the foreground"
+	@echo "make test    lint, type check and run the tests"
+	@echo "make lint    ruff check, ruff format --check and mypy"
+	@echo "make format  apply ruff's fixes and formatting"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/jobctl up
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -q
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.egg-info
