@@ -5,6 +5,7 @@ Layout (all under the `jobctl:` prefix, in the database of JOBCTL_REDIS_URL):
 - `jobctl:wake`              list: a push asks the schedulers for a dispatch pass now; they BLPOP it
 - `jobctl:worker:<queue>:<host>` string, with a TTL: a live worker's process count (its capacity)
 - `jobctl:pgids:<fence>`     set, with a TTL: process groups started by a step attempt, killed when it stops
+- `jobctl:attempt:<fence>`   string, with a TTL: the pid of the pool process running the attempt, while it runs
 Celery's own keys (queues, unacked, pidbox) are Celery's business and live beside these.
 """
 
@@ -24,3 +25,8 @@ def workers_of(queue: str) -> str:
 
 def pgids(fence: str) -> str:
     return f"jobctl:pgids:{fence}"
+
+
+
+def attempt(fence: str) -> str:
+    return f"jobctl:attempt:{fence}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -229,7 +229,7 @@ class Operations:
                     ]
                 dispatch = None
         if dispatch is not None:
-            self.executor.send(dispatch)
+            self._send(dispatch)
         self.announce(done)
 
     def persist_outcome(self, job_id: str, index: int, fence: str, outcome: Outcome) -> bool:
@@ -263,7 +263,7 @@ class Operations:
                 )
             job = store.get_job(s, job_id)
         if next_dispatch is not None:
-            self.executor.send(next_dispatch)
+            self._send(next_dispatch)
         # The attempt reporting is the one the transition stopped: it must not revoke itself.
         self._after([(_without_stop(t), job) for t, _ in done] or [(None, job)])
         return True
@@ -278,15 +278,18 @@ class Operations:
         )
 
     def _after(self, done: Sequence[tuple[store.Transition | None, JobRecord | None]]) -> None:
+        """Carry out what committed transitions ask for. Never raises: the change is already durable, and
+        each effect has a fallback - a missed stop is noticed by the attempt's own fence check, a missed
+        send by the lease, a missed wake-up by the scheduler's tick."""
         wake = False
         for t, job in done:
             if t is not None:
                 if t.stopped_fence:
-                    self.executor.stop(t.stopped_fence)
+                    self._effect("revoke the stopped attempt", self.executor.stop, t.stopped_fence)
                 if t.action in _CLEANS_UP:
-                    self.executor.cleanup(t.job_id, t.job_type)
+                    self._effect("queue the cleanup", self.executor.cleanup, t.job_id, t.job_type)
                 if t.dispatch is not None:
-                    self.executor.send(t.dispatch)
+                    self._send(t.dispatch)
                 if t.after is None:
                     self.bus.job_deleted(t.job_id, t.project)
                 wake = wake or t.after is JobStatus.PENDING or t.before is JobStatus.RUNNING
@@ -294,6 +297,16 @@ class Operations:
                 self.bus.job_changed(job)
         if wake:
             self.bus.wake_scheduler()
+
+    def _send(self, dispatch: Dispatch) -> None:
+        self._effect("send the attempt", self.executor.send, dispatch)
+
+    @staticmethod
+    def _effect(what: str, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:
+            log.warning("could not %s (%s); the fallback will take over", what, exc)
 
 
 #: actions after which the job type's cleanup hook runs: their intermediate results are thrown away

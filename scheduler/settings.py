@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     flower_user: str | None = None
     flower_password: str | None = None
     queue: str = Field("jobctl", description="Celery queue that carries step tasks")
+    plugins: str = Field("", description="comma-separated modules to import: they register more job types")
 
     # Engine tuning (not in SPEC §6, but every one of them is a setting, not a constant).
     lease_s: float = Field(15.0, gt=0, description="a RUNNING step whose heartbeat is older than this is lost")

@@ -36,9 +36,10 @@ def get_app(settings: Settings) -> Celery:
 
 def create_app(settings: Settings) -> Celery:
     """A Celery app for `settings`, with a step task for every registered job type."""
-    from workers import control, jobtypes  # noqa: F401  (registers the stop command and job types)
-    from workers.registry import registry
+    from workers import control  # noqa: F401  (registers the stop command)
+    from workers.registry import load_plugins, registry
 
+    load_plugins(settings.plugins)
     app = Celery("jobctl", broker=settings.redis_url, backend=settings.redis_url, set_as_current=False)
     app.conf.update(
         task_serializer="json",

@@ -40,6 +40,7 @@ def jobctl_stop(state: Any, task_id: str, grace: float = 1.0, **kwargs: Any) -> 
 
 
 def _pid_running(task_id: str) -> int | None:
+    """The pool process Celery gave the task to, if this worker is running it."""
     for request in list(worker_state.active_requests):
         if request.id == task_id and request.worker_pid:
             return int(request.worker_pid)
@@ -47,18 +48,20 @@ def _pid_running(task_id: str) -> int | None:
 
 
 def _escalate(task_id: str, pid: int, redis_url: str) -> None:
-    """Kill what is left of a stopped attempt: its pool process if still on the task, and its children."""
-    if _pid_running(task_id) == pid:
-        log.warning("step %s ignored the stop; killing pool process %s", task_id, pid)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    """Kill what is left of a stopped attempt: its pool process if the attempt still runs there, then every
+    process group it started. The attempt registers its pid under `keys.attempt` while it runs: Celery
+    forgets a terminated request at once, so its own bookkeeping cannot tell."""
     try:
         client = redis.Redis.from_url(redis_url, socket_timeout=5)
-        groups = client.smembers(keys.pgids(task_id))
-        for pgid in groups:
+        if client.get(keys.attempt(task_id)) == str(pid).encode():
+            log.warning("step %s ignored the stop; killing pool process %s", task_id, pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            client.delete(keys.attempt(task_id))
+        for pgid in client.smembers(keys.pgids(task_id)):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(int(pgid), signal.SIGKILL)
         client.delete(keys.pgids(task_id))
         client.close()
     except redis.RedisError as exc:
-        log.warning("could not read the process groups of %s: %s", task_id, exc)
+        log.warning("could not finish stopping %s: %s", task_id, exc)

@@ -6,6 +6,7 @@ A job type is registered once, at import, with `registry.register(JobType(...))`
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -106,3 +107,11 @@ class Registry:
 
 
 registry = Registry()
+
+
+def load_plugins(modules: str) -> None:
+    """Import the built-in job types and each module named in `modules` (comma-separated), which register
+    their own job types on import. An unknown module raises ImportError: a misspelt plugin must not pass."""
+    importlib.import_module("workers.jobtypes")
+    for name in filter(None, (m.strip() for m in modules.split(","))):
+        importlib.import_module(name)

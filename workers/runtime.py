@@ -20,7 +20,9 @@ import time
 from types import FrameType
 from typing import Any
 
-from scheduler import store
+import redis
+
+from scheduler import keys, store
 from scheduler.operations import Failed, Finished, Outcome
 from scheduler.states import JobStatus
 from workers.context import StepContext, StepStopped
@@ -95,6 +97,8 @@ class Attempt:
     def run(self, step: Any) -> Outcome | None:
         """Run the step's code; return its outcome, or None if the attempt was stopped."""
         self._flusher.start()
+        running = keys.attempt(self.start.fence)
+        self._redis_quietly(lambda: self.svc.redis.set(running, os.getpid(), ex=24 * 3600))
         try:
             try:
                 self.interruptible = True
@@ -115,9 +119,17 @@ class Attempt:
             self.ctx.log(f"failed: {type(exc).__name__}: {exc}")
             return Failed(f"{type(exc).__name__}: {exc}", retry=retry)
         finally:
+            self._redis_quietly(lambda: self.svc.redis.delete(running))
             self._done.set()
             self._flusher.join(timeout=5)
             self._flush(final=True)
+
+    @staticmethod
+    def _redis_quietly(call: Any) -> None:
+        try:
+            call()
+        except redis.RedisError as exc:
+            log.warning("Redis: %s", exc)
 
     # -- flushing -----------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from scheduler.db import Database
 from scheduler.operations import Operations
 from scheduler.settings import Settings
 from scheduler.targets import TargetKinds
-from workers.registry import Registry, registry
+from workers.registry import Registry, load_plugins, registry
 
 
 @dataclass
@@ -35,9 +35,9 @@ class Services:
 
 def build(settings: Settings, *, pool_size: int = 5) -> Services:
     """Wire the services for one process. Creates no tables: run `jobctl db upgrade` for that."""
-    from workers import jobtypes  # noqa: F401  (registers the built-in job types)
     from workers.executor import CeleryExecutor
 
+    load_plugins(settings.plugins)
     db = Database(settings.database_url, pool_size=pool_size)
     client = redis.Redis.from_url(
         settings.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, retry_on_timeout=True

@@ -1,0 +1,44 @@
+"""Job types for the tests, loaded into workers with JOBCTL_PLUGINS=tests.integration.testing_jobtypes.
+
+Neither of them ever calls back (no progress, no stop checks): they prove that a stop does not depend on
+the step's cooperation.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from workers.context import StepContext
+from workers.registry import JobType, Params, StepDef, registry
+
+
+class HoldParams(Params):
+    marker: str  # a file that exists exactly while the step holds its resource
+    seconds: float = Field(60, ge=0)
+
+
+def _hold(ctx: StepContext) -> dict[str, Any] | None:
+    """Acquire a resource (the marker file), then block in time.sleep without ever calling back."""
+    marker = Path(ctx.params["marker"])
+    marker.write_text(str(ctx.attempt))
+    ctx.resources.callback(marker.unlink, missing_ok=True)
+    time.sleep(float(ctx.params["seconds"]))
+    return None
+
+
+class SpinParams(Params):
+    pass
+
+
+def _spin(ctx: StepContext) -> dict[str, Any] | None:
+    """Busy in one C call that holds the GIL for minutes: Python signal handlers cannot run inside it."""
+    sum(range(10**12))
+    return None
+
+
+registry.register(JobType(name="hold", params=HoldParams, steps=lambda _: [StepDef("hold", _hold)]))
+registry.register(JobType(name="spin", params=SpinParams, steps=lambda _: [StepDef("spin", _spin)]))
