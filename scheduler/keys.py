@@ -27,6 +27,5 @@ def pgids(fence: str) -> str:
     return f"jobctl:pgids:{fence}"
 
 
-
 def attempt(fence: str) -> str:
     return f"jobctl:attempt:{fence}"

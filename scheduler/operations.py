@@ -46,6 +46,9 @@ class Failed:
 
 Outcome = Finished | Failed
 
+#: A committed transition (None: a change that is not a status change) and the job as it left it.
+Done = tuple[store.Transition | None, JobRecord | None]
+
 
 class Operations:
     """Everything that changes jobs, for the API, the scheduler and the workers alike."""
@@ -177,28 +180,29 @@ class Operations:
 
     # -------------------------------------------------------------------------------- scheduler and workers
 
-    def dispatch(self, job_ids: Sequence[str], s: Session) -> list[tuple[store.Transition, str]]:
-        """Within the scheduler's transaction: dispatch each job, or auto-discard it if its target moved."""
+    def dispatch(self, job_ids: Sequence[str], s: Session) -> list[Done]:
+        """Within the scheduler's transaction: dispatch each job, or auto-discard it if its target moved.
+
+        Returns the transitions with the jobs as they are in this transaction, for `announce`."""
         done = []
         for job_id in job_ids:
             target = store.job_target(s, job_id)
             reason = self.targets.check(s, *target) if target else None
             if reason:
-                done.append((self._transition(s, job_id, Action.AUTO_DISCARD, AUTO_DISCARD_ACTOR, reason), job_id))
+                done.append(self._transition(s, job_id, Action.AUTO_DISCARD, AUTO_DISCARD_ACTOR, reason))
             else:
-                done.append((self._transition(s, job_id, Action.DISPATCH, "scheduler"), job_id))
-        return done
+                done.append(self._transition(s, job_id, Action.DISPATCH, "scheduler"))
+        jobs = {job.id: job for job in store.load_jobs(s, list(job_ids))}
+        return [(t, jobs.get(t.job_id)) for t in done]
 
-    def announce(self, done: Sequence[tuple[store.Transition, str]]) -> None:
+    def announce(self, done: Sequence[Done]) -> None:
         """After the caller's transaction committed: carry out the side effects of these transitions."""
-        if not done:
-            return
-        with self.db.read() as s:
-            jobs = {j.id: j for j in store.load_jobs(s, [job_id for _, job_id in done])}
-        self._after([(t, jobs.get(job_id)) for t, job_id in done])
+        self._after(done)
 
     def worker_lost(self, lease: store.ExpiredLease, retry: bool) -> None:
         """The attempt's lease ran out: re-send a never-started attempt, else retry or fail the step."""
+        done: list[Done] = []
+        dispatch: Dispatch | None = None
         with self.db.write() as s:
             if not store.lock_attempt(s, lease.job_id, lease.step_index, lease.fence, expired=True):
                 return
@@ -208,34 +212,23 @@ class Operations:
                 )
                 if dispatch is not None:
                     log.warning("step %s of job %s was never picked up; sent again", lease.step_index, lease.job_id)
-                done = []
             else:
                 where = f"worker {lease.worker or '?'} lost during step {lease.step_index} (attempt {lease.attempt})"
                 if retry:
-                    done = [
-                        (
-                            self._transition(s, lease.job_id, Action.RETRY, "scheduler", f"{where}; retrying"),
-                            lease.job_id,
-                        )
-                    ]
+                    t = self._transition(s, lease.job_id, Action.RETRY, "scheduler", f"{where}; retrying")
                 else:
-                    done = [
-                        (
-                            self._transition(
-                                s, lease.job_id, Action.FAIL, "scheduler", where, error=f"worker lost: {where}"
-                            ),
-                            lease.job_id,
-                        )
-                    ]
-                dispatch = None
+                    t = self._transition(
+                        s, lease.job_id, Action.FAIL, "scheduler", where, error=f"worker lost: {where}"
+                    )
+                done.append((t, store.get_job(s, lease.job_id)))
         if dispatch is not None:
             self._send(dispatch)
-        self.announce(done)
+        self._after(done)
 
     def persist_outcome(self, job_id: str, index: int, fence: str, outcome: Outcome) -> bool:
         """Record how a step attempt ended. A stale attempt (paused, discarded, lost) changes nothing."""
         next_dispatch: Dispatch | None = None
-        done: list[tuple[store.Transition, str]] = []
+        t: store.Transition | None = None
         with self.db.write() as s:
             if not store.lock_attempt(s, job_id, index, fence):
                 return False
@@ -246,26 +239,15 @@ class Operations:
                 if not accepted:
                     return False
             elif outcome.retry:
-                done.append(
-                    (
-                        self._transition(
-                            s, job_id, Action.RETRY, "worker", f"step {index} failed: {outcome.error}; retrying"
-                        ),
-                        job_id,
-                    )
-                )
+                reason = f"step {index} failed: {outcome.error}; retrying"
+                t = self._transition(s, job_id, Action.RETRY, "worker", reason)
             else:
-                done.append(
-                    (
-                        self._transition(s, job_id, Action.FAIL, "worker", f"step {index} failed", error=outcome.error),
-                        job_id,
-                    )
-                )
+                t = self._transition(s, job_id, Action.FAIL, "worker", f"step {index} failed", error=outcome.error)
             job = store.get_job(s, job_id)
+        # The attempt reporting is the one the transition stopped: it must not revoke itself.
+        self._after([(None if t is None else dataclasses.replace(t, stopped_fence=None), job)])
         if next_dispatch is not None:
             self._send(next_dispatch)
-        # The attempt reporting is the one the transition stopped: it must not revoke itself.
-        self._after([(_without_stop(t), job) for t, _ in done] or [(None, job)])
         return True
 
     # ----------------------------------------------------------------------------------------- internals
@@ -277,24 +259,29 @@ class Operations:
             s, job_id, action, actor, reason, queue_lease_s=self.settings.queue_lease_s, error=error
         )
 
-    def _after(self, done: Sequence[tuple[store.Transition | None, JobRecord | None]]) -> None:
-        """Carry out what committed transitions ask for. Never raises: the change is already durable, and
-        each effect has a fallback - a missed stop is noticed by the attempt's own fence check, a missed
-        send by the lease, a missed wake-up by the scheduler's tick."""
-        wake = False
+    def _after(self, done: Sequence[Done]) -> None:
+        """Carry out what committed transitions ask for: announce each job as the transaction left it (before
+        anything else, so announcements keep the order of the changes), then revoke, clean up and send.
+
+        Never raises: the change is already durable, and each effect has a fallback - a missed stop is
+        noticed by the attempt's own fence check, a missed send by the lease, a missed wake-up by the
+        scheduler's tick."""
         for t, job in done:
-            if t is not None:
-                if t.stopped_fence:
-                    self._effect("revoke the stopped attempt", self.executor.stop, t.stopped_fence)
-                if t.action in _CLEANS_UP:
-                    self._effect("queue the cleanup", self.executor.cleanup, t.job_id, t.job_type)
-                if t.dispatch is not None:
-                    self._send(t.dispatch)
-                if t.after is None:
-                    self.bus.job_deleted(t.job_id, t.project)
-                wake = wake or t.after is JobStatus.PENDING or t.before is JobStatus.RUNNING
             if job is not None:
                 self.bus.job_changed(job)
+            elif t is not None and t.after is None:
+                self.bus.job_deleted(t.job_id, t.project)
+        wake = False
+        for t, _ in done:
+            if t is None:
+                continue
+            if t.stopped_fence:
+                self._effect("revoke the stopped attempt", self.executor.stop, t.stopped_fence)
+            if t.action in _CLEANS_UP:
+                self._effect("queue the cleanup", self.executor.cleanup, t.job_id, t.job_type)
+            if t.dispatch is not None:
+                self._send(t.dispatch)
+            wake = wake or t.after is JobStatus.PENDING or t.before is JobStatus.RUNNING
         if wake:
             self.bus.wake_scheduler()
 
@@ -311,7 +298,3 @@ class Operations:
 
 #: actions after which the job type's cleanup hook runs: their intermediate results are thrown away
 _CLEANS_UP = frozenset({Action.DISCARD, Action.AUTO_DISCARD, Action.RESTART})
-
-
-def _without_stop(t: store.Transition) -> store.Transition:
-    return dataclasses.replace(t, stopped_fence=None)
