@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api import errors
 from api.auth import hash_token
-from api.routes import health, jobs, me, projects, targets
+from api.routes import events, health, jobs, me, projects, targets
 from scheduler import store
 from scheduler.errors import Conflict
 from scheduler.settings import get_settings
@@ -69,7 +69,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         app.state.services = services
     errors.install(app)
     app.include_router(health.router)
-    for router in (me.router, projects.router, targets.router, jobs.router):
+    for router in (me.router, projects.router, targets.router, jobs.router, events.router):
         app.include_router(router, prefix=API_PREFIX)
     return app
 

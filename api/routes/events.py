@@ -1,0 +1,78 @@
+"""`GET /api/v1/events`: Server-Sent Events, one `job` event per change, for the caller's projects only.
+
+Status changes are announced by whoever commits them (API, scheduler, worker) right after the commit and
+before any follow-up work is sent, so they arrive in order; progress is announced by running steps a few
+times a second. Redis pub/sub carries them; the stream holds no state of its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+
+from api.auth import Caller, current_user
+from api.deps import get_services
+from api.errors import responses
+from scheduler import keys
+from workers.services import Services
+
+router = APIRouter(tags=["events"], responses=responses(401, 404))
+
+KEEPALIVE_S = 15.0
+
+
+@router.get(
+    "/events",
+    summary="Live job changes as Server-Sent Events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "`event: job` with `data: {id, project, status, progress, step}` per change",
+        }
+    },
+)
+async def events(
+    project: list[str] | None = Query(None, description="only these projects (default: every visible one)"),
+    caller: Caller = Depends(current_user),
+    services: Services = Depends(get_services),
+) -> StreamingResponse:
+    """Stream a `job` event for every change of a job in a project the caller sees (and asked for)."""
+    for name in project or []:
+        caller.require_visible(name)
+    wanted = set(project) if project else None
+    visible = None if caller.admin else set(caller.roles)
+
+    def shown(message: dict[str, object]) -> bool:
+        name = message.get("project")
+        return (wanted is None or name in wanted) and (visible is None or name in visible)
+
+    return StreamingResponse(
+        _stream(services.settings.redis_url, shown),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _stream(redis_url: str, shown: Callable[[dict[str, object]], bool]) -> AsyncIterator[str]:
+    client = aioredis.Redis.from_url(redis_url)
+    pubsub = client.pubsub()
+    await pubsub.subscribe(keys.EVENTS)
+    try:
+        yield ": connected\n\n"
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=KEEPALIVE_S)
+            if message is None:
+                yield ": keepalive\n\n"
+                continue
+            data = json.loads(message["data"])
+            if shown(data):
+                yield f"event: job\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+    finally:
+        await pubsub.unsubscribe()
+        await pubsub.aclose()
+        await client.aclose()

@@ -1,0 +1,112 @@
+"""Server-Sent Events on a live system: every status change in order, progress, and isolation."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from api.auth import hash_token
+from scheduler import models, store
+from tests.integration.system import System, wait_until
+
+pytestmark = pytest.mark.integration
+ADMIN = {"Authorization": "Bearer test-admin-token"}
+
+
+class Subscriber(threading.Thread):
+    """Reads an SSE stream in the background, stamping every `job` event with its arrival time."""
+
+    def __init__(self, url: str, headers: dict[str, str], params: dict[str, str] | None = None) -> None:
+        super().__init__(daemon=True)
+        self.url, self.headers, self.params = url, headers, params
+        self.received: list[tuple[datetime, dict[str, object]]] = []
+        self.connected = threading.Event()
+        self.stop = threading.Event()
+        self.status_code: int | None = None
+
+    def run(self) -> None:
+        try:
+            self._read()
+        except httpx.HTTPError:  # the server went away at the end of the session
+            pass
+
+    def _read(self) -> None:
+        with httpx.stream(
+            "GET",
+            f"{self.url}/api/v1/events",
+            headers=self.headers,
+            params=self.params,
+            timeout=httpx.Timeout(5, read=60),
+        ) as response:
+            self.status_code = response.status_code
+            self.connected.set()
+            event = None
+            for line in response.iter_lines():
+                if self.stop.is_set():
+                    return
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: ") and event == "job":
+                    self.received.append((datetime.now(UTC), json.loads(line[6:])))
+
+    def of(self, job_id: str) -> list[tuple[datetime, dict[str, object]]]:
+        return [(at, m) for at, m in self.received if m["id"] == job_id]
+
+
+def _user(system: System, name: str, project: str, role: str) -> dict[str, str]:
+    token = f"token-{name}"
+    with system.svc.db.write() as s:
+        user_id = store.create_user(s, name, hash_token(token), admin=False)
+        project_id = store.get_project(s, project).id
+        s.add(models.Role(user_id=user_id, project_id=project_id, role=role))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_subscriber_sees_every_status_change_in_order_and_progress(system: System, api_url: str) -> None:
+    mine, other = system.project(), system.project()
+    outsider = _user(system, f"outsider-{other}", other, "operator")
+    watcher = Subscriber(api_url, ADMIN, {"project": mine})
+    stranger = Subscriber(api_url, outsider)
+    for sub in (watcher, stranger):
+        sub.start()
+        assert sub.connected.wait(10) and sub.status_code == 200
+    time.sleep(0.3)  # the subscriptions are in place once the first line arrived; give Redis a moment
+
+    job = system.submit(mine, params={"steps": 3, "seconds": 0.6})
+    system.wait_status(job.id, "FINISHED")
+    paused = system.submit(mine, params={"steps": 1, "seconds": 5})
+    system.wait_step_running(paused.id, 0)
+    system.op(paused.id, "pause")
+    system.op(paused.id, "discard")
+    wait_until(lambda: any(m["status"] == "DISCARDED" for _, m in watcher.of(paused.id)), 2, "the discard event")
+
+    for job_id in (job.id, paused.id):
+        with system.svc.db.read() as s:
+            changes = [(e.to_status, e.at) for e in store.job_events(s, job_id)]
+        seen = watcher.of(job_id)
+        statuses = [m["status"] for _, m in seen]
+        collapsed = [s for i, s in enumerate(statuses) if i == 0 or statuses[i - 1] != s]
+        assert collapsed == [to for to, _ in changes], (collapsed, changes)
+        for to, at in changes:  # each change arrives within 500 ms of its commit
+            arrival = next(t for t, m in seen if m["status"] == to)
+            assert (arrival - at).total_seconds() < 0.5, (to, arrival - at)
+
+    progress = [m["progress"] for _, m in watcher.of(job.id) if m["status"] == "RUNNING"]
+    assert len(set(progress)) >= 5, progress
+    assert watcher.of(job.id)[-1][1]["progress"] == 100
+    assert stranger.of(job.id) == [] and stranger.of(paused.id) == []  # another project's user sees none
+    watcher.stop.set()
+    stranger.stop.set()
+
+
+def test_a_project_the_caller_cannot_see_is_404(system: System, api_url: str) -> None:
+    hidden, own = system.project(), system.project()
+    headers = _user(system, f"viewer-{own}", own, "viewer")
+    response = httpx.get(f"{api_url}/api/v1/events", headers=headers, params={"project": hidden}, timeout=5)
+    assert response.status_code == 404
+    assert httpx.get(f"{api_url}/api/v1/events", timeout=5).status_code == 401
