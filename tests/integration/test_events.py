@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -30,10 +31,8 @@ class Subscriber(threading.Thread):
         self.status_code: int | None = None
 
     def run(self) -> None:
-        try:
+        with contextlib.suppress(httpx.HTTPError):  # the server goes away at the end of the session
             self._read()
-        except httpx.HTTPError:  # the server went away at the end of the session
-            pass
 
     def _read(self) -> None:
         with httpx.stream(
