@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api import errors
 from api.auth import hash_token
-from api.routes import events, health, jobs, me, projects, targets
+from api.routes import events, health, jobs, me, metrics, projects, targets, ui, users
 from scheduler import store
 from scheduler.errors import Conflict
 from scheduler.settings import get_settings
@@ -69,8 +69,10 @@ def create_app(services: Services | None = None) -> FastAPI:
         app.state.services = services
     errors.install(app)
     app.include_router(health.router)
-    for router in (me.router, projects.router, targets.router, jobs.router, events.router):
+    app.include_router(metrics.router)
+    for router in (me.router, projects.router, targets.router, jobs.router, events.router, users.router):
         app.include_router(router, prefix=API_PREFIX)
+    ui.install(app)  # the web monitor: `/`, `/ui/config.json`, `/static/`
     return app
 
 

@@ -8,6 +8,7 @@ read, submit, operate); any other project does not exist for them (404).
 from __future__ import annotations
 
 import hashlib
+import secrets
 from dataclasses import dataclass, field
 
 from fastapi import Depends
@@ -27,6 +28,11 @@ _bearer = HTTPBearer(auto_error=False, description="the token given when the use
 def hash_token(token: str) -> str:
     """The form a token is stored and looked up in: its SHA-256, hex."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh bearer token (256 random bits, URL-safe). Store only `hash_token` of it; show it once."""
+    return secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True)

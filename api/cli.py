@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
+from api.cli_client import jobs_app, projects_app, users_app
 from scheduler.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -43,6 +44,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(projects_app, name="projects")
+app.add_typer(users_app, name="users")
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -123,12 +127,16 @@ def api(
     settings = load_settings()
     import uvicorn
 
+    from workers.logs import configure
+
+    configure(settings.log_format, "api", settings.log_level)
     uvicorn.run(
         "api.app:create_app",
         factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
         timeout_graceful_shutdown=5,
+        log_config=None,  # our root handler formats uvicorn's lines too
     )
 
 

@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
 
-from scheduler.records import EventRecord, JobRecord, ProjectRecord, StepRecord, TargetRecord
+from scheduler.batch import MAX_BATCH, BatchItem
+from scheduler.records import EventRecord, JobRecord, ProjectRecord, StepRecord, TargetRecord, UserRecord
 from scheduler.states import JobStatus
 
 PROJECT_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -42,6 +43,9 @@ class ErrorDetail(BaseModel):
     status: JobStatus | None = Field(None, description="409 for a refused operation: the job's current state")
     allowed: list[str] | None = Field(None, description="409 for a refused operation: operations allowed now")
     details: list[dict[str, Any]] | None = Field(None, description="422: each invalid field")
+    refused: list[BatchResult] | None = Field(
+        None, description="409 for a refused atomic batch: the jobs that refuse the action (nothing was changed)"
+    )
 
 
 class ErrorBody(BaseModel):
@@ -59,6 +63,46 @@ class Me(BaseModel):
     name: str
     admin: bool
     roles: dict[str, str] = Field(description="project -> role (`viewer` or `operator`)")
+
+
+USER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+ProjectKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class RoleName(StrEnum):
+    """`viewer` reads a project; `operator` also submits, operates jobs and changes targets."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+
+
+class UserCreate(Request):
+    name: str = Field(pattern=USER_NAME, max_length=64, description="letters, digits, _ . @ and -")
+    admin: bool = Field(False, description="an admin sees and operates every project")
+    roles: dict[ProjectKey, RoleName] = Field(
+        default_factory=dict, max_length=1000, description="project -> role; every project must exist"
+    )
+
+
+class User(BaseModel):
+    name: str
+    admin: bool
+    roles: dict[str, RoleName] = Field(description="project -> role")
+
+    @classmethod
+    def from_record(cls, user: UserRecord) -> User:
+        return cls(name=user.name, admin=user.admin, roles={p: RoleName(r) for p, r in user.roles.items()})
+
+
+class UserCreated(User):
+    token: str = Field(description="the user's bearer token; shown only in this answer, never again")
+
+
+class RolesUpdate(RootModel[dict[ProjectKey, RoleName | None]]):
+    """project -> the role to give (`viewer`, `operator`), or null to take the user's role there away.
+    Projects not named keep the role the user holds in them."""
+
+    root: dict[ProjectKey, RoleName | None] = Field(max_length=1000, examples=[{"sales": "operator", "hr": None}])
 
 
 # --------------------------------------------------------------------------------------------- projects
@@ -148,10 +192,14 @@ class Step(BaseModel):
     waiting_s: float
     attempt: int
     error: str | None
+    task_id: str | None = Field(None, description="the Celery task id of the latest attempt")
+    flower_url: str | None = Field(None, description="that attempt's page in Flower")
 
     @classmethod
-    def from_record(cls, step: StepRecord) -> Step:
+    def from_record(cls, step: StepRecord, flower: str | None = None) -> Step:
         return cls(
+            task_id=step.task_id,
+            flower_url=f"{flower}/task/{step.task_id}" if flower and step.task_id else None,
             index=step.index,
             name=step.name,
             status=step.status,
@@ -188,7 +236,8 @@ class Job(BaseModel):
     steps: list[Step]
 
     @classmethod
-    def from_record(cls, job: JobRecord) -> Job:
+    def from_record(cls, job: JobRecord, flower: str | None = None) -> Job:
+        """The job's JSON; with `flower` (Flower's base URL) each step links to its latest attempt there."""
         target = None
         if job.target is not None:
             target = JobTarget(kind=job.target.kind, name=job.target.name, version=job.target.version)
@@ -212,7 +261,7 @@ class Job(BaseModel):
             discard_reason=job.discard_reason,
             result=job.result,
             allowed=job.allowed,
-            steps=[Step.from_record(s) for s in job.steps],
+            steps=[Step.from_record(s, flower) for s in job.steps],
         )
 
 
@@ -246,6 +295,74 @@ class Period(StrEnum):
     MONTH = "month"
     YEAR = "year"
     ALL = "all"
+
+
+class BatchAction(StrEnum):
+    PAUSE = "pause"
+    RESUME = "resume"
+    RESTART = "restart"
+    DISCARD = "discard"
+    DELETE = "delete"
+
+
+class JobFilter(Request):
+    """The list's query fields as JSON (see `GET /api/v1/jobs`); `project` and `status` take one value or a list."""
+
+    project: ProjectKey | Annotated[list[ProjectKey], Field(max_length=100)] | None = Field(
+        None, description="omitted: every visible project"
+    )
+    status: JobStatus | Annotated[list[JobStatus], Field(max_length=len(JobStatus))] | None = None
+    type: str | None = Field(None, max_length=64)
+    q: str | None = Field(None, min_length=1, max_length=512, description="job-id prefix or target-name substring")
+    period: Period | None = None
+    since: UTCTime | None = Field(None, description="created at or after (naive means UTC)")
+    until: UTCTime | None = Field(None, description="created before (naive means UTC)")
+
+    @property
+    def projects(self) -> list[str] | None:
+        return [self.project] if isinstance(self.project, str) else self.project
+
+    @property
+    def statuses(self) -> list[JobStatus]:
+        if self.status is None:
+            return []
+        return [self.status] if isinstance(self.status, JobStatus) else self.status
+
+
+JobIdItem = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class JobBatch(Request):
+    """The jobs are `ids`, or every job matching `filter` (exactly one of the two), at most 1000."""
+
+    action: BatchAction
+    ids: list[JobIdItem] | None = Field(None, min_length=1, max_length=MAX_BATCH)
+    filter: JobFilter | None = None
+    atomic: bool = Field(False, description="true: change nothing unless every job allows the action (else 409)")
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> JobBatch:
+        if (self.ids is None) == (self.filter is None):
+            raise ValueError("give exactly one of ids and filter")
+        return self
+
+
+class BatchResult(BaseModel):
+    """One job's outcome. Done: `status` is its new state (null once deleted). Refused: `status` is its current
+    state (null for a job that does not exist for the caller) and `error` says why."""
+
+    id: str
+    ok: bool
+    status: JobStatus | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_item(cls, item: BatchItem) -> BatchResult:
+        return cls(id=item.id, ok=item.ok, status=item.status, error=item.error)
+
+
+class BatchAnswer(BaseModel):
+    results: list[BatchResult] = Field(description="one per job, in the order of `ids` (filter: oldest first)")
 
 
 class Event(BaseModel):

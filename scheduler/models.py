@@ -172,6 +172,7 @@ class Step(Base):
     running_since: Mapped[datetime | None]
     # The current attempt: its fencing token (also the Celery task id), its worker and its lease.
     fence: Mapped[str | None] = mapped_column(String(36))
+    task_id: Mapped[str | None] = mapped_column(String(36))  # the latest attempt's token, kept after it ends
     worker: Mapped[str | None] = mapped_column(String(255))
     lease_until: Mapped[datetime | None]
     dispatches: Mapped[int] = mapped_column(default=0)  # messages sent for the current attempt

@@ -16,9 +16,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from scheduler import store
+from scheduler.batch import MAX_BATCH, BatchItem, BatchRefused, not_found
 from scheduler.db import Database
 from scheduler.errors import Conflict, Invalid, NotFound
 from scheduler.executor import Bus, Executor
+from scheduler.metrics import Metrics
 from scheduler.records import Dispatch, JobRecord, StepSpec, TargetRecord
 from scheduler.settings import Settings
 from scheduler.states import OPERATIONS, Action, JobStatus
@@ -53,7 +55,16 @@ Done = tuple[store.Transition | None, JobRecord | None]
 class Operations:
     """Everything that changes jobs, for the API, the scheduler and the workers alike."""
 
-    def __init__(self, db: Database, executor: Executor, bus: Bus, targets: TargetKinds, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        executor: Executor,
+        bus: Bus,
+        targets: TargetKinds,
+        settings: Settings,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.metrics = metrics
         self.db = db
         self.executor = executor
         self.bus = bus
@@ -100,6 +111,8 @@ class Operations:
             job = store.get_job(s, job_id)
         self.bus.job_changed(job)
         self.bus.wake_scheduler()
+        if self.metrics is not None:
+            self.metrics.count("transitions", Action.SUBMIT.value)
         return job
 
     def operate(self, job_id: str, action: Action, actor: str, reason: str | None = None) -> JobRecord | None:
@@ -170,7 +183,9 @@ class Operations:
         self, s: Session, project_id: int, kind: str, name: str
     ) -> list[tuple[store.Transition, JobRecord]]:
         done = []
-        for job_id in store.jobs_of_target(s, project_id, kind, name):
+        job_ids = sorted(store.jobs_of_target(s, project_id, kind, name))
+        store.lock_jobs(s, job_ids)
+        for job_id in job_ids:
             target = store.job_target(s, job_id)
             assert target is not None
             reason = self.targets.check(s, *target)
@@ -184,6 +199,7 @@ class Operations:
         """Within the scheduler's transaction: dispatch each job, or auto-discard it if its target moved.
 
         Returns the transitions with the jobs as they are in this transaction, for `announce`."""
+        store.lock_jobs(s, job_ids)
         done = []
         for job_id in job_ids:
             target = store.job_target(s, job_id)
@@ -233,11 +249,15 @@ class Operations:
             if not store.lock_attempt(s, job_id, index, fence):
                 return False
             if isinstance(outcome, Finished):
-                accepted, next_dispatch = store.complete_step(
+                accepted, follows = store.complete_step(
                     s, job_id, index, fence, outcome.result, self.settings.queue_lease_s
                 )
                 if not accepted:
                     return False
+                if isinstance(follows, store.Transition):
+                    t = follows
+                else:
+                    next_dispatch = follows
             elif outcome.retry:
                 reason = f"step {index} failed: {outcome.error}; retrying"
                 t = self._transition(s, job_id, Action.RETRY, "worker", reason)
@@ -275,6 +295,10 @@ class Operations:
         for t, _ in done:
             if t is None:
                 continue
+            if self.metrics is not None:
+                self.metrics.count("transitions", t.action.value)
+                if t.action is Action.DISPATCH and t.waited_s is not None:
+                    self.metrics.observe("dispatch_latency_seconds", t.waited_s)
             if t.stopped_fence:
                 self._effect("revoke the stopped attempt", self.executor.stop, t.stopped_fence)
             if t.action in _CLEANS_UP:
@@ -294,6 +318,64 @@ class Operations:
             fn(*args)
         except Exception as exc:
             log.warning("could not %s (%s); the fallback will take over", what, exc)
+
+    # ------------------------------------------------------------------------------------------------ batch
+
+    def batch(
+        self, job_ids: Sequence[str], action: Action, actor: str, *, atomic: bool = False, hidden: Sequence[str] = ()
+    ) -> list[BatchItem]:
+        """Take a user operation on each job and report each one's outcome, in the order of `job_ids` (an id
+        given twice counts once). At most `MAX_BATCH` (1000) jobs: `Invalid` above that, and nothing changes.
+
+        Ids in `hidden` - jobs the caller may not see - are reported as not found, exactly like missing jobs,
+        without being looked at. Not atomic: each job is operated in its own transaction, as by `operate`, and
+        succeeds or is refused on its own. Atomic: every job is operated in ONE transaction; if any of them
+        refuses the action or is not found, the transaction is rolled back and `BatchRefused` (a `Conflict`)
+        lists the refused ones: nothing changed. The side effects run only after the commit, as for `operate`.
+        """
+        if action not in OPERATIONS:
+            raise Invalid(f"unknown operation {action.value!r}")
+        ids = list(dict.fromkeys(job_ids))
+        if len(ids) > MAX_BATCH:
+            raise Invalid(f"a batch may hold at most {MAX_BATCH} jobs, not {len(ids)}")
+        invisible = set(hidden)
+        if not atomic:
+            items: list[BatchItem] = []
+            for job_id in ids:
+                if job_id in invisible:
+                    items.append(not_found(job_id))
+                    continue
+                try:
+                    job = self.operate(job_id, action, actor)
+                except NotFound:
+                    items.append(not_found(job_id))
+                except Conflict as exc:
+                    items.append(BatchItem(job_id, False, JobStatus(exc.status) if exc.status else None, exc.message))
+                else:
+                    items.append(BatchItem(job_id, True, job.status if job else None))
+            return items
+
+        refused: dict[str, BatchItem] = {i: not_found(i) for i in ids if i in invisible}
+        done: dict[str, store.Transition] = {}
+        with self.db.write() as s:
+            # One lock order for every batch, so two batches over the same jobs cannot deadlock. `transition`
+            # raises before it writes anything, so a refusal leaves this transaction clean to go on with.
+            for job_id in sorted(set(ids) - invisible):
+                try:
+                    done[job_id] = self._transition(s, job_id, action, actor)
+                except NotFound:
+                    refused[job_id] = not_found(job_id)
+                except Conflict as exc:
+                    status = JobStatus(exc.status) if exc.status else None
+                    refused[job_id] = BatchItem(job_id, False, status, exc.message)
+            if refused:  # rolls the whole transaction back
+                raise BatchRefused(
+                    f"{len(refused)} of {len(ids)} jobs refuse to {action.value}; nothing was changed",
+                    [refused[i] for i in ids if i in refused],
+                )
+            jobs = {job.id: job for job in store.load_jobs(s, ids)}
+        self._after([(done[i], jobs.get(i)) for i in ids])
+        return [BatchItem(i, True, jobs[i].status if i in jobs else None) for i in ids]
 
 
 #: actions after which the job type's cleanup hook runs: their intermediate results are thrown away

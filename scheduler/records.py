@@ -29,6 +29,7 @@ class StepRecord:
     waiting_s: float
     fence: str | None
     worker: str | None
+    task_id: str | None = None  # the latest attempt's Celery task id, also after it ended
 
     @classmethod
     def from_row(cls, row: models.Step, now: datetime) -> StepRecord:
@@ -50,6 +51,7 @@ class StepRecord:
             waiting_s=waiting,
             fence=row.fence,
             worker=row.worker,
+            task_id=row.task_id,
         )
 
 

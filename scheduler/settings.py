@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,10 +26,13 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     flower_port: int = 5555
+    flower_url: str | None = Field(None, description="Flower's address as users reach it (default: localhost)")
     flower_user: str | None = None
     flower_password: str | None = None
     queue: str = Field("jobctl", description="Celery queue that carries step tasks")
     plugins: str = Field("", description="comma-separated modules to import: they register more job types")
+    log_format: Literal["text", "json"] = Field("text", description="`json`: one JSON object per log line")
+    log_level: str = "INFO"
 
     # Engine tuning (not in SPEC §6, but every one of them is a setting, not a constant).
     lease_s: float = Field(15.0, gt=0, description="a RUNNING step whose heartbeat is older than this is lost")
@@ -43,6 +47,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value in ("", "0", 0) else value
+
+    @property
+    def flower_base_url(self) -> str:
+        """Where users open Flower: JOBCTL_FLOWER_URL, else this machine's Flower port."""
+        return (self.flower_url or f"http://127.0.0.1:{self.flower_port}").rstrip("/")
 
     def check_safe(self) -> None:
         """Refuse defaults that are only acceptable on a developer's machine."""

@@ -9,7 +9,7 @@ touch a step whose current attempt token is the caller's.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -108,6 +108,60 @@ def roles_of(session: Session, user_id: int) -> dict[str, str]:
         .where(models.Role.user_id == user_id)
     )
     return {name: role for name, role in rows}
+
+
+def get_user(session: Session, name: str) -> UserRecord:
+    """The user called `name`, with their roles; `NotFound` otherwise."""
+    row = session.scalar(select(models.User).where(models.User.name == name))
+    if row is None:
+        raise NotFound(f"user {name!r} not found")
+    return UserRecord(id=row.id, name=row.name, admin=row.admin, roles=roles_of(session, row.id))
+
+
+def list_users(session: Session) -> list[UserRecord]:
+    """Every user with their roles, by name."""
+    roles: dict[int, dict[str, str]] = {}
+    for user_id, project, role in session.execute(
+        select(models.Role.user_id, models.Project.name, models.Role.role).join(
+            models.Project, models.Project.id == models.Role.project_id
+        )
+    ):
+        roles.setdefault(user_id, {})[project] = role
+    rows = session.scalars(select(models.User).order_by(models.User.name))
+    return [UserRecord(id=r.id, name=r.name, admin=r.admin, roles=roles.get(r.id, {})) for r in rows]
+
+
+ROLES = ("viewer", "operator")
+
+
+def set_roles(session: Session, user_id: int, roles: Mapping[str, str | None]) -> dict[str, str]:
+    """Give the user `role` in each named project, or take their role away where it is None; other projects
+    keep what the user holds there. `Invalid` (and nothing changed) if a project does not exist or a role is
+    not `viewer` or `operator`. Returns the user's roles afterwards."""
+    bad_roles = sorted({r for r in roles.values() if r is not None and r not in ROLES})
+    if bad_roles:
+        raise Invalid(f"unknown role(s) {', '.join(map(repr, bad_roles))}; use viewer or operator")
+    ids = {p.name: p.id for p in list_projects(session, list(roles))}
+    unknown = sorted(set(roles) - set(ids))
+    if unknown:
+        raise Invalid(f"unknown project(s): {', '.join(map(repr, unknown))}")
+    held = {
+        r.project_id: r
+        for r in session.scalars(
+            select(models.Role).where(models.Role.user_id == user_id, models.Role.project_id.in_(list(ids.values())))
+        )
+    }
+    for project, role in roles.items():
+        row = held.get(ids[project])
+        if role is None:
+            if row is not None:
+                session.delete(row)
+        elif row is None:
+            session.add(models.Role(user_id=user_id, project_id=ids[project], role=role))
+        else:
+            row.role = role
+    session.flush()
+    return roles_of(session, user_id)
 
 
 # ---------------------------------------------------------------------------------------------- targets
@@ -327,11 +381,12 @@ def _job_filter(query: JobQuery) -> list[Any]:
     if query.type:
         where.append(models.Job.type == query.type)
     if query.q:
-        escaped = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        # Case-insensitive on both backends (SQLite's LIKE ignores ASCII case, PostgreSQL's does not).
+        escaped = query.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append(
             or_(
-                models.Job.id.like(f"{escaped.lower()}%", escape="\\"),
-                models.Job.target_name.like(f"%{escaped}%", escape="\\"),
+                models.Job.id.like(f"{escaped}%", escape="\\"),
+                func.lower(models.Job.target_name).like(f"%{escaped}%", escape="\\"),
             )
         )
     if query.since:
@@ -339,6 +394,16 @@ def _job_filter(query: JobQuery) -> list[Any]:
     if query.until:
         where.append(models.Job.created_at < query.until)
     return where
+
+
+def count_jobs_by_project_status(session: Session) -> dict[tuple[str, str], int]:
+    """How many jobs each (project, status) pair has."""
+    rows = session.execute(
+        select(models.Project.name, models.Job.status, func.count())
+        .join(models.Job, models.Job.project_id == models.Project.id)
+        .group_by(models.Project.name, models.Job.status)
+    )
+    return {(project, status): n for project, status, n in rows}
 
 
 def project_of_job(session: Session, job_id: str) -> str:
@@ -351,6 +416,30 @@ def project_of_job(session: Session, job_id: str) -> str:
     if name is None:
         raise NotFound(f"job {job_id!r} not found")
     return name
+
+
+def projects_of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, str]:
+    """job id -> project name, for those of `job_ids` that exist."""
+    if not job_ids:
+        return {}
+    rows = session.execute(
+        select(models.Job.id, models.Project.name)
+        .join(models.Project, models.Project.id == models.Job.project_id)
+        .where(models.Job.id.in_(list(job_ids)))
+    )
+    return {job_id: project for job_id, project in rows}
+
+
+def matching_job_ids(session: Session, query: JobQuery, limit: int) -> list[str]:
+    """Ids of up to `limit` jobs matching `query`'s filters (its sort and paging are ignored), oldest first."""
+    rows = session.scalars(
+        select(models.Job.id)
+        .join(models.Project, models.Project.id == models.Job.project_id)
+        .where(*_job_filter(query))
+        .order_by(models.Job.created_at, models.Job.id)
+        .limit(limit)
+    )
+    return list(rows)
 
 
 def job_events(session: Session, job_id: str) -> list[EventRecord]:
@@ -441,6 +530,7 @@ class Transition:
     after: JobStatus | None
     stopped_fence: str | None
     dispatch: Dispatch | None = None
+    waited_s: float | None = None  # dispatch: how long the job had been PENDING
 
 
 def transition(
@@ -485,6 +575,7 @@ def transition(
         return Transition(job_id, job.type, project, action, before, None, stopped)
 
     assert after is not None
+    waited = (now - job.pending_since).total_seconds() if before is S.PENDING and job.pending_since else None
     _account_time(job, before, after, now)
     if action is Action.PAUSE:
         if current is not None and current.status == S.RUNNING.value:
@@ -533,7 +624,7 @@ def transition(
     job.updated_at = now
     _event(session, job_id, now, actor, action, before, after, reason)
     session.flush()
-    return Transition(job_id, job.type, project, action, before, after, stopped, dispatch)
+    return Transition(job_id, job.type, project, action, before, after, stopped, dispatch, waited)
 
 
 _STOPPING = frozenset({Action.PAUSE, Action.RESTART, Action.DISCARD, Action.AUTO_DISCARD, Action.DELETE})
@@ -576,14 +667,14 @@ def _reset_step(step: models.Step, *, ready: bool, now: datetime) -> None:
     step.checkpoint = {}
     step.output = None
     step.started_at = step.finished_at = step.running_since = step.lease_until = None
-    step.fence = step.worker = None
+    step.fence = step.worker = step.task_id = None
     step.duration_s = step.waiting_s = 0.0
     step.dispatches = 0
     step.ready_at = now if ready else None
 
 
 def _claim_attempt(job: models.Job, step: models.Step, now: datetime, queue_lease_s: float) -> Dispatch:
-    step.fence = new_id()
+    step.fence = step.task_id = new_id()
     step.lease_until = now + timedelta(seconds=queue_lease_s)
     step.dispatches += 1
     if step.ready_at is None:
@@ -615,6 +706,15 @@ def _event(
 
 
 # ------------------------------------------------------------------------------------------- dispatch
+
+
+def lock_jobs(session: Session, job_ids: Sequence[str]) -> None:
+    """Lock these jobs' rows in id order. Every transaction that changes several jobs calls this first, so
+    two of them (a scheduler pass, an atomic batch, a target's auto-discard) can never deadlock."""
+    if job_ids:
+        session.execute(
+            select(models.Job.id).where(models.Job.id.in_(list(job_ids))).order_by(models.Job.id).with_for_update()
+        )
 
 
 def lock_dispatch(session: Session) -> None:
@@ -722,7 +822,7 @@ def resend_attempt(session: Session, job_id: str, index: int, fence: str, queue_
     )
     if step is None or job_type is None:
         return None
-    step.fence = new_id()
+    step.fence = step.task_id = new_id()
     step.lease_until = utcnow() + timedelta(seconds=queue_lease_s)
     step.dispatches += 1
     return Dispatch(job_id, job_type, index, step.name, step.fence)
@@ -881,10 +981,10 @@ def save_checkpoint(session: Session, job_id: str, index: int, fence: str, check
 
 def complete_step(
     session: Session, job_id: str, index: int, fence: str, result: dict[str, Any] | None, queue_lease_s: float
-) -> tuple[bool, Dispatch | None]:
-    """Finish the attempt's step, keeping what it returned. Returns (accepted, next attempt to send).
-
-    When the last step finishes, the job goes to FINISHED (its result: what that step returned).
+) -> tuple[bool, Dispatch | Transition | None]:
+    """Finish the attempt's step, keeping what it returned. Returns (accepted, what follows): the next
+    attempt to send, or - after the last step - the job's transition to FINISHED (its result: what that
+    step returned).
     A stale attempt is not accepted and changes nothing.
     """
     step = session.scalar(
@@ -911,8 +1011,7 @@ def complete_step(
     if following is None:
         if result is not None:
             session.execute(update(models.Job).where(models.Job.id == job_id).values(result=result))
-        transition(session, job_id, Action.FINISH, "worker")
-        return True, None
+        return True, transition(session, job_id, Action.FINISH, "worker")
     following.ready_at = now
     job = session.get_one(models.Job, job_id)
     return True, _claim_attempt(job, following, now, queue_lease_s)

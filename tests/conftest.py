@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ CI = os.environ.get("CI") == "true"
 PG_ADMIN_URL = os.environ.get("JOBCTL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_BASE = os.environ.get("JOBCTL_TEST_REDIS", "redis://127.0.0.1:6379")
 REDIS_DB = {"sqlite": 11, "postgresql": 12}
+SESSION = uuid.uuid4().hex[:8]
 
 
 def missing(what: str) -> None:
@@ -44,8 +45,7 @@ def redis_url(backend: str) -> str:
         client.ping()
     except redis.RedisError:
         missing(f"Redis at {REDIS_BASE}")
-    client.flushdb()
-    client.close()
+    client.close()  # never flushed: other sessions may be using it; every key we use is ours by queue or id
     return url
 
 
@@ -87,7 +87,7 @@ def settings(database_url: str, redis_url: str, file_root: Path, backend: str) -
         redis_url=redis_url,
         file_root=file_root,
         admin_token="test-admin-token",
-        queue=f"jobctl-test-{backend}",
+        queue=f"jobctl-test-{backend}-{SESSION}",  # unique: concurrent sessions never take each other's work
         lease_s=3.0,
         queue_lease_s=10.0,
         stop_grace_s=0.5,
@@ -106,3 +106,26 @@ def env_for(settings: Settings) -> dict[str, str]:
         if value is not None:
             env[f"JOBCTL_{key.upper()}"] = str(value)
     return env
+
+
+def fresh_database(backend: str, factory: pytest.TempPathFactory) -> tuple[str, Callable[[], None]]:
+    """A new, migrated database of this backend, and the function that drops it."""
+    if backend == "sqlite":
+        url = f"sqlite:///{factory.mktemp('db') / 'jobctl.db'}"
+        upgrade(url)
+        return url, lambda: None
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"jobctl_test_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+    return url, drop

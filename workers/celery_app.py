@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import Ignore
 
 from scheduler.settings import Settings
 
@@ -40,13 +41,14 @@ def create_app(settings: Settings) -> Celery:
     from workers.registry import load_plugins, registry
 
     load_plugins(settings.plugins)
-    app = Celery("jobctl", broker=settings.redis_url, backend=settings.redis_url, set_as_current=False)
+    # No result backend: the database is the truth about every attempt, and Celery's results would only be
+    # a second, unread copy (and a second Redis connection in every worker's event loop).
+    app = Celery("jobctl", broker=settings.redis_url, set_as_current=False)
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
-        result_expires=3600,
         task_default_queue=settings.queue,
         task_acks_late=False,
         worker_prefetch_multiplier=1,
@@ -54,7 +56,9 @@ def create_app(settings: Settings) -> Celery:
         task_send_sent_event=True,
         task_track_started=True,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"socket_keepalive": True, "health_check_interval": 10},
+        # No `health_check_interval`: kombu's event loop then reads each BRPOP answer one message late (seen
+        # here as steps received only when the next message arrived, at the interval's period).
+        broker_transport_options={"socket_keepalive": True},
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
         enable_utc=True,
@@ -68,10 +72,17 @@ def create_app(settings: Settings) -> Celery:
 
 
 def _run_step(task: Any, job_id: str, step_index: int, step_name: str) -> str:
-    """Run one step attempt; the task id is the attempt's fencing token."""
+    """Run one step attempt; the task id is the attempt's fencing token.
+
+    A stopped attempt raises `Ignore`: the stop already sent `task-revoked`, and no success or failure may
+    follow it, so Flower keeps showing the attempt REVOKED.
+    """
     from workers import runtime
 
-    return runtime.run_attempt(job_id, step_index, task.request.id, task.request.hostname or "?")
+    outcome = runtime.run_attempt(job_id, step_index, task.request.id, task.request.hostname or "?")
+    if outcome == runtime.STOPPED:
+        raise Ignore()
+    return outcome
 
 
 def _cleanup(job_id: str, job_type: str) -> None:

@@ -12,13 +12,16 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 import redis
+from celery.platforms import signals
 from celery.worker import state as worker_state
-from celery.worker.control import control_command, ok, revoke
+from celery.worker.control import control_command, ok
 
 from scheduler import keys
+from scheduler.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -27,13 +30,22 @@ STOP_SIGNAL = "SIGUSR2"
 
 @control_command(args=[("task_id", str), ("grace", float)], signature="<task_id> <grace>")
 def jobctl_stop(state: Any, task_id: str, grace: float = 1.0, **kwargs: Any) -> dict[str, str]:
-    """Stop the step attempt `task_id`: interrupt now, kill after `grace` seconds."""
-    pid = _pid_running(task_id)
-    revoke(state, task_id, terminate=pid is not None, signal=STOP_SIGNAL)
+    """Stop the step attempt `task_id`: interrupt now, kill after `grace` seconds.
+
+    Deliberately not Celery's `revoke` command: that one reads and writes the result backend synchronously
+    inside the worker's event loop for every call; jobctl keeps no results there (the database is the
+    truth). Marking the id revoked drops a queued copy; `Request.terminate` signals the pool process and
+    announces `task-revoked` (what Flower shows)."""
+    worker_state.revoked.add(task_id)
+    pid = None
+    for request in list(worker_state.active_requests):
+        if request.id == task_id and request.worker_pid:
+            pid = int(request.worker_pid)
+            request.terminate(state.consumer.pool, signal=signals.signum(STOP_SIGNAL))
     if pid is None:
         return ok(f"{task_id} revoked")
     settings = state.app.conf.jobctl_settings
-    timer = threading.Timer(grace, _escalate, args=(task_id, pid, settings.redis_url))
+    timer = threading.Timer(grace, _escalate, args=(task_id, pid, settings.redis_url, settings.queue))
     timer.daemon = True
     timer.start()
     return ok(f"{task_id} stopping in process {pid}")
@@ -47,7 +59,7 @@ def _pid_running(task_id: str) -> int | None:
     return None
 
 
-def _escalate(task_id: str, pid: int, redis_url: str) -> None:
+def _escalate(task_id: str, pid: int, redis_url: str, settings_queue: str) -> None:
     """Kill what is left of a stopped attempt: its pool process if the attempt still runs there, then every
     process group it started. The attempt registers its pid under `keys.attempt` while it runs: Celery
     forgets a terminated request at once, so its own bookkeeping cannot tell."""
@@ -58,6 +70,11 @@ def _escalate(task_id: str, pid: int, redis_url: str) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             client.delete(keys.attempt(task_id))
+            requested = client.get(keys.stop_requested(task_id))
+            if requested is not None:
+                Metrics(client, settings_queue).observe(
+                    "stop_latency_seconds", max(0.0, time.time() - float(requested))
+                )
         for pgid in client.smembers(keys.pgids(task_id)):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(int(pgid), signal.SIGKILL)

@@ -8,10 +8,7 @@ import socket
 from types import FrameType
 
 from scheduler.settings import Settings
-
-
-def _logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+from workers.logs import configure
 
 
 def run_worker(
@@ -21,10 +18,11 @@ def run_worker(
     from workers import hooks
     from workers.celery_app import get_app
 
-    _logging(loglevel)
+    configure(settings.log_format, "worker", loglevel)
     app = get_app(settings)
     hooks.install(app)
     argv = [
+        "--quiet",  # no banner: every line goes through logging (and is JSON when asked)
         "worker",
         "--pool=prefork",
         f"--queues={settings.queue}",
@@ -44,7 +42,7 @@ def run_scheduler(settings: Settings) -> None:
     from scheduler.loop import Scheduler
     from workers.services import build
 
-    _logging()
+    configure(settings.log_format, "scheduler", settings.log_level)
     services = build(settings)
     registry = services.registry
 
@@ -74,7 +72,7 @@ def run_flower(settings: Settings, port: int | None = None, address: str = "127.
 
     if not (settings.flower_user and settings.flower_password):
         raise SystemExit("Flower needs JOBCTL_FLOWER_USER and JOBCTL_FLOWER_PASSWORD (basic auth is required)")
-    _logging()
+    configure(settings.log_format, "flower", settings.log_level)
     app = get_app(settings)
     app.start(
         [

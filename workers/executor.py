@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 
+import redis
+
+from scheduler import keys
 from scheduler.records import Dispatch
 from scheduler.settings import Settings
 from workers.celery_app import CLEANUP_TASK, STOP_COMMAND, get_app, step_task_name
@@ -12,8 +16,9 @@ log = logging.getLogger(__name__)
 
 
 class CeleryExecutor:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, client: redis.Redis) -> None:
         self.settings = settings
+        self.redis = client
         self.app = get_app(settings)
 
     def send(self, dispatch: Dispatch) -> None:
@@ -27,6 +32,7 @@ class CeleryExecutor:
 
     def stop(self, fence: str) -> None:
         """Broadcast the stop: every worker revokes the task; the one running it interrupts it and escalates."""
+        self.redis.set(keys.stop_requested(fence), repr(time.time()), ex=3600)
         self.app.control.broadcast(STOP_COMMAND, arguments={"task_id": fence, "grace": self.settings.stop_grace_s})
 
     def cleanup(self, job_id: str, job_type: str) -> None:

@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import Any
 
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import setup_logging, task_prerun, worker_process_init, worker_ready, worker_shutdown
 
 from scheduler import keys
 
@@ -31,6 +31,17 @@ def install(app: Any) -> None:
         from workers.services import build
 
         runtime.init_process(build(settings, pool_size=2))
+
+    @setup_logging.connect(weak=False)
+    def _keep_our_logging(**_: Any) -> None:
+        """Connected, so Celery leaves logging alone: `workers.entry` configured it already."""
+
+    @task_prerun.connect(weak=False)
+    def _tag_lines(task_id: str = "", task: Any = None, args: Any = (), **_: Any) -> None:
+        from workers.logs import set_work
+
+        if args:  # step and cleanup tasks take the job id first
+            set_work(str(args[0]), args[1] if len(args) > 1 and isinstance(args[1], int) else None)
 
     @worker_ready.connect(weak=False)
     def _announce(sender: Any = None, **_: Any) -> None:

@@ -26,11 +26,13 @@ from scheduler import keys, store
 from scheduler.operations import Failed, Finished, Outcome
 from scheduler.states import JobStatus
 from workers.context import StepContext, StepStopped
+from workers.logs import set_work
 from workers.services import Services
 
 log = logging.getLogger(__name__)
 
 STOP_SIGNAL = signal.SIGUSR2
+STOPPED = "stopped"
 
 _services: Services | None = None
 _current: Attempt | None = None
@@ -111,6 +113,7 @@ class Attempt:
             return Finished(result if isinstance(result, dict) else None)
         except StepStopped:
             log.info("step %s of job %s stopped", self.start.step_index, self.start.job_id)
+            self._observe_stop()
             return None
         except Exception as exc:
             job_type = self.svc.registry.get(self.start.job_type)
@@ -123,6 +126,15 @@ class Attempt:
             self._done.set()
             self._flusher.join(timeout=5)
             self._flush(final=True)
+
+    def _observe_stop(self) -> None:
+        """Stop latency: from the stop request (recorded by the executor) to the step's code unwound."""
+        try:
+            requested = self.svc.redis.get(keys.stop_requested(self.start.fence))
+        except redis.RedisError:
+            return
+        if requested is not None:
+            self.svc.metrics.observe("stop_latency_seconds", max(0.0, time.time() - float(requested)))
 
     @staticmethod
     def _redis_quietly(call: Any) -> None:
@@ -211,16 +223,21 @@ def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
         svc.ops.auto_discard(job_id, reason)
         return f"discarded: {reason}"
     svc.bus.job_changed(job)
+    svc.metrics.observe("step_waiting_seconds", job.steps[index].waiting_s)
 
+    set_work(job_id, index, start.attempt)
     job_type = svc.registry.get(start.job_type)
     attempt = Attempt(svc, start, job.project, [st.weight for st in job.steps])
     _current = attempt
     try:
+        began = time.monotonic()
         outcome = attempt.run(job_type.step(start.params, index))
+        if outcome is not None:
+            svc.metrics.observe("step_duration_seconds", time.monotonic() - began)
     finally:
         _current = None
     if outcome is None:
-        return "stopped"
+        return STOPPED
     accepted = svc.ops.persist_outcome(job_id, index, fence, outcome)
     if not accepted:
         return "stale: stopped while finishing"

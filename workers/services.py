@@ -12,6 +12,7 @@ import redis
 
 from scheduler.bus import RedisBus
 from scheduler.db import Database
+from scheduler.metrics import Metrics
 from scheduler.operations import Operations
 from scheduler.settings import Settings
 from scheduler.targets import TargetKinds
@@ -27,6 +28,7 @@ class Services:
     targets: TargetKinds
     registry: Registry
     ops: Operations
+    metrics: Metrics
 
     def close(self) -> None:
         self.db.dispose()
@@ -44,5 +46,6 @@ def build(settings: Settings, *, pool_size: int = 5) -> Services:
     )
     bus = RedisBus(client)
     targets = TargetKinds(settings.file_root)
-    ops = Operations(db, CeleryExecutor(settings), bus, targets, settings)
-    return Services(settings, db, client, bus, targets, registry, ops)
+    metrics = Metrics(client, settings.queue)
+    ops = Operations(db, CeleryExecutor(settings, client), bus, targets, settings, metrics)
+    return Services(settings, db, client, bus, targets, registry, ops, metrics)

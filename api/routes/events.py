@@ -20,7 +20,7 @@ from api.errors import responses
 from scheduler import keys
 from workers.services import Services
 
-router = APIRouter(tags=["events"], responses=responses(401, 404))
+router = APIRouter(tags=["events"], responses=responses(401, 404, 422))
 
 KEEPALIVE_S = 15.0
 

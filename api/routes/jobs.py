@@ -9,15 +9,27 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.orm import Session
 
 from api.auth import Caller, current_user
 from api.deps import get_services
-from api.errors import responses
-from api.schemas import Event, Job, JobPage, JobSort, JobSubmit, Period
+from api.errors import error_response, responses
+from api.schemas import (
+    BatchAnswer,
+    BatchResult,
+    ErrorBody,
+    Event,
+    Job,
+    JobBatch,
+    JobPage,
+    JobSort,
+    JobSubmit,
+    Period,
+)
 from scheduler import store
-from scheduler.errors import Invalid, NotFound
+from scheduler.batch import MAX_BATCH, BatchRefused
+from scheduler.errors import Forbidden, Invalid, NotFound
 from scheduler.records import JobRecord
 from scheduler.states import Action, JobStatus
 from workers.services import Services
@@ -81,7 +93,7 @@ def submit_job(
         submitter=caller.name,
         target=target,
     )
-    return Job.from_record(job)
+    return Job.from_record(job, services.settings.flower_base_url)
 
 
 # ------------------------------------------------------------------------------------------------- list
@@ -124,7 +136,12 @@ def list_jobs(
                 page_size=page_size,
             ),
         )
-    return JobPage(items=[Job.from_record(j) for j in items], total=total, page=page, page_size=page_size)
+    return JobPage(
+        items=[Job.from_record(j, services.settings.flower_base_url) for j in items],
+        total=total,
+        page=page,
+        page_size=page_size,
+    )
 
 
 def _window(
@@ -166,6 +183,72 @@ def _project_ids(s: Session, caller: Caller, names: list[str] | None) -> list[in
     return [p.id for p in store.list_projects(s, visible)]
 
 
+# ------------------------------------------------------------------------------------------------ batch
+
+
+@router.post(
+    "/batch",
+    response_model=BatchAnswer,
+    responses={
+        **responses(403, 422),
+        409: {"model": ErrorBody, "description": "atomic: some job refuses; nothing changed; `error.refused`"},
+    },
+    summary="Pause, resume, restart, discard or delete many jobs",
+)
+def batch_jobs(
+    body: JobBatch, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
+) -> BatchAnswer | JSONResponse:
+    """Take `action` on the jobs named by `ids`, or on every job matching `filter` (oldest first), at most 1000
+    (422 above). Each job succeeds or is refused on its own: `{"results": [{id, ok, status, error}]}`, where a
+    refused job carries its current `status` and the reason, and a job the caller cannot see is reported as not
+    found. With `atomic`, nothing changes unless every job allows the action: 409 with `error.refused` listing
+    the jobs that refuse it.
+
+    403 unless the caller is an operator of the batch's project, or an admin when it spans several projects:
+    with `ids`, the projects of the jobs the caller can see; with `filter`, the projects it names (default: every
+    visible one) - whatever the filter matches. 404 if `filter.project` names a project the caller cannot see.
+    """
+    hidden: list[str] = []
+    with services.db.read() as s:
+        if body.ids is not None:
+            ids = list(dict.fromkeys(body.ids))
+            projects = store.projects_of_jobs(s, ids)
+            hidden = [i for i in ids if i in projects and not caller.can_see(projects[i])]
+            _may_batch(caller, {p for p in projects.values() if caller.can_see(p)})
+        else:
+            assert body.filter is not None  # JobBatch holds exactly one of the two
+            wanted = body.filter
+            since, until = _window(wanted.period, wanted.since, wanted.until)
+            project_ids = _project_ids(s, caller, wanted.projects)
+            if not caller.admin:
+                _may_batch(caller, set(wanted.projects or caller.visible_projects() or []))
+            query = store.JobQuery(
+                project_ids=project_ids,
+                statuses=tuple(wanted.statuses),
+                type=wanted.type,
+                q=wanted.q,
+                since=since,
+                until=until,
+            )
+            ids = store.matching_job_ids(s, query, limit=MAX_BATCH + 1)
+            if len(ids) > MAX_BATCH:
+                raise Invalid(f"the filter matches more than {MAX_BATCH} jobs, the most a batch may hold; narrow it")
+    try:
+        items = services.ops.batch(ids, Action(body.action.value), caller.name, atomic=body.atomic, hidden=hidden)
+    except BatchRefused as exc:
+        refused = [BatchResult.from_item(i).model_dump(mode="json") for i in exc.refused]
+        return error_response(409, exc.code, exc.message, refused=refused)
+    return BatchAnswer(results=[BatchResult.from_item(i) for i in items])
+
+
+def _may_batch(caller: Caller, projects: set[str]) -> None:
+    """`Forbidden` unless the caller may operate every one of `projects` and, if there are several, is an admin."""
+    if len(projects) > 1 and not caller.admin:
+        raise Forbidden("only administrators may run a batch over jobs of several projects")
+    for project in sorted(projects):
+        caller.require_operator(project)
+
+
 # ------------------------------------------------------------------------------------------ show, operate
 
 
@@ -177,7 +260,7 @@ def get_job(
     with services.db.read() as s:
         job = store.get_job(s, job_id)
     caller.require_visible(job.project, what=f"job {job_id!r}")
-    return Job.from_record(job)
+    return Job.from_record(job, services.settings.flower_base_url)
 
 
 def _operate(services: Services, caller: Caller, job_id: str, action: Action) -> JobRecord | None:
@@ -194,7 +277,7 @@ def pause_job(
     job_id: str = JobId, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
 ) -> Job:
     """Pause the job: 200 with it, or 409 (nothing changed) if its state does not allow it."""
-    return _answer(_operate(services, caller, job_id, Action.PAUSE), job_id)
+    return _answer(_operate(services, caller, job_id, Action.PAUSE), job_id, services)
 
 
 @router.post("/{job_id}/resume", response_model=Job, responses=_OPERATE_ERRORS, summary="Resume a PAUSED or ERROR job")
@@ -202,7 +285,7 @@ def resume_job(
     job_id: str = JobId, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
 ) -> Job:
     """Resume the job from its first unfinished step: 200 with it, or 409 (nothing changed)."""
-    return _answer(_operate(services, caller, job_id, Action.RESUME), job_id)
+    return _answer(_operate(services, caller, job_id, Action.RESUME), job_id, services)
 
 
 @router.post(
@@ -212,7 +295,7 @@ def restart_job(
     job_id: str = JobId, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
 ) -> Job:
     """Reset every step and make the job PENDING again: 200 with it, or 409 (nothing changed)."""
-    return _answer(_operate(services, caller, job_id, Action.RESTART), job_id)
+    return _answer(_operate(services, caller, job_id, Action.RESTART), job_id, services)
 
 
 @router.post(
@@ -222,7 +305,7 @@ def discard_job(
     job_id: str = JobId, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
 ) -> Job:
     """Discard the job for good: 200 with it, or 409 (nothing changed) if it is already final."""
-    return _answer(_operate(services, caller, job_id, Action.DISCARD), job_id)
+    return _answer(_operate(services, caller, job_id, Action.DISCARD), job_id, services)
 
 
 @router.delete(
@@ -240,10 +323,10 @@ def delete_job(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-def _answer(job: JobRecord | None, job_id: str) -> Job:
+def _answer(job: JobRecord | None, job_id: str, services: Services) -> Job:
     if job is None:  # only a delete returns no job; kept for the type checker
         raise _not_found(job_id)
-    return Job.from_record(job)
+    return Job.from_record(job, services.settings.flower_base_url)
 
 
 # -------------------------------------------------------------------------------------- events and logs

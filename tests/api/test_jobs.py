@@ -55,7 +55,10 @@ def test_submit_answers_201_with_the_pending_job(client: TestClient, project: st
         "waiting_s",
         "attempt",
         "error",
+        "task_id",
+        "flower_url",
     }
+    assert job["steps"][0]["task_id"] is None and job["steps"][0]["flower_url"] is None  # never dispatched
     assert submit(client, project)["priority"] == 3  # the default
 
 

@@ -7,24 +7,34 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from scheduler.migrate import upgrade
 from scheduler.settings import Settings
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import fresh_database
 from tests.integration.system import System
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")
-def system(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """The shared live system of this backend: one scheduler, one worker with 2 processes."""
-    live = System(settings, tmp_path_factory.mktemp("logs"))
+def system(settings: Settings, backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """The shared live system of this backend's integration tests."""
+    yield from live_system(settings, backend, tmp_path_factory, "live")
+
+
+def live_system(settings: Settings, backend: str, factory: pytest.TempPathFactory, name: str) -> Iterator[System]:
+    """A live system (one scheduler, one 2-process worker) on a database and queue of its own, so other
+    tests' leftovers never become its backlog."""
+    url, drop = fresh_database(backend, factory)
+    live = System(
+        settings.model_copy(update={"database_url": url, "queue": f"{settings.queue}-{name}"}),
+        factory.mktemp(f"logs-{name}"),
+    )
     try:
         live.start_scheduler()
         live.start_worker(concurrency=2)
         yield live
     finally:
         live.stop()
+        drop()
 
 
 @pytest.fixture
@@ -43,7 +53,7 @@ def dedicated(
     made: list[tuple[System, Callable[[], None]]] = []
 
     def make(**overrides: object) -> System:
-        url, drop = _fresh_database(backend, tmp_path_factory)
+        url, drop = fresh_database(backend, tmp_path_factory)
         tuned = settings.model_copy(update={"database_url": url, "queue": f"q{uuid.uuid4().hex[:8]}", **overrides})
         live = System(tuned, tmp_path_factory.mktemp("logs"))
         made.append((live, drop))
@@ -53,28 +63,6 @@ def dedicated(
     for live, drop in made:
         live.stop()
         drop()
-
-
-def _fresh_database(backend: str, factory: pytest.TempPathFactory) -> tuple[str, Callable[[], None]]:
-    if backend == "sqlite":
-        url = f"sqlite:///{factory.mktemp('db') / 'jobctl.db'}"
-        upgrade(url)
-        return url, lambda: None
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"jobctl_test_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
-
-    return url, drop
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 06:08:35.944625
+Create Date: 2026-11-24
 """
 
 from alembic import op
@@ -129,6 +129,7 @@ def upgrade() -> None:
     sa.Column('ready_at', scheduler.models.UTCDateTime(), nullable=True),
     sa.Column('running_since', scheduler.models.UTCDateTime(), nullable=True),
     sa.Column('fence', sa.String(length=36), nullable=True),
+    sa.Column('task_id', sa.String(length=36), nullable=True),
     sa.Column('worker', sa.String(length=255), nullable=True),
     sa.Column('lease_until', scheduler.models.UTCDateTime(), nullable=True),
     sa.Column('dispatches', sa.Integer(), nullable=False),

@@ -1,0 +1,47 @@
+"""The web job monitor (SPEC §7): the page at `/`, its assets under `/static/`, and `/ui/config.json`.
+
+The page is plain HTML, CSS and ES modules with no build step; everything it shows comes from the HTTP API
+with the user's token, which the page keeps in `sessionStorage` and never puts in a URL. The page itself and
+its assets hold nothing secret, so they are served without authentication.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
+
+from api.deps import get_services
+from workers.services import Services
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+router = APIRouter(tags=["web monitor"])
+
+
+class UIConfig(BaseModel):
+    flower_url: str = Field(description="Flower's base URL, on the host the page was loaded from")
+
+
+@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
+def index() -> FileResponse:
+    """The job monitor page. It must be revalidated, so a new version of its assets is picked up at once."""
+    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/ui/config.json", response_model=UIConfig, summary="What the web monitor needs to know (no secrets)")
+def ui_config(request: Request, services: Services = Depends(get_services)) -> UIConfig:
+    """Flower's base URL: the host the browser reached the API on, with `JOBCTL_FLOWER_PORT` (Flower speaks HTTP)."""
+    host = request.url.hostname or "127.0.0.1"
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return UIConfig(flower_url=f"http://{host}:{services.settings.flower_port}")
+
+
+def install(app: FastAPI) -> None:
+    """Serve the monitor: the page and its config through `router`, its assets as static files."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

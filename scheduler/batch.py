@@ -1,0 +1,39 @@
+"""Batch operations (SPEC §4): what one job's outcome in a batch is, and the refusal of an atomic batch.
+
+`Operations.batch` takes the action on each job; this module holds only the values it hands out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from scheduler.errors import Conflict
+from scheduler.states import JobStatus
+
+#: The most jobs one batch may name or match; a larger one is refused whole (422) before anything changes.
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One job's outcome: done (`status` is the state it left it in, None once deleted) or refused (`status`
+    is its current state, None if it does not exist for the caller; `error` says why)."""
+
+    id: str
+    ok: bool
+    status: JobStatus | None = None
+    error: str | None = None
+
+
+def not_found(job_id: str) -> BatchItem:
+    """The outcome for a job that does not exist, or that the caller may not see (the two look the same)."""
+    return BatchItem(job_id, False, None, f"job {job_id!r} not found")
+
+
+class BatchRefused(Conflict):
+    """An atomic batch in which some job refuses the action: nothing was changed. `refused` lists those jobs."""
+
+    def __init__(self, message: str, refused: Sequence[BatchItem]) -> None:
+        super().__init__(message)
+        self.refused = list(refused)

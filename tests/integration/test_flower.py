@@ -1,0 +1,63 @@
+"""Flower against a live worker, through its HTTP API with basic auth (issue 7, acceptance 2)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.system import Process, System, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def test_flower_shows_step_tasks_and_stopped_attempts(dedicated: Callable[..., System]) -> None:
+    live = dedicated()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    flower = Process("flower", ["flower", "--port", str(port)], live.settings, live.log_dir)
+    live.processes.append(flower)
+    base = f"http://127.0.0.1:{port}"
+    auth = (live.settings.flower_user or "", live.settings.flower_password or "")
+    wait_until(lambda: _get(f"{base}/healthcheck") is not None, 30, "Flower to answer")
+    assert httpx.get(f"{base}/api/tasks", timeout=5).status_code == 401  # basic auth is required
+    live.start_scheduler()
+    live.start_worker(concurrency=1)
+    project = live.project()
+
+    def tasks() -> dict[str, dict[str, Any]]:
+        response = httpx.get(f"{base}/api/tasks", auth=auth, timeout=5)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    job = live.submit(project, params={"steps": 2, "seconds": 0.2})
+    live.wait_status(job.id, "FINISHED")
+    finished = wait_until(
+        lambda: [t for t in tasks().values() if job.id in str(t.get("args")) and t.get("state") == "SUCCESS"],
+        10,
+        "Flower to see the finished steps",
+    )
+    assert {t["name"] for t in finished} == {"jobctl.step.sleep"}
+    assert len(finished) == 2
+
+    long = live.submit(project, params={"steps": 1, "seconds": 60})
+    running = live.wait_step_running(long.id, 0)
+    fence = running.steps[0].fence
+    live.op(long.id, "pause")
+    stopped = wait_until(
+        lambda: (tasks().get(fence or "") or {}).get("state") in ("REVOKED", "FAILURE") and tasks()[fence or ""],
+        10,
+        "Flower to show the stopped attempt in a final state",
+    )
+    assert stopped["name"] == "jobctl.step.sleep" and long.id in str(stopped["args"])
+
+
+def _get(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=1)
+    except httpx.HTTPError:
+        return None
