@@ -807,16 +807,7 @@ def expired_leases(session: Session, now: datetime) -> list[ExpiredLease]:
 
 def resend_attempt(session: Session, job_id: str, index: int, fence: str, queue_lease_s: float) -> Dispatch | None:
     """Give a never-started attempt a fresh token and lease (its message was lost). None if it moved on."""
-    step = session.scalar(
-        select(models.Step)
-        .where(
-            models.Step.job_id == job_id,
-            models.Step.index == index,
-            models.Step.fence == fence,
-            models.Step.status == S.PENDING.value,
-        )
-        .with_for_update()
-    )
+    step = session.scalar(select(models.Step).where(*_attempt(job_id, index, fence, S.PENDING)).with_for_update())
     job_type = session.scalar(
         select(models.Job.type).where(models.Job.id == job_id, models.Job.status == S.RUNNING.value)
     )
@@ -829,6 +820,12 @@ def resend_attempt(session: Session, job_id: str, index: int, fence: str, queue_
 
 
 # ------------------------------------------------------------------------------- worker-side (fenced)
+
+
+def _attempt(job_id: str, index: int, fence: str, status: JobStatus | None = None) -> tuple[Any, ...]:
+    """The WHERE conditions that fence a write to step `index` of `job_id` to the attempt `fence`."""
+    conditions = (models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence)
+    return conditions if status is None else (*conditions, models.Step.status == status.value)
 
 
 @dataclass(frozen=True)
@@ -853,9 +850,7 @@ def lock_attempt(session: Session, job_id: str, index: int, fence: str, *, expir
     """Lock the job row (always before its steps: one lock order everywhere), then tell whether `fence` is
     still the step's current attempt - and, with `expired`, whether its lease has run out."""
     session.execute(select(models.Job.id).where(models.Job.id == job_id).with_for_update())
-    query = select(models.Step.index).where(
-        models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence
-    )
+    query = select(models.Step.index).where(*_attempt(job_id, index, fence))
     if expired:
         query = query.where(models.Step.lease_until < utcnow())
     return session.scalar(query) is not None
@@ -868,13 +863,7 @@ def attempt_to_start(session: Session, job_id: str, index: int, fence: str) -> S
     row = session.execute(
         select(models.Step, models.Job)
         .join(models.Job, models.Job.id == models.Step.job_id)
-        .where(
-            models.Step.job_id == job_id,
-            models.Step.index == index,
-            models.Step.fence == fence,
-            models.Step.status == S.PENDING.value,
-            models.Job.status == S.RUNNING.value,
-        )
+        .where(*_attempt(job_id, index, fence, S.PENDING), models.Job.status == S.RUNNING.value)
         .with_for_update()
     ).one_or_none()
     if row is None:
@@ -903,16 +892,7 @@ def attempt_to_start(session: Session, job_id: str, index: int, fence: str) -> S
 
 def mark_step_running(session: Session, job_id: str, index: int, fence: str, worker: str, lease_s: float) -> bool:
     """Move the attempt's step to RUNNING (attempt + 1, times started). False if the attempt is stale."""
-    step = session.scalar(
-        select(models.Step)
-        .where(
-            models.Step.job_id == job_id,
-            models.Step.index == index,
-            models.Step.fence == fence,
-            models.Step.status == S.PENDING.value,
-        )
-        .with_for_update()
-    )
+    step = session.scalar(select(models.Step).where(*_attempt(job_id, index, fence, S.PENDING)).with_for_update())
     if step is None:
         return False
     now = utcnow()
@@ -934,28 +914,12 @@ def heartbeat(session: Session, job_id: str, index: int, fence: str, progress: f
     values: dict[str, Any] = {"lease_until": utcnow() + timedelta(seconds=lease_s)}
     if progress is not None:
         values["progress"] = max(0.0, min(100.0, progress))
-    result = session.execute(
-        update(models.Step)
-        .where(
-            models.Step.job_id == job_id,
-            models.Step.index == index,
-            models.Step.fence == fence,
-            models.Step.status == S.RUNNING.value,
-        )
-        .values(**values)
-    )
+    result = session.execute(update(models.Step).where(*_attempt(job_id, index, fence, S.RUNNING)).values(**values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def is_current(session: Session, job_id: str, index: int, fence: str) -> bool:
-    return (
-        session.scalar(
-            select(models.Step.index).where(
-                models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence
-            )
-        )
-        is not None
-    )
+    return session.scalar(select(models.Step.index).where(*_attempt(job_id, index, fence))) is not None
 
 
 def append_log(session: Session, job_id: str, index: int, fence: str, lines: Sequence[str]) -> bool:
@@ -971,11 +935,7 @@ def append_log(session: Session, job_id: str, index: int, fence: str, lines: Seq
 
 
 def save_checkpoint(session: Session, job_id: str, index: int, fence: str, checkpoint: dict[str, Any]) -> bool:
-    result = session.execute(
-        update(models.Step)
-        .where(models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence)
-        .values(checkpoint=checkpoint)
-    )
+    result = session.execute(update(models.Step).where(*_attempt(job_id, index, fence)).values(checkpoint=checkpoint))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -987,16 +947,7 @@ def complete_step(
     step returned).
     A stale attempt is not accepted and changes nothing.
     """
-    step = session.scalar(
-        select(models.Step)
-        .where(
-            models.Step.job_id == job_id,
-            models.Step.index == index,
-            models.Step.fence == fence,
-            models.Step.status == S.RUNNING.value,
-        )
-        .with_for_update()
-    )
+    step = session.scalar(select(models.Step).where(*_attempt(job_id, index, fence, S.RUNNING)).with_for_update())
     if step is None:
         return False, None
     now = utcnow()
