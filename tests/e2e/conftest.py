@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from scheduler.settings import Settings
 from tests.conftest import missing
 from tests.e2e.browser import ADMIN_TOKEN, DESKTOP, TIMEOUT_MS, Tab
 from tests.integration.conftest import api_url, dedicated, live_system, project  # noqa: F401
-from tests.integration.system import Process, System, wait_until
+from tests.integration.system import System
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -112,19 +111,7 @@ def showcase(dedicated: Callable[..., System]) -> Iterator[tuple[System, str]]: 
     live = dedicated()
     live.start_scheduler()
     live.start_worker(concurrency=4)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    live.processes.append(Process("api", ["api", "--port", str(port)], live.settings, live.log_dir))
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(healthy, 30, "the showcase API to answer")
+    _, url = live.start_api()
     yield live, url
     with live.svc.db.read() as s:
         for project in store.list_projects(s):

@@ -68,24 +68,4 @@ def dedicated(
 @pytest.fixture(scope="session")
 def api_url(system: System) -> str:
     """A real API server (uvicorn subprocess) in front of the shared system."""
-    import socket
-
-    import httpx
-
-    from tests.integration.system import Process, wait_until
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = Process("api", ["api", "--port", str(port)], system.settings, system.log_dir)
-    system.processes.append(server)
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(healthy, 30, "the API server to answer")
-    return url
+    return system.start_api()[1]

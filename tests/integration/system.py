@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import redis
 
 from scheduler import keys, store
@@ -112,6 +114,33 @@ class System:
         )
         assert proc.popen.poll() is None, f"worker died:\n{proc.tail()}"
         return proc
+
+    def start_api(self) -> tuple[Process, str]:
+        """A `jobctl api` server on a free port, once /healthz answers; returns it and its base URL."""
+        return self._start_http("api", "/healthz")
+
+    def start_flower(self) -> tuple[Process, str]:
+        """`jobctl flower` on a free port, once it answers; returns it and its base URL."""
+        return self._start_http("flower", "/healthcheck")
+
+    def _start_http(self, command: str, health: str) -> tuple[Process, str]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        proc = Process(command, [command, "--port", str(port)], self.settings, self.log_dir)
+        self.processes.append(proc)
+        url = f"http://127.0.0.1:{port}"
+
+        def answers() -> bool:
+            if proc.popen.poll() is not None:
+                raise AssertionError(f"{command} died:\n{proc.tail()}")
+            try:
+                return httpx.get(f"{url}{health}", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(answers, 30, f"{command} to answer on port {port}", interval=0.1)
+        return proc, url
 
     def stop(self) -> None:
         for proc in reversed(self.processes):

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.integration.system import Process, System, wait_until
+from tests.integration.system import System, wait_until
 
 pytestmark = pytest.mark.integration
 
 
 def test_flower_shows_step_tasks_and_stopped_attempts(dedicated: Callable[..., System]) -> None:
     live = dedicated()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    flower = Process("flower", ["flower", "--port", str(port)], live.settings, live.log_dir)
-    live.processes.append(flower)
-    base = f"http://127.0.0.1:{port}"
+    _, base = live.start_flower()
     auth = (live.settings.flower_user or "", live.settings.flower_password or "")
-    wait_until(lambda: _get(f"{base}/healthcheck") is not None, 30, "Flower to answer")
     assert httpx.get(f"{base}/api/tasks", timeout=5).status_code == 401  # basic auth is required
     live.start_scheduler()
     live.start_worker(concurrency=1)
@@ -54,10 +47,3 @@ def test_flower_shows_step_tasks_and_stopped_attempts(dedicated: Callable[..., S
         "Flower to show the stopped attempt in a final state",
     )
     assert stopped["name"] == "jobctl.step.sleep" and long.id in str(stopped["args"])
-
-
-def _get(url: str) -> httpx.Response | None:
-    try:
-        return httpx.get(url, timeout=1)
-    except httpx.HTTPError:
-        return None

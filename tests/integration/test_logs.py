@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Callable
 
-import httpx
 import pytest
 
-from tests.integration.system import Process, System, wait_until
+from tests.integration.system import System
 
 pytestmark = pytest.mark.integration
 
@@ -18,12 +16,7 @@ def test_json_logs_everywhere_with_the_job_on_worker_lines(dedicated: Callable[.
     live = dedicated(log_format="json")
     scheduler = live.start_scheduler()
     worker = live.start_worker(concurrency=1)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    api = Process("api", ["api", "--port", str(port)], live.settings, live.log_dir)
-    live.processes.append(api)
-    wait_until(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), 30, "the API")
+    api, _ = live.start_api()
 
     project = live.project()
     job = live.submit(project, params={"steps": 2, "seconds": 0.2})
@@ -46,10 +39,3 @@ def test_json_logs_everywhere_with_the_job_on_worker_lines(dedicated: Callable[.
             about = [r for r in records if r["job_id"] == failing.id]
             assert any(r["level"] == "warning" and "failed on purpose" in r["message"] for r in about)
             assert {r["step"] for r in records if r["job_id"] == job.id} >= {0, 1}
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
