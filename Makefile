@@ -7,11 +7,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.jobctl-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format install clean
+.PHONY: help run test chaos lint format install clean
 
 help:
 	@echo "make run     run jobctl (API, scheduler, worker, Flower; Redis if needed) in the foreground"
 	@echo "make test    lint, type check and run the tests"
+	@echo "make chaos   the fault-injection suite at full scale; writes docs/reliability.md"
 	@echo "make lint    ruff check, ruff format --check and mypy"
 	@echo "make format  apply ruff's fixes and formatting"
 
@@ -34,6 +35,12 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -q
+
+CHAOS_RESULTS := .chaos-results.jsonl
+chaos: $(STAMP)
+	rm -f $(CHAOS_RESULTS)
+	JOBCTL_CHAOS_FULL=1 JOBCTL_CHAOS_REPORT=$(CURDIR)/$(CHAOS_RESULTS) $(BIN)/pytest -q tests/chaos; \
+	status=$$?; $(BIN)/python -m tests.chaos.report $(CHAOS_RESULTS) docs/reliability.md "make chaos"; exit $$status
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -52,10 +52,10 @@ def dedicated(
     """A factory of systems with their own database and queue (nothing shared with the session's system)."""
     made: list[tuple[System, Callable[[], None]]] = []
 
-    def make(**overrides: object) -> System:
+    def make(system_class: type[System] = System, **overrides: object) -> System:
         url, drop = fresh_database(backend, tmp_path_factory)
         tuned = settings.model_copy(update={"database_url": url, "queue": f"q{uuid.uuid4().hex[:8]}", **overrides})
-        live = System(tuned, tmp_path_factory.mktemp("logs"))
+        live = system_class(tuned, tmp_path_factory.mktemp("logs"))
         made.append((live, drop))
         return live
 

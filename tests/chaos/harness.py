@@ -1,0 +1,58 @@
+"""The chaos suite's harness: the scale of a run and a live system that can read the side tables."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import sqlalchemy as sa
+
+from tests.chaos import ledger
+from tests.integration.system import System
+
+FULL = os.environ.get("JOBCTL_CHAOS_FULL") == "1"
+T = TypeVar("T")
+
+
+def scale(quick: T, full: T) -> T:
+    """The quick figure in the normal test run, the full one under `make chaos`."""
+    return full if FULL else quick
+
+
+class Chaos(System):
+    """A dedicated live system whose database also holds the side tables (`tests.chaos.ledger`)."""
+
+    def verdict(self) -> ledger.Verdict:
+        return ledger.verdict(self.svc.db.engine)
+
+    def overdue(self, slack_s: float) -> int:
+        return ledger.overdue_running_steps(self.svc.db.engine, slack_s)
+
+    def statuses(self, job_ids: list[str]) -> dict[str, int]:
+        """How many of these jobs are in each status."""
+        from scheduler import models
+
+        counts: dict[str, int] = {}
+        with self.svc.db.read() as s:
+            for start in range(0, len(job_ids), 500):
+                chunk = job_ids[start : start + 500]
+                rows = s.execute(
+                    sa.select(models.Job.status, sa.func.count())
+                    .where(models.Job.id.in_(chunk))
+                    .group_by(models.Job.status)
+                ).all()
+                for status, count in rows:
+                    counts[status] = counts.get(status, 0) + count
+        return counts
+
+
+def wait_all(check: Callable[[], bool], timeout: float, what: str, on_timeout: Callable[[], str]) -> float:
+    """Poll `check` until true; return the seconds it took, or fail with `what` and `on_timeout()`'s details."""
+    began = time.monotonic()
+    while not check():
+        if time.monotonic() - began > timeout:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}: {on_timeout()}")
+        time.sleep(0.1)
+    return time.monotonic() - began
