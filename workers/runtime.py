@@ -53,7 +53,7 @@ def services() -> Services:
 
 def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
     attempt = _current
-    if attempt is not None:
+    if attempt is not None and attempt.stop_was_requested():
         attempt.stop()
 
 
@@ -86,6 +86,26 @@ class Attempt:
         self._renewed = time.monotonic()
 
     # -- stop ---------------------------------------------------------------------------------------------
+
+    def stop_was_requested(self) -> bool:
+        """Whether this attempt, not one that just ended in this process, was told to stop.
+
+        The stop command signals the pool process it found running the attempt; if that attempt ended and this
+        one began in between, the signal is not ours. The executor records every stop in Redis before it
+        broadcasts, so ask there, on a connection of our own (this runs in a signal handler: the shared pool's
+        lock may be held by the code we interrupted). On a Redis error, fail closed: the flusher's fence check
+        still stops a real stop within `progress_flush_s`."""
+        if self.ctx.stopped:  # the flusher found the attempt fenced out and signalled us itself
+            return True
+        try:
+            client = redis.Redis.from_url(self.svc.settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+            try:
+                return bool(client.exists(keys.stop_requested(self.start.fence)))
+            finally:
+                client.close()
+        except redis.RedisError as exc:
+            log.warning("stop signal for step %s not confirmed (%s); the fence check decides", self.start.fence, exc)
+            return False
 
     def stop(self) -> None:
         """Mark the attempt stopped; interrupt the step's code if it is running (main thread only)."""

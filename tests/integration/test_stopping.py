@@ -88,3 +88,35 @@ def test_final_jobs_past_retention_are_purged(system: System, project: str) -> N
     with system.svc.db.read() as s:
         assert store.load_jobs(s, [old.id, fresh.id])[0].id == fresh.id
         assert len(store.load_jobs(s, [old.id])) == 0
+
+
+def test_a_stop_signal_meant_for_another_attempt_is_ignored(dedicated: Callable[..., System], tmp_path: Path) -> None:
+    """The stop command signals a pool process; if the attempt it meant ended and another began there, the
+    signal must not stop the newcomer: only a stop recorded for this attempt's token counts."""
+    import os
+    import signal
+
+    from scheduler import keys
+
+    live = dedicated(plugins=PLUGINS)
+    live.start_scheduler()
+    live.start_worker(concurrency=1)
+    project = live.project()
+    marker = tmp_path / f"held-{uuid.uuid4().hex}"
+    job = live.submit(project, "hold", params={"marker": str(marker), "seconds": 600})
+    wait_until(marker.exists, 15, "the step to acquire its resource")
+    fence = live.job(job.id).steps[0].task_id
+    assert fence
+    pid = int(wait_until(lambda: live.svc.redis.get(keys.attempt(fence)), 5, "the attempt to register its pid"))
+
+    os.kill(pid, signal.SIGUSR2)  # a stray stop signal: nobody asked this attempt to stop
+    progressed = live.job(job.id).steps[0].attempt
+    follower = live.submit(project, params={"steps": 1, "seconds": 0})  # queued behind the held step
+    with pytest.raises(AssertionError):
+        wait_until(lambda: not marker.exists(), 1.5, "the resource to be released")
+    held = live.job(job.id)
+    assert held.status is JobStatus.RUNNING and held.steps[0].attempt == progressed
+
+    live.op(job.id, "pause")  # a real stop still lands at once
+    wait_until(lambda: not marker.exists(), 1.0, "the resource to be released")
+    live.wait_status(follower.id, "FINISHED", timeout=10)
