@@ -22,6 +22,7 @@ from celery.worker.control import control_command, ok
 
 from scheduler import keys
 from scheduler.metrics import Metrics
+from workers import procs
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def _escalate(task_id: str, pid: int, redis_url: str, settings_queue: str) -> No
         client = redis.Redis.from_url(redis_url, socket_timeout=5)
         if client.get(keys.attempt(task_id)) == str(pid).encode():
             log.warning("step %s ignored the stop; killing pool process %s", task_id, pid)
+            procs.kill_descendants(pid)  # before the pool process: once it dies they are no longer its own
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             client.delete(keys.attempt(task_id))

@@ -25,6 +25,7 @@ import redis
 from scheduler import keys, store
 from scheduler.operations import Failed, Finished, Outcome
 from scheduler.states import JobStatus
+from workers import procs
 from workers.context import StepContext, StepStopped
 from workers.logs import set_work
 from workers.services import Services
@@ -130,6 +131,7 @@ class Attempt:
                 self.interruptible = False
                 self.ctx.resources.close()
                 self.ctx.kill_children()
+                procs.kill_descendants(os.getpid())  # children started without ctx.spawn never outlive the step
             return Finished(result if isinstance(result, dict) else None)
         except StepStopped:
             log.info("step %s of job %s stopped", self.start.step_index, self.start.job_id)

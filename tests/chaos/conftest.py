@@ -33,7 +33,7 @@ def chaos(dedicated: Callable[..., System]) -> Callable[..., Chaos]:  # noqa: F8
     Nothing is started: the test starts the schedulers and workers it wants, and kills them."""
 
     def make(**overrides: object) -> Chaos:
-        live = dedicated(plugins=PLUGINS, system_class=Chaos, **overrides)
+        live = dedicated(system_class=Chaos, **{"plugins": PLUGINS, **overrides})
         assert isinstance(live, Chaos)
         ledger.install(live.settings.database_url)
         return live

@@ -1,14 +1,15 @@
 """Job types for the tests, loaded into workers with JOBCTL_PLUGINS=tests.integration.testing_jobtypes.
 
-Neither of them ever calls back (no progress, no stop checks): they prove that a stop does not depend on
-the step's cooperation.
+None of them ever calls back (no progress, no stop checks): they prove that a stop does not depend on the
+step's cooperation.
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -42,3 +43,23 @@ def _spin(ctx: StepContext) -> dict[str, Any] | None:
 
 registry.register(JobType(name="hold", params=HoldParams, steps=lambda _: [StepDef("hold", _hold)]))
 registry.register(JobType(name="spin", params=SpinParams, steps=lambda _: [StepDef("spin", _spin)]))
+
+
+class ChildParams(Params):
+    marker: str  # the child's pid is written here once it runs
+    how: Literal["spawn", "popen", "popen-spin"] = "spawn"
+
+
+def _child(ctx: StepContext) -> dict[str, Any] | None:
+    """Start `sleep 600` and wait for it: through `ctx.spawn`, through plain `subprocess.Popen` (the runtime
+    does not know the child), or through Popen and then a C call that never returns to Python."""
+    how = ctx.params["how"]
+    child = ctx.spawn(["sleep", "600"]) if how == "spawn" else subprocess.Popen(["sleep", "600"])
+    Path(ctx.params["marker"]).write_text(str(child.pid))
+    if how == "popen-spin":
+        sum(range(10**12))
+    child.wait()
+    return None
+
+
+registry.register(JobType(name="child", params=ChildParams, steps=lambda _: [StepDef("child", _child)]))
