@@ -3,7 +3,7 @@
 Body: `{"error": {"code": ..., "message": ...}}` (SPEC §4). A refused operation (409 `Conflict` carrying a job
 state) also gives the job's `status` and the operations `allowed` now, both inside `error` and at the top
 level. Request validation failures are 422 (malformed JSON: 400), unknown routes 404 and wrong methods 405,
-all in the same shape.
+a lost database or Redis connection 503 (retry), all in the same shape.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import ErrorBody
@@ -42,6 +45,7 @@ HTTP_CODES: dict[int, str] = {
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid",
+    503: "unavailable",
 }
 
 
@@ -97,6 +101,14 @@ def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, dict(exc.headers or {}) or None)
 
 
+def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database or Redis dropped the request's connection (a restart, a terminated backend). The pools
+    reconnect on the next request, so this is a clean 503 with Retry-After, not a 500. Retrying is safe: an
+    operation that did commit before the connection dropped is refused (409) the second time."""
+    log.warning("%s %s: service unavailable: %s", request.method, request.url.path, str(exc).splitlines()[0])
+    return error_response(503, "unavailable", "the database or Redis is unavailable; retry", {"Retry-After": "1"})
+
+
 def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal", "internal server error")
@@ -107,6 +119,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(JobctlError, _jobctl_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for unavailable in (OperationalError, RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(unavailable, _unavailable)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
