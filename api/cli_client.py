@@ -12,38 +12,41 @@ to reach an in-process API and to replace the event stream `jobs watch` follows.
 from __future__ import annotations
 
 import json
-import math
-import queue
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
-from rich.table import Table
 from rich.text import Text
 
-from api.client import DEFAULT_URL, OPERATIONS, ApiError, ClientError, JobctlClient, JobFilter, Unreachable, User
-from api.schemas import Job, JobSort, Period, Project
+from api.cli_render import (
+    console,
+    err_console,
+    fail,
+    fmt_duration,
+    job_details,
+    jobs_table,
+    page_line,
+    print_json,
+    projects_table,
+    show_list,
+    status_text,
+    steps_table,
+    users_table,
+    warn,
+)
+from api.cli_watch import DEFAULT_POLL_S, EventSource, JobGone, WatchView, follow
+from api.client import DEFAULT_URL, OPERATIONS, ApiError, ClientError, JobctlClient, JobFilter, Unreachable
+from api.schemas import JobSort, Period
 from scheduler.states import Action, JobStatus, allowed_from
 
 jobs_app = typer.Typer(help="List, show, submit, operate and watch jobs (over the HTTP API).", no_args_is_help=True)
 projects_app = typer.Typer(help="List and create projects (over the HTTP API).", no_args_is_help=True)
 users_app = typer.Typer(help="List, create and grant roles to users (over the HTTP API).", no_args_is_help=True)
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
-
 T = TypeVar("T")
-
-#: an event source: given a project, the data of its `job` events as they arrive (SPEC §4 `GET /events`)
-EventSource = Callable[[str], Iterable[dict[str, Any]]]
 
 
 # ------------------------------------------------------------------------------------------------ connection
@@ -86,17 +89,6 @@ def connected(ctx: typer.Context, url: str, token: str | None) -> Iterator[Jobct
         client.close()
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print `jobctl: message` on stderr and end the command with `code`."""
-    warn(message)
-    raise typer.Exit(code)
-
-
-def warn(message: str) -> None:
-    """Print `jobctl: message` on stderr."""
-    err_console.print(Text(f"jobctl: {message}", style="bold red"), soft_wrap=True)
-
-
 def describe(exc: ClientError) -> str:
     """One line for a person: the API's message, with a hint where one helps."""
     if isinstance(exc, ApiError):
@@ -106,11 +98,6 @@ def describe(exc: ClientError) -> str:
             allowed = ", ".join(exc.allowed) or "nothing"
             return f"{exc.message} (allowed now: {allowed})"
     return exc.message
-
-
-def print_json(data: Any) -> None:
-    """`data` as indented JSON on stdout."""
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def resolve_job_id(client: JobctlClient, ref: str) -> str | None:
@@ -133,163 +120,6 @@ def with_job_id(client: JobctlClient, ref: str, call: Callable[[str], T]) -> T:
         if full is None or full == ref:
             raise
         return call(full)
-
-
-# ------------------------------------------------------------------------------------------------ rendering
-
-STATUS_STYLE = {
-    "PENDING": "cyan",
-    "RUNNING": "bold blue",
-    "PAUSED": "yellow",
-    "ERROR": "bold red",
-    "DISCARDED": "magenta",
-    "FINISHED": "green",
-}
-SHORT_ID = 12
-
-
-def status_text(status: str | None) -> Text:
-    """The status, in its color."""
-    return Text(status or "-", style=STATUS_STYLE.get(status or "", ""))
-
-
-def fmt_duration(seconds: float | None) -> str:
-    """`0.4s`, `12s`, `3m 04s`, `2h 03m`; `-` for nothing."""
-    if seconds is None:
-        return "-"
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    whole = round(seconds)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m {whole % 60:02d}s"
-    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
-
-
-def fmt_time(value: datetime | None, *, short: bool = False) -> str:
-    """The time in the local zone, to the second (`short`: `MM-DD HH:MM`, for tables); `-` for none."""
-    if value is None:
-        return "-"
-    return value.astimezone().strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S")
-
-
-def fmt_target(job: Job) -> str:
-    """`kind:name`, or `-`."""
-    return f"{job.target.kind}:{job.target.name}" if job.target else "-"
-
-
-def jobs_table(jobs: Sequence[Job]) -> Table:
-    """The job list: short id, project, type, target, status, progress, created, duration."""
-    table = Table(box=None, header_style="bold", pad_edge=False, collapse_padding=True)
-    table.add_column("ID", no_wrap=True, min_width=SHORT_ID)
-    table.add_column("PROJECT", overflow="fold")
-    table.add_column("TYPE", overflow="fold")
-    table.add_column("TARGET", overflow="fold")
-    table.add_column("STATUS", no_wrap=True, min_width=9)
-    table.add_column("PROGRESS", justify="right", no_wrap=True)
-    table.add_column("CREATED", no_wrap=True)
-    table.add_column("DURATION", justify="right", no_wrap=True)
-    for job in jobs:
-        table.add_row(
-            job.id[:SHORT_ID],
-            job.project,
-            job.type,
-            fmt_target(job),
-            status_text(job.status),
-            f"{job.progress:.0f}%",
-            fmt_time(job.created_at, short=True),
-            fmt_duration(job.duration_s),
-        )
-    return table
-
-
-def page_line(total: int, page: int, page_size: int) -> str:
-    """`page x of y (N jobs)`."""
-    pages = max(1, math.ceil(total / page_size))
-    return f"page {page} of {pages} ({total} job{'' if total == 1 else 's'})"
-
-
-def job_details(job: Job) -> Table:
-    """The job's fields as a two-column grid."""
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    target = "-" if job.target is None else f"{fmt_target(job)} (version {job.target.version})"
-    rows: list[tuple[str, str | Text]] = [
-        ("id", job.id),
-        ("project", job.project),
-        ("type", job.type),
-        ("target", target),
-        ("status", status_text(job.status)),
-        ("progress", f"{job.progress:.0f}%"),
-        ("priority", str(job.priority)),
-        ("submitter", job.submitter),
-        ("created", fmt_time(job.created_at)),
-        ("started", fmt_time(job.started_at)),
-        ("finished", fmt_time(job.finished_at)),
-        ("waiting", fmt_duration(job.waiting_s)),
-        ("duration", fmt_duration(job.duration_s)),
-        ("attempt", str(job.attempt)),
-        ("allowed", ", ".join(job.allowed) or "-"),
-        ("params", json.dumps(job.params, sort_keys=True)),
-    ]
-    if job.error:
-        rows.append(("error", Text(job.error, style="red")))
-    if job.discard_reason:
-        rows.append(("discarded", Text(job.discard_reason, style="magenta")))
-    if job.result is not None:
-        rows.append(("result", json.dumps(job.result, sort_keys=True)))
-    for name, value in rows:
-        grid.add_row(name, value)
-    return grid
-
-
-def steps_table(job: Job) -> Table:
-    """The job's steps: index, name, status, progress, waiting, duration, attempt, error."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("#", justify="right")
-    for name in ("STEP", "STATUS"):
-        table.add_column(name, no_wrap=True)
-    for name in ("PROGRESS", "WAITING", "DURATION", "ATTEMPT"):
-        table.add_column(name, justify="right")
-    table.add_column("ERROR", style="red")
-    for step in job.steps:
-        table.add_row(
-            str(step.index),
-            step.name,
-            status_text(step.status),
-            f"{step.progress:.0f}%",
-            fmt_duration(step.waiting_s),
-            fmt_duration(step.duration_s),
-            str(step.attempt),
-            step.error or "",
-        )
-    return table
-
-
-def projects_table(projects: Sequence[Project]) -> Table:
-    """Projects: name, running limit, created."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("NAME")
-    table.add_column("MAX RUNNING", justify="right")
-    table.add_column("CREATED")
-    for project in projects:
-        limit = "default" if project.max_running is None else str(project.max_running)
-        table.add_row(project.name, limit, fmt_time(project.created_at))
-    return table
-
-
-def users_table(users: Sequence[User]) -> Table:
-    """Users: name, admin flag, roles."""
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    table.add_column("NAME")
-    table.add_column("ADMIN")
-    table.add_column("ROLES")
-    for user in users:
-        roles = ", ".join(f"{p}={r}" for p, r in sorted(user.roles.items())) or "-"
-        table.add_row(user.name, "yes" if user.admin else "", roles)
-    return table
 
 
 # ------------------------------------------------------------------------------------------------ jobs
@@ -463,228 +293,6 @@ for _operation in OPERATIONS:
 
 # ------------------------------------------------------------------------------------------------ watch
 
-DEFAULT_POLL_S = 2.0
-DEGRADED_POLL_S = 0.5  # while the event stream is unavailable, poll faster so the bars keep moving
-RECONNECT_S = 2.0
-UNREACHABLE_S = 30.0  # how long a watch outlives an API that does not answer
-WAKE_S = 0.25  # the longest the watcher waits for an event before it looks at the clock and the stream again
-ENDED = frozenset({JobStatus.FINISHED, JobStatus.ERROR, JobStatus.DISCARDED})
-
-
-class JobGone(ClientError):
-    """The watched job was deleted."""
-
-
-class EventPump:
-    """Runs an event source in a daemon thread and hands one job's events to the watcher through a queue.
-
-    A stream that ends or breaks is reopened after `reconnect_s`; one the server refuses (404, 401, 403: no
-    such endpoint, or not allowed) is given up. `live` says whether events are flowing at the moment.
-    """
-
-    def __init__(self, source: EventSource, project: str, job_id: str, reconnect_s: float = RECONNECT_S) -> None:
-        self.source = source
-        self.project = project
-        self.job_id = job_id
-        self.reconnect_s = reconnect_s
-        self.live = False
-        self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="jobctl-events", daemon=True)
-
-    def start(self) -> None:
-        """Start reading events in the background."""
-        self.live = True
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop handing events over (the thread ends at its next event or when the process exits)."""
-        self._stop.set()
-        self.live = False
-
-    def get(self, timeout: float) -> dict[str, Any] | None:
-        """The next event of the job, or None if none arrives within `timeout` seconds."""
-        try:
-            return self._queue.get(timeout=max(0.0, timeout))
-        except queue.Empty:
-            return None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.live = True
-                for message in self.source(self.project):
-                    if self._stop.is_set():
-                        return
-                    if message.get("id") == self.job_id:
-                        self._queue.put(message)
-            except ApiError as exc:
-                if exc.status in (401, 403, 404, 405):
-                    self.live = False
-                    return
-            except Exception:  # a broken stream only costs liveness; the fetches keep the truth
-                pass
-            self.live = False
-            self._stop.wait(self.reconnect_s)
-
-
-class WatchView:
-    """The live display of one job: an overall bar and one bar per step, each with its status and duration.
-
-    Events move the bars at once; a line is printed for each change of the job's or a step's status the
-    fetched job shows, so those lines tell the truth in order even when events come late or out of order.
-    """
-
-    def __init__(self, out: Console) -> None:
-        self.out = out
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TaskProgressColumn(),
-            TextColumn("{task.fields[status]}"),
-            TextColumn("{task.fields[duration]}", style="dim"),
-            console=out,
-        )
-        self._tasks: dict[int | None, TaskID] = {}  # None: the job's bar; else a step's, by index
-        self._seen: dict[int | None, str] = {}  # the latest status from an event or a fetch
-        self._told: dict[int | None, str] = {}  # the status last printed as a line (from fetches only)
-
-    def __enter__(self) -> WatchView:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.progress.stop()
-
-    def show(self, job: Job) -> None:
-        """Set every bar to the job as fetched, and print a line for each change of status since the last."""
-        if None not in self._tasks:
-            self._tasks[None] = self._add(f"job {job.id[:SHORT_ID]} {job.type}")
-        width = max((len(s.name) for s in job.steps), default=0)
-        lines: list[Text] = []
-        for step in job.steps:
-            if step.index not in self._tasks:
-                self._tasks[step.index] = self._add(f"  {step.index:>2} {step.name:<{width}}")
-            done = 100.0 if step.status is JobStatus.FINISHED else step.progress
-            self._update(step.index, step.status, done, fmt_duration(step.duration_s))
-            if self._told.get(step.index, step.status) != step.status:
-                lines.append(Text(f"step {step.index} {step.name} ") + status_text(step.status))
-            self._told[step.index] = step.status
-        self._update(None, job.status, job.progress, fmt_duration(job.duration_s))
-        if self._told.get(None) != job.status:
-            job_line = Text("job ") + status_text(job.status)
-            lines = [*lines, job_line] if job.status.final else [job_line, *lines]
-        self._told[None] = job.status
-        for line in lines:
-            self._say(line)
-
-    def apply(self, event: dict[str, Any]) -> bool:
-        """Move the bars to a `job` event; True if it tells of a change of status (worth a fetch)."""
-        changed = False
-        status = event.get("status")
-        if isinstance(status, str):
-            changed = status != self._seen.get(None)
-            self._update(None, status, _number(event.get("progress")), None)
-        step = event.get("step")
-        if isinstance(step, dict) and isinstance(step.get("index"), int) and isinstance(step.get("status"), str):
-            index, step_status = step["index"], step["status"]
-            changed = changed or step_status != self._seen.get(index)
-            done = 100.0 if step_status == JobStatus.FINISHED else _number(step.get("progress"))
-            self._update(index, step_status, done, None)
-        return changed
-
-    def note(self, message: str) -> None:
-        """Print a timestamped line above the bars."""
-        self._say(Text(message, style="yellow"))
-
-    def _say(self, line: Text) -> None:
-        self.out.print(Text(time.strftime("%H:%M:%S "), style="dim") + line)
-
-    def _add(self, label: str) -> TaskID:
-        return self.progress.add_task(label, total=100, status="", duration="")
-
-    def _update(self, key: int | None, status: str, progress: float | None, duration: str | None) -> None:
-        self._seen[key] = status
-        task = self._tasks.get(key)
-        if task is None:  # a step the fetched job has not shown yet
-            return
-        fields: dict[str, Any] = {"status": status_text(status).markup}
-        if duration is not None:
-            fields["duration"] = duration
-        if progress is not None:
-            fields["completed"] = progress
-        self.progress.update(task, **fields)
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def follow(
-    job_id: str,
-    fetch: Callable[[], Job],
-    source: EventSource | None,
-    view: WatchView,
-    poll_s: float = DEFAULT_POLL_S,
-    until: frozenset[JobStatus] = ENDED,
-) -> Job:
-    """Keep `view` up to date with the job until its status is in `until`, and return it as it ended.
-
-    The bars move with each of the job's events from `source`; the job is fetched again on every change of
-    status an event tells of, and at the latest every `poll_s` seconds (every `DEGRADED_POLL_S` while the
-    events do not flow), so the display is right even when events are missed. An API that stops answering is
-    retried at each poll for `UNREACHABLE_S` before `Unreachable` is raised. Raises `JobGone` if the job is
-    deleted meanwhile.
-    """
-
-    def fetch_shown() -> Job:
-        try:
-            job = fetch()
-        except ApiError as exc:
-            if exc.status == 404 and not exc.missing_route:
-                raise JobGone(f"job {job_id} no longer exists (deleted)") from exc
-            raise
-        view.show(job)
-        return job
-
-    job = fetch_shown()
-    if job.status in until:
-        return job
-    pump = EventPump(source, job.project, job.id) if source is not None else None
-    if pump is not None:
-        pump.start()
-    unreachable_since: float | None = None
-    try:
-        last_fetch = time.monotonic()
-        while job.status not in until:
-            interval = poll_s if pump is not None and pump.live else min(poll_s, DEGRADED_POLL_S)
-            wait = min(WAKE_S, max(0.0, last_fetch + interval - time.monotonic()))
-            event = None
-            if pump is not None:
-                event = pump.get(wait)
-            else:
-                time.sleep(wait)
-            changed = False
-            if event is not None:
-                if event.get("deleted"):
-                    raise JobGone(f"job {job_id} was deleted")
-                changed = view.apply(event)
-            if changed or time.monotonic() - last_fetch >= interval:
-                last_fetch = time.monotonic()
-                try:
-                    job = fetch_shown()
-                    unreachable_since = None
-                except Unreachable as exc:  # e.g. the API restarting: keep the bars, try again at the next poll
-                    if unreachable_since is None:
-                        unreachable_since = last_fetch
-                        view.note(f"{exc.message}; retrying for up to {UNREACHABLE_S:.0f}s")
-                    elif last_fetch - unreachable_since > UNREACHABLE_S:
-                        raise
-    finally:
-        if pump is not None:
-            pump.stop()
-    return job
-
 
 def run_watch(client: JobctlClient, job_ref: str, source: EventSource | None, poll_s: float) -> int:
     """Watch the job with live bars on stdout; the exit status: 0 if it FINISHED, 1 if it ended in ERROR or
@@ -735,10 +343,7 @@ def projects_list(
     """List the projects you can see."""
     with connected(ctx, url, token) as client:
         projects = client.list_projects()
-    if as_json:
-        print_json([p.model_dump(mode="json") for p in projects])
-        return
-    console.print(projects_table(projects))
+    show_list(projects, projects_table, as_json)
 
 
 @projects_app.command("create")
@@ -801,10 +406,7 @@ def users_list(
     """List the users (admins only)."""
     with user_management(ctx, url, token) as client:
         users = client.list_users()
-    if as_json:
-        print_json([u.model_dump(mode="json") for u in users])
-        return
-    console.print(users_table(users))
+    show_list(users, users_table, as_json)
 
 
 @users_app.command("create")

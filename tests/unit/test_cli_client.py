@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 from api import cli_client
 from api.app import create_app
 from api.cli import app
-from api.cli_client import Connector, EventPump, WatchView, follow
+from api.cli_client import Connector
+from api.cli_watch import EventPump, WatchView, follow
 from api.client import ApiError, JobctlClient, Unreachable, parse_sse
 from api.schemas import Job
 from scheduler.settings import Settings

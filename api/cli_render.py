@@ -1,0 +1,204 @@
+"""What the `jobctl` client commands print: the consoles, error lines, JSON, and the Rich tables of jobs,
+steps, projects and users."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from api.client import User
+from api.schemas import Job, Project
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print `jobctl: message` on stderr and end the command with `code`."""
+    warn(message)
+    raise typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    """Print `jobctl: message` on stderr."""
+    err_console.print(Text(f"jobctl: {message}", style="bold red"), soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    """`data` as indented JSON on stdout."""
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+STATUS_STYLE = {
+    "PENDING": "cyan",
+    "RUNNING": "bold blue",
+    "PAUSED": "yellow",
+    "ERROR": "bold red",
+    "DISCARDED": "magenta",
+    "FINISHED": "green",
+}
+SHORT_ID = 12
+
+
+def status_text(status: str | None) -> Text:
+    """The status, in its color."""
+    return Text(status or "-", style=STATUS_STYLE.get(status or "", ""))
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """`0.4s`, `12s`, `3m 04s`, `2h 03m`; `-` for nothing."""
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+
+
+def fmt_time(value: datetime | None, *, short: bool = False) -> str:
+    """The time in the local zone, to the second (`short`: `MM-DD HH:MM`, for tables); `-` for none."""
+    if value is None:
+        return "-"
+    return value.astimezone().strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S")
+
+
+def fmt_target(job: Job) -> str:
+    """`kind:name`, or `-`."""
+    return f"{job.target.kind}:{job.target.name}" if job.target else "-"
+
+
+def jobs_table(jobs: Sequence[Job]) -> Table:
+    """The job list: short id, project, type, target, status, progress, created, duration."""
+    table = Table(box=None, header_style="bold", pad_edge=False, collapse_padding=True)
+    table.add_column("ID", no_wrap=True, min_width=SHORT_ID)
+    table.add_column("PROJECT", overflow="fold")
+    table.add_column("TYPE", overflow="fold")
+    table.add_column("TARGET", overflow="fold")
+    table.add_column("STATUS", no_wrap=True, min_width=9)
+    table.add_column("PROGRESS", justify="right", no_wrap=True)
+    table.add_column("CREATED", no_wrap=True)
+    table.add_column("DURATION", justify="right", no_wrap=True)
+    for job in jobs:
+        table.add_row(
+            job.id[:SHORT_ID],
+            job.project,
+            job.type,
+            fmt_target(job),
+            status_text(job.status),
+            f"{job.progress:.0f}%",
+            fmt_time(job.created_at, short=True),
+            fmt_duration(job.duration_s),
+        )
+    return table
+
+
+def page_line(total: int, page: int, page_size: int) -> str:
+    """`page x of y (N jobs)`."""
+    pages = max(1, math.ceil(total / page_size))
+    return f"page {page} of {pages} ({total} job{'' if total == 1 else 's'})"
+
+
+def job_details(job: Job) -> Table:
+    """The job's fields as a two-column grid."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    target = "-" if job.target is None else f"{fmt_target(job)} (version {job.target.version})"
+    rows: list[tuple[str, str | Text]] = [
+        ("id", job.id),
+        ("project", job.project),
+        ("type", job.type),
+        ("target", target),
+        ("status", status_text(job.status)),
+        ("progress", f"{job.progress:.0f}%"),
+        ("priority", str(job.priority)),
+        ("submitter", job.submitter),
+        ("created", fmt_time(job.created_at)),
+        ("started", fmt_time(job.started_at)),
+        ("finished", fmt_time(job.finished_at)),
+        ("waiting", fmt_duration(job.waiting_s)),
+        ("duration", fmt_duration(job.duration_s)),
+        ("attempt", str(job.attempt)),
+        ("allowed", ", ".join(job.allowed) or "-"),
+        ("params", json.dumps(job.params, sort_keys=True)),
+    ]
+    if job.error:
+        rows.append(("error", Text(job.error, style="red")))
+    if job.discard_reason:
+        rows.append(("discarded", Text(job.discard_reason, style="magenta")))
+    if job.result is not None:
+        rows.append(("result", json.dumps(job.result, sort_keys=True)))
+    for name, value in rows:
+        grid.add_row(name, value)
+    return grid
+
+
+def steps_table(job: Job) -> Table:
+    """The job's steps: index, name, status, progress, waiting, duration, attempt, error."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("#", justify="right")
+    for name in ("STEP", "STATUS"):
+        table.add_column(name, no_wrap=True)
+    for name in ("PROGRESS", "WAITING", "DURATION", "ATTEMPT"):
+        table.add_column(name, justify="right")
+    table.add_column("ERROR", style="red")
+    for step in job.steps:
+        table.add_row(
+            str(step.index),
+            step.name,
+            status_text(step.status),
+            f"{step.progress:.0f}%",
+            fmt_duration(step.waiting_s),
+            fmt_duration(step.duration_s),
+            str(step.attempt),
+            step.error or "",
+        )
+    return table
+
+
+def projects_table(projects: Sequence[Project]) -> Table:
+    """Projects: name, running limit, created."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("NAME")
+    table.add_column("MAX RUNNING", justify="right")
+    table.add_column("CREATED")
+    for project in projects:
+        limit = "default" if project.max_running is None else str(project.max_running)
+        table.add_row(project.name, limit, fmt_time(project.created_at))
+    return table
+
+
+def users_table(users: Sequence[User]) -> Table:
+    """Users: name, admin flag, roles."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("NAME")
+    table.add_column("ADMIN")
+    table.add_column("ROLES")
+    for user in users:
+        roles = ", ".join(f"{p}={r}" for p, r in sorted(user.roles.items())) or "-"
+        table.add_row(user.name, "yes" if user.admin else "", roles)
+    return table
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def show_list(items: Sequence[M], table: Callable[[Sequence[M]], Table], as_json: bool) -> None:
+    """Print `items` as the API's JSON list, or as `table` renders them."""
+    if as_json:
+        print_json([item.model_dump(mode="json") for item in items])
+    else:
+        console.print(table(items))
