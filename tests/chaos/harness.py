@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -56,3 +57,34 @@ def wait_all(check: Callable[[], bool], timeout: float, what: str, on_timeout: C
             raise AssertionError(f"timed out after {timeout}s waiting for {what}: {on_timeout()}")
         time.sleep(0.1)
     return time.monotonic() - began
+
+
+class OverdueSampler:
+    """Samples `Chaos.overdue(slack_s)` every `period_s` in a background thread while a scenario runs (a `with`
+    block). `stuck` sums the overdue steps over all samples (the report's "stuck"); `worst` is the largest one."""
+
+    def __init__(self, live: Chaos, slack_s: float, period_s: float = 0.25) -> None:
+        self.live = live
+        self.slack_s = slack_s
+        self.period_s = period_s
+        self.samples = self.stuck = self.worst = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="overdue-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            try:
+                overdue = self.live.overdue(self.slack_s)
+            except Exception:  # a sample lost to a busy database is not a finding
+                continue
+            self.samples += 1
+            self.stuck += overdue
+            self.worst = max(self.worst, overdue)
+
+    def __enter__(self) -> OverdueSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
