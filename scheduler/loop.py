@@ -48,7 +48,10 @@ RetryOnLost = Callable[[str, int], bool]  # (job type, attempt that was lost) ->
 
 
 class Scheduler:
-    def __init__(self, ops: Operations, bus: RedisBus, settings: Settings, retry_on_lost: RetryOnLost) -> None:
+    def __init__(
+        self, ops: Operations, bus: RedisBus, settings: Settings, retry_on_lost: RetryOnLost, name: str = "scheduler"
+    ) -> None:
+        self.name = name  # the actor of the events it writes: which scheduler dispatched (or retried) a job
         self.ops = ops
         self.db = ops.db
         self.bus = bus
@@ -72,7 +75,7 @@ class Scheduler:
                 for pid, limit in store.project_limits(s).items()
             }
             chosen = fair_order(store.pending_candidates(s, free), slots)
-            done = self.ops.dispatch(chosen, s)
+            done = self.ops.dispatch(chosen, s, self.name)
         self.ops.announce(done)
         return len(done)
 
@@ -81,7 +84,7 @@ class Scheduler:
         with self.db.read() as s:
             expired = store.expired_leases(s, store.utcnow())
         for lease in expired:
-            self.ops.worker_lost(lease, retry=self.retry_on_lost(lease.job_type, lease.attempt))
+            self.ops.worker_lost(lease, retry=self.retry_on_lost(lease.job_type, lease.attempt), actor=self.name)
         return len(expired)
 
     def purge(self) -> int:

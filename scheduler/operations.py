@@ -195,8 +195,9 @@ class Operations:
 
     # -------------------------------------------------------------------------------- scheduler and workers
 
-    def dispatch(self, job_ids: Sequence[str], s: Session) -> list[Done]:
+    def dispatch(self, job_ids: Sequence[str], s: Session, actor: str = "scheduler") -> list[Done]:
         """Within the scheduler's transaction: dispatch each job, or auto-discard it if its target moved.
+        `actor` (the scheduler's name) is recorded in the dispatch events: it tells which scheduler took a job.
 
         Returns the transitions with the jobs as they are in this transaction, for `announce`."""
         store.lock_jobs(s, job_ids)
@@ -207,7 +208,7 @@ class Operations:
             if reason:
                 done.append(self._transition(s, job_id, Action.AUTO_DISCARD, AUTO_DISCARD_ACTOR, reason))
             else:
-                done.append(self._transition(s, job_id, Action.DISPATCH, "scheduler"))
+                done.append(self._transition(s, job_id, Action.DISPATCH, actor))
         jobs = {job.id: job for job in store.load_jobs(s, list(job_ids))}
         return [(t, jobs.get(t.job_id)) for t in done]
 
@@ -215,7 +216,7 @@ class Operations:
         """After the caller's transaction committed: carry out the side effects of these transitions."""
         self._after(done)
 
-    def worker_lost(self, lease: store.ExpiredLease, retry: bool) -> None:
+    def worker_lost(self, lease: store.ExpiredLease, retry: bool, actor: str = "scheduler") -> None:
         """The attempt's lease ran out: re-send a never-started attempt, else retry or fail the step."""
         done: list[Done] = []
         dispatch: Dispatch | None = None
@@ -231,11 +232,9 @@ class Operations:
             else:
                 where = f"worker {lease.worker or '?'} lost during step {lease.step_index} (attempt {lease.attempt})"
                 if retry:
-                    t = self._transition(s, lease.job_id, Action.RETRY, "scheduler", f"{where}; retrying")
+                    t = self._transition(s, lease.job_id, Action.RETRY, actor, f"{where}; retrying")
                 else:
-                    t = self._transition(
-                        s, lease.job_id, Action.FAIL, "scheduler", where, error=f"worker lost: {where}"
-                    )
+                    t = self._transition(s, lease.job_id, Action.FAIL, actor, where, error=f"worker lost: {where}")
                 done.append((t, store.get_job(s, lease.job_id)))
         if dispatch is not None:
             self._send(dispatch)

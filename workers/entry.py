@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 from types import FrameType
@@ -52,14 +53,16 @@ def run_scheduler(settings: Settings) -> None:
         except Exception:
             return False
 
-    scheduler = Scheduler(services.ops, services.bus, settings, retry_on_lost)
+    # Named like Celery's workers, so the events tell which of several schedulers dispatched a job.
+    name = f"scheduler@{socket.gethostname()}:{os.getpid()}"[:64]
+    scheduler = Scheduler(services.ops, services.bus, settings, retry_on_lost, name=name)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         scheduler.stopping.set()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    logging.getLogger(__name__).info("scheduler started")
+    logging.getLogger(__name__).info("scheduler %s started", name)
     try:
         scheduler.run()
     finally:
