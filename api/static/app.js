@@ -5,6 +5,7 @@ import { api, clearToken, getToken, setToken, uiConfig } from "./api.js";
 import { Detail } from "./detail.js";
 import {
   ACTIONS,
+  actionButtons,
   formatDuration,
   h,
   progressBar,
@@ -511,24 +512,12 @@ function renderRow(job) {
   cells.duration = () =>
     h("td", { class: "col-duration", dataset: { testid: "row-duration" } }, formatDuration(job.duration_s));
   cells.actions = () => {
-    const buttons = [];
-    if (operable) {
-      for (const action of ACTIONS) {
-        if (!job.allowed.includes(action.name)) continue;
-        const button = h(
-          "button",
-          {
-            type: "button",
-            class: `btn btn-sm${action.danger ? " btn-danger-text" : ""}`,
-            "aria-label": `${action.label} job ${shortId(job.id)}`,
-            dataset: { testid: `action-${action.name}` },
-          },
-          action.label,
-        );
-        button.addEventListener("click", () => runAction(job, action.name, button));
-        buttons.push(button);
-      }
-    }
+    const buttons = operable
+      ? actionButtons(job, (action, button) => runAction(job, action, button), {
+          testid: (action) => `action-${action.name}`,
+          label: (action) => `${action.label} job ${shortId(job.id)}`,
+        })
+      : [];
     return h(
       "td",
       { class: "col-actions" },

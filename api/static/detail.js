@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import {
-  ACTIONS,
+  actionButtons,
   formatDuration,
   h,
   progressBar,
@@ -185,23 +185,11 @@ export class Detail {
   }
 
   renderActions(job) {
-    const buttons = [];
-    if (this.canOperate(job.project)) {
-      for (const action of ACTIONS) {
-        if (!job.allowed.includes(action.name)) continue;
-        const button = h(
-          "button",
-          {
-            type: "button",
-            class: `btn btn-sm${action.danger ? " btn-danger-text" : ""}`,
-            dataset: { testid: `detail-action-${action.name}` },
-          },
-          action.label,
-        );
-        button.addEventListener("click", () => this.onAction(job, action.name, button));
-        buttons.push(button);
-      }
-    }
+    const buttons = this.canOperate(job.project)
+      ? actionButtons(job, (action, button) => this.onAction(job, action, button), {
+          testid: (action) => `detail-action-${action.name}`,
+        })
+      : [];
     const flower = this.flowerUrl();
     return h(
       "div",

@@ -169,3 +169,21 @@ export function targetText(target) {
   if (!target) return "";
   return `${target.kind}:${target.name}`;
 }
+
+/**
+ * The buttons of the operations `job.allowed` offers now, in ACTIONS order; each calls `onAction(action, button)`.
+ * `testid(action)` names each button for the tests; `label(action)`, if given, is its aria-label.
+ */
+export function actionButtons(job, onAction, { testid, label = null }) {
+  return ACTIONS.filter((action) => job.allowed.includes(action.name)).map((action) => {
+    const attrs = {
+      type: "button",
+      class: `btn btn-sm${action.danger ? " btn-danger-text" : ""}`,
+      dataset: { testid: testid(action) },
+    };
+    if (label) attrs["aria-label"] = label(action);
+    const button = h("button", attrs, action.label);
+    button.addEventListener("click", () => onAction(action.name, button));
+    return button;
+  });
+}
