@@ -7,18 +7,23 @@ times a second. Redis pub/sub carries them; the stream holds no state of its own
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
+from redis.exceptions import RedisError
 
 from api.auth import Caller, current_user
 from api.deps import get_services
 from api.errors import responses
 from scheduler import keys
 from workers.services import Services
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["events"], responses=responses(401, 404, 422))
 
@@ -59,10 +64,13 @@ async def events(
 
 
 async def _stream(redis_url: str, shown: Callable[[dict[str, object]], bool]) -> AsyncIterator[str]:
+    """The stream's lines. If Redis is lost (a restart), the stream ends cleanly rather than breaking off: the
+    client reconnects, and resyncs, since pub/sub kept nothing of what changed meanwhile."""
     client = aioredis.Redis.from_url(redis_url)
     pubsub = client.pubsub()
-    await pubsub.subscribe(keys.EVENTS)
+    lost = False
     try:
+        await pubsub.subscribe(keys.EVENTS)
         yield ": connected\n\n"
         while True:
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=KEEPALIVE_S)
@@ -72,7 +80,12 @@ async def _stream(redis_url: str, shown: Callable[[dict[str, object]], bool]) ->
             data = json.loads(message["data"])
             if shown(data):
                 yield f"event: job\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+    except RedisError as exc:
+        lost = True
+        log.warning("event stream ended: Redis connection lost (%s)", exc)
     finally:
-        await pubsub.unsubscribe()
+        if not lost:
+            with contextlib.suppress(RedisError):
+                await pubsub.unsubscribe()
         await pubsub.aclose()
         await client.aclose()

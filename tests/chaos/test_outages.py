@@ -116,6 +116,24 @@ def _sse_sees_a_new_job(api: httpx.Client, project: str) -> bool:
     return False
 
 
+def _follow_events(api_url: str, project: str) -> tuple[threading.Thread, dict[str, str]]:
+    """Read an event stream in a thread until it ends; `ended["how"]` is then "clean" or the client's error."""
+    ended: dict[str, str] = {}
+
+    def follow() -> None:
+        try:
+            with _api(api_url) as api, api.stream("GET", "/api/v1/events", params={"project": project}) as stream:
+                for _ in stream.iter_lines():
+                    pass
+            ended["how"] = "clean"
+        except httpx.HTTPError as exc:
+            ended["how"] = repr(exc)
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    return thread, ended
+
+
 def test_redis_restart_mid_run(
     chaos: Callable[..., Chaos], private_redis: PrivateRedis, report: Callable[..., None]
 ) -> None:
@@ -128,6 +146,7 @@ def test_redis_restart_mid_run(
     api = _api(api_url)
     project = live.project()
     ids = [live.submit(project, "record", STEP).id for _ in range(jobs_n)]
+    follower, stream_ended = _follow_events(api_url, project)
 
     stop = threading.Event()
     sampler, stuck = _watch_stuck(live, slack_s=1.0, stop=stop)
@@ -145,7 +164,11 @@ def test_redis_restart_mid_run(
                 lambda: str(live.statuses(ids)),
             )
             private_redis.kill9()
-            time.sleep(0.5)  # the outage itself: what Redis was carrying is lost, every connection breaks
+            if restart == 0:  # an open event stream ends cleanly (its client reconnects and resyncs)
+                follower.join(timeout=10)
+                reconnected["stream_ended_cleanly"] = stream_ended.get("how") == "clean"
+            else:
+                time.sleep(0.5)  # the outage itself: what Redis was carrying is lost, every connection breaks
             private_redis.start()
         restarted_at = time.monotonic()
         wait_all(
@@ -187,7 +210,7 @@ def test_redis_restart_mid_run(
             and verdict.double_recorded == 0
             and verdict.double_executed == 0
             and all(reconnected.values())
-            and len(reconnected) == 4
+            and len(reconnected) == 5
             and worker.popen.poll() is None
         )
         report(
@@ -201,6 +224,7 @@ def test_redis_restart_mid_run(
             recover_s=recover_s,
             executions=verdict.executions,
             reconnected=",".join(k for k, v in reconnected.items() if v),
+            stream_ended=stream_ended.get("how", "not ended"),
             passed=passed,
             notes=notes
             or "private redis-server killed with SIGKILL and restarted empty on the same port; recover s: last "
@@ -209,7 +233,9 @@ def test_redis_restart_mid_run(
         api.close()
     assert not notes, notes
     assert lost == 0
-    assert reconnected == {"worker_capacity": True, "api_ready": True, "api_events": True, "new_jobs_run": True}
+    assert stream_ended.get("how") == "clean", stream_ended
+    assert set(reconnected) == {"stream_ended_cleanly", "worker_capacity", "api_ready", "api_events", "new_jobs_run"}
+    assert all(reconnected.values()), reconnected
     assert stuck_n == 0, stuck
     assert (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0), verdict
     assert worker.popen.poll() is None, live.logs()
