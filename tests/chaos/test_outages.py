@@ -30,8 +30,8 @@ from tests.integration.system import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 TOKEN = "test-admin-token"
-LEASES = {"lease_s": 2.0, "queue_lease_s": 4.0}
-STEP = {"steps": 2, "seconds": 0.3}
+LEASES = {"lease_s": 2.0, "queue_lease_s": 3.0}
+STEP = {"steps": 2, "seconds": 0.2}
 NO_PERSISTENCE = ["--save", "", "--appendonly", "no", "--daemonize", "no"]
 
 
@@ -137,7 +137,7 @@ def _follow_events(api_url: str, project: str) -> tuple[threading.Thread, dict[s
 def test_redis_restart_mid_run(
     chaos: Callable[..., Chaos], private_redis: PrivateRedis, report: Callable[..., None]
 ) -> None:
-    jobs_n = scale(16, 100)
+    jobs_n = scale(10, 100)
     restarts = scale(1, 3)
     live = chaos(redis_url=private_redis.url, **LEASES)
     live.start_scheduler()
@@ -265,7 +265,7 @@ def test_postgres_connections_terminated_mid_run(
 ) -> None:
     if backend != "postgresql":
         pytest.skip("terminating server connections is a PostgreSQL fault; SQLite has no server")
-    jobs_n = scale(16, 100)
+    jobs_n = scale(10, 100)
     rounds = scale(2, 6)
     live = chaos(**LEASES)
     live.start_scheduler()

@@ -182,9 +182,9 @@ OPS = {op.value for op in OPERATIONS if op is not Action.DELETE}
 
 def test_operation_storm(chaos: Callable[..., Chaos], report: Callable[..., None]) -> None:
     threads_n = scale(6, 20)
-    jobs_n = scale(40, 200)
-    storm_s = scale(8.0, 30.0)
-    let_finish = scale(6, 20)
+    jobs_n = scale(30, 200)
+    storm_s = scale(5.0, 30.0)
+    let_finish = scale(4, 20)
     live = chaos(lease_s=2.0, queue_lease_s=4.0)
     live.start_scheduler()
     live.start_worker(concurrency=3)
