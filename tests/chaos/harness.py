@@ -10,8 +10,9 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
+from scheduler import keys
 from tests.chaos import ledger
-from tests.integration.system import System
+from tests.integration.system import Process, System, wait_until
 
 FULL = os.environ.get("JOBCTL_CHAOS_FULL") == "1"
 T = TypeVar("T")
@@ -47,6 +48,31 @@ class Chaos(System):
                 for status, count in rows:
                     counts[status] = counts.get(status, 0) + count
         return counts
+
+    def spawn_worker(self, hostname: str, concurrency: int = 2) -> Process:
+        """Start a worker without waiting for it to come up (`wait_up` waits); a crashed one's replacement."""
+        proc = Process(
+            hostname.split("@")[0],
+            ["worker", "--concurrency", str(concurrency), "--hostname", hostname],
+            self.settings,
+            self.log_dir,
+        )
+        self.processes.append(proc)
+        return proc
+
+    def wait_up(self, *hostnames: str, timeout: float = 30) -> None:
+        """Wait until these workers announce their capacity."""
+        client = self.svc.redis
+        wait_until(
+            lambda: all(client.exists(keys.worker(self.settings.queue, h)) for h in hostnames),
+            timeout,
+            f"workers {', '.join(hostnames)} to come up",
+        )
+
+    def kill_all(self) -> None:
+        """SIGKILL every process of the system: a chaos run needs no graceful shutdown, and teardown is quicker."""
+        for proc in self.processes:
+            proc.kill9()
 
 
 def wait_all(check: Callable[[], bool], timeout: float, what: str, on_timeout: Callable[[], str]) -> float:

@@ -59,8 +59,10 @@ def test_schedulers_killed_during_a_burst_lose_no_job_and_dispatch_each_attempt_
     rng = random.Random()
     live = chaos(lease_s=2.0, queue_lease_s=4.0)
     slack = 2 * live.settings.scheduler_tick_s + 1.0
-    for i in range(2):
-        live.start_worker(concurrency=2, name=f"w{i}@chaos")
+    hostnames = [f"w{i}@chaos" for i in range(2)]
+    for hostname in hostnames:
+        live.spawn_worker(hostname, concurrency=2)
+    live.wait_up(*hostnames)
     project = live.project()
     scheduler = live.start_scheduler("scheduler-0")
 
@@ -109,8 +111,9 @@ def test_schedulers_killed_during_a_burst_lose_no_job_and_dispatch_each_attempt_
             )
             settle_s = time.monotonic() - last_kill
         except AssertionError as exc:
-            failure = str(exc)
+            failure = f"{exc}\n{live.logs()}"
     submitter.join(timeout=30)
+    live.kill_all()
     statuses = live.statuses(jobs)
     verdict = live.verdict()
     steps, sent = messages_sent(live, jobs)
@@ -141,6 +144,7 @@ def test_schedulers_killed_during_a_burst_lose_no_job_and_dispatch_each_attempt_
         "scheduler crash",
         **figures,
         passed=passed,
+        error=failure.splitlines()[0] if failure else None,
         notes=(
             f"{RESTARTS} kill -9 and restarts of the scheduler while {JOBS} jobs (1 step) were submitted; two "
             "2-process workers. recover s: longest time from a kill to the next dispatch by the new scheduler "
@@ -149,7 +153,7 @@ def test_schedulers_killed_during_a_burst_lose_no_job_and_dispatch_each_attempt_
         ),
     )
     assert not errors, errors
-    assert not failure, f"{failure}\n{live.logs()}"
+    assert not failure, failure
     assert len(jobs) == JOBS
     assert figures["lost"] == 0, statuses
     assert sampler.stuck == 0, f"{sampler.worst} steps RUNNING past their lease at worst"

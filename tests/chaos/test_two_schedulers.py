@@ -49,8 +49,10 @@ def test_two_schedulers_share_one_backlog_and_never_dispatch_a_job_twice(
     slack = 2 * live.settings.scheduler_tick_s + 1.0
     project = live.project(max_running=JOBS)
     jobs = [live.submit(project, "record", PARAMS).id for _ in range(JOBS)]
-    for i in range(2):
-        live.start_worker(concurrency=3, name=f"w{i}@chaos")
+    hostnames = [f"w{i}@chaos" for i in range(2)]
+    for hostname in hostnames:
+        live.spawn_worker(hostname, concurrency=3)
+    live.wait_up(*hostnames)
     began = time.monotonic()
     schedulers = [live.start_scheduler(f"scheduler-{i}") for i in range(SCHEDULERS)]
     names = {str(proc.popen.pid): proc.name for proc in schedulers}  # actors are `scheduler@<host>:<pid>`
@@ -65,7 +67,8 @@ def test_two_schedulers_share_one_backlog_and_never_dispatch_a_job_twice(
                 lambda: str(live.statuses(jobs)),
             )
         except AssertionError as exc:
-            failure = str(exc)
+            failure = f"{exc}\n{live.logs()}"
+    live.kill_all()
     statuses = live.statuses(jobs)
     verdict = live.verdict()
     events = dispatch_events(live)
@@ -100,13 +103,14 @@ def test_two_schedulers_share_one_backlog_and_never_dispatch_a_job_twice(
         "two schedulers",
         **figures,
         passed=passed,
+        error=failure.splitlines()[0] if failure else None,
         notes=(
             f"{SCHEDULERS} schedulers started together on a backlog of {JOBS} one-step jobs; two 3-process workers. "
             "dispatched by: dispatch events per scheduler (the event's actor). No faults injected: recover s does "
             "not apply; drain s: from the schedulers' start to every job FINISHED."
         ),
     )
-    assert not failure, f"{failure}\n{live.logs()}"
+    assert not failure, failure
     assert figures["lost"] == 0, statuses
     assert figures["dispatched_twice"] == 0
     assert sum(per_job.values()) == len(jobs)

@@ -74,7 +74,8 @@ def test_workers_killed_mid_step_lose_no_job_and_run_no_step_twice(
     slack = 2 * live.settings.scheduler_tick_s + 1.0  # one scheduler pass (a tick and its work) and a margin
     live.start_scheduler()
     names = [f"w{i}-0@chaos" for i in range(2)]
-    workers = [live.start_worker(concurrency=2, name=name) for name in names]
+    workers = [live.spawn_worker(name, concurrency=2) for name in names]
+    live.wait_up(*names)
     project = live.project()
     jobs: list[str] = []
     kills: list[tuple[datetime, list[tuple[str, int]]]] = []  # when, and the steps it interrupted
@@ -97,12 +98,13 @@ def test_workers_killed_mid_step_lose_no_job_and_run_no_step_twice(
                 workers[victim].kill9()
                 kills.append((datetime.now(UTC), running_on(live, names[victim])))
                 names[victim] = f"w{victim}-{round_ + 1}@chaos"
-                workers[victim] = live.start_worker(concurrency=2, name=names[victim])
+                workers[victim] = live.spawn_worker(names[victim], concurrency=2)  # up by its next turn
             last_kill = time.monotonic()
             wait_all(lambda: unfinished() == 0, 120, "every job to finish", lambda: str(live.statuses(jobs)))
             settle_s = time.monotonic() - last_kill
         except AssertionError as exc:
-            failure = str(exc)
+            failure = f"{exc}\n{live.logs()}"
+    live.kill_all()
     statuses = live.statuses(jobs)
     verdict = live.verdict()
     interrupted = sum(len(steps) for _, steps in kills)
@@ -142,6 +144,7 @@ def test_workers_killed_mid_step_lose_no_job_and_run_no_step_twice(
         "worker crash",
         **figures,
         passed=passed,
+        error=failure.splitlines()[0] if failure else None,
         notes=(
             f"{ROUNDS} rounds of kill -9 of one of two 2-process workers mid-step, {IN_FLIGHT} jobs "
             f"(2 steps x {PARAMS['seconds']} s) in flight at each kill; lease 2 s, stuck = RUNNING past lease + "
@@ -149,7 +152,7 @@ def test_workers_killed_mid_step_lose_no_job_and_run_no_step_twice(
             "settle s: from the last kill to every job FINISHED."
         ),
     )
-    assert not failure, f"{failure}\n{live.logs()}"
+    assert not failure, failure
     assert figures["lost"] == 0, statuses
     assert sampler.stuck == 0, f"{sampler.worst} steps RUNNING past their lease at worst"
     assert interrupted >= ROUNDS, "every kill must interrupt a running step"
