@@ -135,8 +135,8 @@ def _follow_events(api_url: str, project: str) -> tuple[threading.Thread, dict[s
 
 
 def test_redis_restart_mid_run(
-    chaos: Callable[..., Chaos], private_redis: PrivateRedis, report: Callable[..., None]
-) -> None:
+    private_redis: PrivateRedis, chaos: Callable[..., Chaos], report: Callable[..., None]
+) -> None:  # private_redis first: it is torn down after the system that uses it
     jobs_n = scale(10, 100)
     restarts = scale(1, 3)
     live = chaos(redis_url=private_redis.url, **LEASES)
