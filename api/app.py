@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api import errors
 from api.auth import hash_token
+from api.guard import RequestGuard
 from api.routes import events, health, jobs, me, metrics, projects, targets, ui, users
 from scheduler import store
 from scheduler.errors import Conflict
@@ -68,6 +69,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     if services is not None:
         app.state.services = services
     errors.install(app)
+    app.add_middleware(RequestGuard)  # oversized, malformed or NUL-bearing input never reaches a route
     app.include_router(health.router)
     app.include_router(metrics.router)
     for router in (me.router, projects.router, targets.router, jobs.router, events.router, users.router):

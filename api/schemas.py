@@ -21,8 +21,11 @@ TARGET_KIND = r"^[a-z][a-z0-9_-]{0,31}$"
 
 
 def _utc(value: datetime) -> datetime:
-    """Aware UTC; a naive time is taken to be UTC already."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """Aware UTC; a naive time is taken to be UTC already. A time whose UTC falls outside years 1-9999 is invalid."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC (years 1-9999)") from None
 
 
 UTCTime = Annotated[datetime, AfterValidator(_utc)]

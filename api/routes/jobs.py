@@ -148,8 +148,8 @@ def _window(
     period: Period | None, since: datetime | None, until: datetime | None
 ) -> tuple[datetime | None, datetime | None]:
     """The [since, until) creation window the query asks for, in aware UTC."""
-    since = _aware(since)
-    until = _aware(until)
+    since = _aware(since, "since")
+    until = _aware(until, "until")
     span = PERIODS[period] if period else None
     if span is not None:
         if since or until:
@@ -160,10 +160,14 @@ def _window(
     return since, until
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    """`value` in aware UTC (naive means UTC already); `Invalid` if UTC cannot express it (beyond years 1-9999)."""
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise Invalid(f"{name} is out of range once converted to UTC (years 1-9999)") from None
 
 
 def _project_ids(s: Session, caller: Caller, names: list[str] | None) -> list[int] | None:
