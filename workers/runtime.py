@@ -17,13 +17,16 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
+from sqlalchemy.exc import OperationalError
 
 from scheduler import keys, store
 from scheduler.operations import Failed, Finished, Outcome
+from scheduler.records import JobRecord
 from scheduler.states import JobStatus
 from workers import procs
 from workers.context import StepContext, StepStopped
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 
 STOP_SIGNAL = signal.SIGUSR2
 STOPPED = "stopped"
+T = TypeVar("T")
 
 _services: Services | None = None
 _current: Attempt | None = None
@@ -147,7 +151,7 @@ class Attempt:
             self._redis_quietly(lambda: self.svc.redis.delete(running))
             self._done.set()
             self._flusher.join(timeout=5)
-            self._flush(final=True)
+            retry_disconnects("flush the last progress", lambda: self._flush(final=True))
 
     def _observe_stop(self) -> None:
         """Stop latency: from the stop request (recorded by the executor) to the step's code unwound."""
@@ -229,21 +233,47 @@ class Attempt:
             store.save_checkpoint(session, self.start.job_id, self.start.step_index, self.start.fence, checkpoint)
 
 
+def retry_disconnects(what: str, transaction: Callable[[], T], tries: int = 5) -> T:
+    """Run `transaction` again if the database connection was lost under it (a database restart, a terminated
+    backend; the pool reconnects), so a short outage neither re-runs the step nor waits for its lease.
+
+    Safe because every transaction here is fenced by the attempt's token: if the lost one did commit, the retry
+    finds the attempt moved on and changes nothing, and the leases cover what the first one left undone."""
+    for tried in range(1, tries + 1):
+        try:
+            return transaction()
+        except OperationalError as exc:
+            if not exc.connection_invalidated or tried == tries:
+                raise
+            log.warning("could not %s: database connection lost (%s); retrying", what, exc.orig)
+            time.sleep(0.2 * tried)
+    raise AssertionError("unreachable")
+
+
 def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
     """Run the attempt `fence` of step `index` if it is still current. Returns what happened, for Flower."""
     global _current
     svc = services()
-    with svc.db.write() as session:
-        start = store.attempt_to_start(session, job_id, index, fence)
-        if start is None:
-            return "stale: the attempt is no longer current"
-        reason = svc.targets.check(session, start.project_id, *start.target) if start.target else None
-        if reason is None:
+
+    def begin() -> tuple[store.StepStart, JobRecord | str] | None:
+        """The attempt and its job now RUNNING, the reason its target discards it, or None if it is stale."""
+        with svc.db.write() as session:
+            start = store.attempt_to_start(session, job_id, index, fence)
+            if start is None:
+                return None
+            reason = svc.targets.check(session, start.project_id, *start.target) if start.target else None
+            if reason is not None:
+                return start, reason
             store.mark_step_running(session, job_id, index, fence, worker, svc.settings.lease_s)
-            job = store.get_job(session, job_id)
-    if reason is not None:
-        svc.ops.auto_discard(job_id, reason)
-        return f"discarded: {reason}"
+            return start, store.get_job(session, job_id)
+
+    begun = retry_disconnects("start the step", begin)
+    if begun is None:
+        return "stale: the attempt is no longer current"
+    start, job = begun
+    if isinstance(job, str):
+        svc.ops.auto_discard(job_id, job)
+        return f"discarded: {job}"
     svc.bus.job_changed(job)
     svc.metrics.observe("step_waiting_seconds", job.steps[index].waiting_s)
 
@@ -260,7 +290,7 @@ def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
         _current = None
     if outcome is None:
         return STOPPED
-    accepted = svc.ops.persist_outcome(job_id, index, fence, outcome)
+    accepted = retry_disconnects("record the outcome", lambda: svc.ops.persist_outcome(job_id, index, fence, outcome))
     if not accepted:
         return "stale: stopped while finishing"
     return "finished" if isinstance(outcome, Finished) else f"failed: {outcome.error}"

@@ -223,6 +223,7 @@ def test_redis_restart_mid_run(
             double_executed=verdict.double_executed,
             recover_s=recover_s,
             executions=verdict.executions,
+            redispatched=_redispatched(live),
             reconnected=",".join(k for k, v in reconnected.items() if v),
             stream_ended=stream_ended.get("how", "not ended"),
             passed=passed,
@@ -239,6 +240,12 @@ def test_redis_restart_mid_run(
     assert stuck_n == 0, stuck
     assert (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0), verdict
     assert worker.popen.poll() is None, live.logs()
+
+
+def _redispatched(live: Chaos) -> int:
+    """Step messages sent beyond one per step: re-sent after a lost message, or a lost attempt retried."""
+    with live.svc.db.engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT coalesce(sum(dispatches), 0) - count(*) FROM steps")).scalar_one())
 
 
 def _terminate(database_url: str) -> int:
@@ -336,6 +343,8 @@ def test_postgres_connections_terminated_mid_run(
             double_executed=verdict.double_executed,
             recover_s=recover_s,
             connections_terminated=terminated,
+            executions=verdict.executions,
+            redispatched=_redispatched(live),
             api_requests=sum(codes.values()),
             api_503=codes.get(503, 0),
             api_5xx=errors_5xx,
