@@ -153,6 +153,7 @@ def test_redis_restart_mid_run(
     lost = jobs_n
     recover_s = -1.0
     reconnected: dict[str, bool] = {}
+    outage_ops: list[tuple[str, int, float]] = []
     notes = ""
     try:
         for restart in range(restarts):
@@ -167,6 +168,12 @@ def test_redis_restart_mid_run(
             if restart == 0:  # an open event stream ends cleanly (its client reconnects and resyncs)
                 follower.join(timeout=10)
                 reconnected["stream_ended_cleanly"] = stream_ended.get("how") == "clean"
+                # operations still work without Redis (the database is the truth), promptly
+                victim = next(i for i in reversed(ids) if live.job(i).status.value in ("PENDING", "RUNNING"))
+                for action in ("pause", "resume"):
+                    began = time.monotonic()
+                    code = api.post(f"/api/v1/jobs/{victim}/{action}", timeout=30).status_code
+                    outage_ops.append((action, code, round(time.monotonic() - began, 2)))
             else:
                 time.sleep(0.5)  # the outage itself: what Redis was carrying is lost, every connection breaks
             private_redis.start()
@@ -211,6 +218,7 @@ def test_redis_restart_mid_run(
             and verdict.double_executed == 0
             and all(reconnected.values())
             and len(reconnected) == 5
+            and [c for _, c, _ in outage_ops] == [200, 200]
             and worker.popen.poll() is None
         )
         report(
@@ -226,6 +234,7 @@ def test_redis_restart_mid_run(
             redispatched=_redispatched(live),
             reconnected=",".join(k for k, v in reconnected.items() if v),
             stream_ended=stream_ended.get("how", "not ended"),
+            ops_during_outage=" ".join(f"{a}:{c}:{t}s" for a, c, t in outage_ops),
             passed=passed,
             notes=notes
             or "private redis-server killed with SIGKILL and restarted empty on the same port; recover s: last "
@@ -235,6 +244,8 @@ def test_redis_restart_mid_run(
     assert not notes, notes
     assert lost == 0
     assert stream_ended.get("how") == "clean", stream_ended
+    assert [(a, c) for a, c, _ in outage_ops] == [("pause", 200), ("resume", 200)], outage_ops
+    assert max(t for _, _, t in outage_ops) < 5.0, outage_ops
     assert set(reconnected) == {"stream_ended_cleanly", "worker_capacity", "api_ready", "api_events", "new_jobs_run"}
     assert all(reconnected.values()), reconnected
     assert stuck_n == 0, stuck
