@@ -65,6 +65,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
         lifespan=lifespan,
+        responses=errors.responses(*errors.COMMON_ERRORS),
     )
     if services is not None:
         app.state.services = services

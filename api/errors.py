@@ -127,3 +127,17 @@ def install(app: FastAPI) -> None:
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries documenting the error body for these statuses."""
     return {status: {"model": ErrorBody, "description": HTTP_CODES.get(status, "error")} for status in statuses}
+
+
+def json_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Like `responses`, for a route whose success is not JSON (text, a stream): FastAPI would document a `model`
+    under the route's own media type, so these name `application/json` and the `ErrorBody` schema themselves."""
+    schema = {"$ref": "#/components/schemas/ErrorBody"}
+    return {
+        status: {"description": HTTP_CODES.get(status, "error"), "content": {"application/json": {"schema": schema}}}
+        for status in statuses
+    }
+
+
+#: what any route may answer: a malformed body (400), an oversized one (413), NUL in the URL (422); see api.guard
+COMMON_ERRORS = (400, 413, 422)

@@ -147,9 +147,8 @@ def check_json(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise bad_request(f"the request body is not valid UTF-8 (byte {exc.start})") from None
     try:
         value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno}, column {exc.colno}"
-        raise bad_request(f"the request body is not valid JSON: {exc.msg} ({where})") from None
+    except json.JSONDecodeError:
+        raise bad_request("the request body is not valid JSON") from None
     except RecursionError:
         raise bad_request(f"the request body is nested more than {max_depth} levels deep") from None
     except _NotANumber as exc:

@@ -6,6 +6,7 @@ A resolver turns a target name into its current version, or None when the target
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,13 @@ class FileResolver:
         relative = Path(name)
         if relative.is_absolute() or ".." in relative.parts:
             raise Invalid(f"file target {name!r} must be a path inside the file root, without '..'")
+        if any(len(os.fsencode(part)) > 255 for part in relative.parts):  # NAME_MAX: stat would fail
+            raise Invalid(f"file target {name!r} is not a valid path (a component is longer than 255 bytes)")
         root = self.root.resolve()
-        resolved = (root / relative).resolve()
+        try:
+            resolved = (root / relative).resolve()
+        except (OSError, RuntimeError):  # a symlink loop
+            raise Invalid(f"file target {name!r} is not a valid path") from None
         if resolved != root and root not in resolved.parents:
             raise Invalid(f"file target {name!r} leaves the file root")
         return resolved
@@ -56,6 +62,10 @@ class FileResolver:
             st = os.stat(self.path(name))
         except (FileNotFoundError, NotADirectoryError, Invalid):
             return None
+        except OSError as exc:  # a symlink loop, a name too long for this file system: no such file
+            if exc.errno in (errno.ELOOP, errno.ENAMETOOLONG):
+                return None
+            raise
         return f"{st.st_size}:{st.st_mtime_ns}"
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import Caller, current_user
 from api.deps import get_services
-from api.errors import error_response, responses
+from api.errors import COMMON_ERRORS, error_response, json_responses, responses
 from api.schemas import (
     BatchAnswer,
     BatchResult,
@@ -350,7 +350,10 @@ def job_events(
 @router.get(
     "/{job_id}/steps/{index}/log",
     response_class=PlainTextResponse,
-    responses={200: {"content": {"text/plain": {}}, "description": "the log lines, oldest first"}},
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "the log lines, oldest first"},
+        **json_responses(*COMMON_ERRORS, 401, 404),
+    },
     summary="A step's log, as text",
 )
 def step_log(
