@@ -175,7 +175,7 @@ class JobSubmit(Request):
     type: str = Field(min_length=1, max_length=64, examples=["sleep", "file_digest"])
     target: TargetIn | None = None
     params: dict[str, Any] | None = Field(None, description="validated by the job type")
-    priority: int = Field(3, ge=0, le=4, description="0 highest ... 4 lowest")
+    priority: int = Field(3, ge=0, le=4, strict=True, description="0 highest ... 4 lowest")
 
 
 class JobTarget(BaseModel):

@@ -16,11 +16,14 @@ import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller, current_user
 from api.deps import get_services
 from api.errors import responses
-from scheduler import keys
+from api.schemas import ProjectKey
+from scheduler import keys, store
+from scheduler.errors import NotFound
 from workers.services import Services
 
 log = logging.getLogger(__name__)
@@ -42,13 +45,18 @@ KEEPALIVE_S = 15.0
     },
 )
 async def events(
-    project: list[str] | None = Query(None, description="only these projects (default: every visible one)"),
+    project: list[ProjectKey] | None = Query(
+        None, max_length=100, description="only these projects (default: every visible one)"
+    ),
     caller: Caller = Depends(current_user),
     services: Services = Depends(get_services),
 ) -> StreamingResponse:
-    """Stream a `job` event for every change of a job in a project the caller sees (and asked for)."""
+    """Stream a `job` event for every change of a job in a project the caller sees (and asked for); 404 (before
+    the stream starts) for a project that does not exist or that the caller cannot see."""
     for name in project or []:
         caller.require_visible(name)
+    if project:
+        await run_in_threadpool(_require_projects, services, sorted(set(project)))
     wanted = set(project) if project else None
     visible = None if caller.admin else set(caller.roles)
 
@@ -61,6 +69,15 @@ async def events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _require_projects(services: Services, names: list[str]) -> None:
+    """`NotFound` unless every one of `names` is a project."""
+    with services.db.read() as s:
+        found = {p.name for p in store.list_projects(s, names)}
+    for name in names:
+        if name not in found:
+            raise NotFound(f"project {name!r} not found")
 
 
 async def _stream(redis_url: str, shown: Callable[[dict[str, object]], bool]) -> AsyncIterator[str]:

@@ -26,6 +26,7 @@ from api.schemas import (
     JobSort,
     JobSubmit,
     Period,
+    ProjectKey,
 )
 from scheduler import store
 from scheduler.batch import MAX_BATCH, BatchRefused
@@ -101,7 +102,7 @@ def submit_job(
 
 @router.get("", response_model=JobPage, responses=responses(422), summary="List jobs")
 def list_jobs(
-    project: list[str] | None = Query(None, max_length=100, description="repeatable; omitted: all visible"),
+    project: list[ProjectKey] | None = Query(None, max_length=100, description="repeatable; omitted: all visible"),
     status_: list[JobStatus] | None = Query(None, alias="status", description="repeatable"),
     type: str | None = Query(None, max_length=64, description="the job type"),
     q: str | None = Query(None, min_length=1, max_length=512, description="job-id prefix or target-name substring"),

@@ -15,6 +15,7 @@ router = APIRouter(prefix="/projects/{project}/targets", tags=["targets"], respo
 
 KindPath = Path(pattern=TARGET_KIND, max_length=32)
 NamePath = Path(min_length=1, max_length=512)
+ProjectPath = Path(min_length=1, max_length=64, description="the project's name")
 
 
 @router.put(
@@ -24,7 +25,7 @@ NamePath = Path(min_length=1, max_length=512)
     summary="Create or change a record target (version + 1 when its attributes change)",
 )
 def put_target(
-    project: str,
+    project: str = ProjectPath,
     kind: str = KindPath,
     name: str = NamePath,
     body: TargetPut | None = Body(None),
@@ -40,7 +41,7 @@ def put_target(
 
 @router.get("", response_model=list[Target], summary="The targets registered in a project")
 def list_targets(
-    project: str, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
+    project: str = ProjectPath, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
 ) -> list[Target]:
     """The project's registered targets, by kind then name."""
     caller.require_visible(project)
@@ -57,7 +58,7 @@ def list_targets(
     summary="Delete a target; its non-final jobs are auto-discarded",
 )
 def delete_target(
-    project: str,
+    project: str = ProjectPath,
     kind: str = KindPath,
     name: str = NamePath,
     caller: Caller = Depends(current_user),
