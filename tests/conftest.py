@@ -18,6 +18,8 @@ import redis
 from scheduler.migrate import upgrade
 from scheduler.settings import Settings
 
+pytest_plugins = ["tests.secrets_check"]  # the session fails if any secret the run used shows up in a log
+
 CI = os.environ.get("CI") == "true"
 PG_ADMIN_URL = os.environ.get("JOBCTL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_BASE = os.environ.get("JOBCTL_TEST_REDIS", "redis://127.0.0.1:6379")
