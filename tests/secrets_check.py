@@ -248,10 +248,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not leaks:
         if reporter is not None and session.config.get_verbosity() >= -1:
             scanned = f"{len(files)} log file(s) and {len(RECORDS)} in-process record(s)"
-            reporter.write_sep("-", f"secrets check: none of {len(SECRETS)} secret(s) in {scanned}")
+            reporter.write("\n")
+            reporter.write_line(f"secrets check: none of {len(SECRETS)} secret(s) in {scanned}")
         return
     message = report(leaks)
     if reporter is not None:
+        reporter.write("\n")
         reporter.write_sep("=", "secrets in logs", red=True, bold=True)
         reporter.write_line(message)
     else:
