@@ -1,5 +1,5 @@
 """Bad input, by hand: each request is refused with a clear 4xx in the API's error shape and writes nothing
-(issue 5, part 7).
+(issue 5, part 7); and tokens at rest: no column of any table holds a token the API handed out (part 8).
 
 "Writes nothing" is checked by snapshotting every row of every table before and after each request, on SQLite
 and on PostgreSQL. The module runs on a database of its own, seeded through the API with a project, a record
@@ -10,6 +10,7 @@ nothing: no job here has such a name.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -438,6 +439,37 @@ def test_the_seeded_jobs_are_untouched(seeded: Seeded) -> None:
     """After all of the above the three jobs are still PENDING (a batch that wrongly matched would show here)."""
     for job_id in seeded.jobs:
         assert seeded.client.get(f"/api/v1/jobs/{job_id}").json()["status"] == "PENDING"
+
+
+# ---------------------------------------------------------------------------------------------- tokens at rest
+
+
+def test_tokens_are_stored_only_as_hashes(seeded: Seeded) -> None:
+    """After users are created through the API, no column of any table contains a plain token (theirs or the
+    admin's), while each token's SHA-256 is there and the token works."""
+    tokens = {ADMIN["Authorization"].removeprefix("Bearer ")}
+    for body in (
+        {"name": "tok-admin", "admin": True},
+        {"name": "tok-operator", "roles": {PROJECT: "operator"}},
+        {"name": "tok-viewer", "roles": {PROJECT: "viewer"}},
+    ):
+        response = seeded.client.post("/api/v1/users", json=body)
+        assert response.status_code == 201, response.text
+        token = response.json()["token"]
+        me = seeded.client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.status_code == 200 and me.json()["name"] == body["name"]
+        tokens.add(token)
+    cells = [
+        json.dumps(value, default=str) if not isinstance(value, str) else value
+        for rows in snapshot(seeded).values()
+        for row in rows
+        for value in row
+    ]
+    for token in tokens:
+        assert not [cell for cell in cells if token in cell], "a plain token is stored"
+        assert hashlib.sha256(token.encode()).hexdigest() in cells, "the token's hash is not where it should be"
+    listed = seeded.client.get("/api/v1/users").text
+    assert not [token for token in tokens if token in listed], "GET /users shows a token"
 
 
 # ------------------------------------------------------------------------------------------------ helpers
