@@ -7,12 +7,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.jobctl-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test chaos lint format install clean
+.PHONY: help run test chaos bench lint format install clean
 
 help:
 	@echo "make run     run jobctl (API, scheduler, worker, Flower; Redis if needed) in the foreground"
 	@echo "make test    lint, type check and run the tests"
 	@echo "make chaos   the fault-injection suite at full scale; writes docs/reliability.md"
+	@echo "make bench   jobctl against raw Celery, full mode (about 15 min); writes docs/benchmarks.md"
 	@echo "make lint    ruff check, ruff format --check and mypy"
 	@echo "make format  apply ruff's fixes and formatting"
 
@@ -35,6 +36,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -q
+
+# The full benchmark (`jobctl bench --quick` is the under-3-minutes version); see README "Benchmarks".
+bench: $(STAMP)
+	$(BIN)/jobctl bench --output docs/benchmarks.md
 
 CHAOS_RESULTS := .chaos-results.jsonl
 chaos: $(STAMP)

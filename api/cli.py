@@ -174,6 +174,22 @@ def flower(
     run_flower(settings, port=port or settings.flower_port, address=host)
 
 
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer rounds and rows: under 3 minutes")] = False,
+    database: Annotated[list[str] | None, typer.Option(help="sqlite or postgresql (repeatable; default: both)")] = None,
+    output: Annotated[Path | None, typer.Option(help="Write the Markdown report here")] = Path("docs/benchmarks.md"),
+) -> None:
+    """Benchmark jobctl against raw Celery on this machine (starts and stops everything it needs)."""
+    from bench.run import main as run_bench
+
+    kinds = database or ["sqlite", "postgresql"]
+    unknown = sorted(set(kinds) - {"sqlite", "postgresql"})
+    if unknown:
+        fail(f"unknown database(s): {', '.join(unknown)}; use sqlite or postgresql", code=2)
+    raise typer.Exit(run_bench(quick, kinds, output, ["bench", *sys.argv[2:]]))
+
+
 # ------------------------------------------------------------------------------------------------ up
 
 

@@ -1,0 +1,98 @@
+"""Job types the benchmark runs on jobctl (loaded by its workers through `JOBCTL_PLUGINS=bench.jobtypes`).
+
+- `bench_noop`: `steps` steps that do nothing (the throughput and memory workloads);
+- `bench_hold`: one step that holds a resource and waits without ever calling back (stop and discard latency):
+  it writes `bench:started:<job>` when it runs and `bench:released:<job>` (epoch seconds) when the resource is
+  released, which only happens once the step's code has stopped;
+- `bench_loop`: one step running `calls` iterations of a loop, with or without `ctx.progress()` in it; it
+  returns the loop's own duration (the progress-cost workload).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from pydantic import Field
+
+from workers.context import StepContext
+from workers.registry import JobType, Params, StepDef, registry
+
+HOLD_LIMIT_S = 120.0
+CHUNK = b"x" * 1024
+
+
+def started_key(job_id: str) -> str:
+    return f"bench:started:{job_id}"
+
+
+def released_key(job_id: str) -> str:
+    return f"bench:released:{job_id}"
+
+
+class NoopParams(Params):
+    steps: int = Field(5, ge=1, le=50)
+
+
+def _noop(ctx: StepContext) -> None:
+    return None
+
+
+class HoldParams(Params):
+    pass
+
+
+@contextlib.contextmanager
+def _resource(ctx: StepContext) -> Iterator[None]:
+    from workers.runtime import services
+
+    try:
+        yield
+    finally:
+        services().redis.set(released_key(ctx.job_id), repr(time.time()), ex=3600)
+
+
+def _hold(ctx: StepContext) -> None:
+    from workers.runtime import services
+
+    ctx.resources.enter_context(_resource(ctx))
+    services().redis.set(started_key(ctx.job_id), repr(time.time()), ex=3600)
+    deadline = time.monotonic() + HOLD_LIMIT_S
+    while time.monotonic() < deadline:  # never calls back: only the stop signal ends it early
+        time.sleep(0.01)
+    return None
+
+
+class LoopParams(Params):
+    calls: int = Field(100_000, ge=1)
+    progress: bool = True
+    work: str = Field("digest", pattern="^(digest|none)$", description="loop body: sha256 of 1 KiB, or nothing")
+
+
+def _loop(ctx: StepContext) -> dict[str, Any]:
+    p = LoopParams.model_validate(ctx.params)
+    n, report = p.calls, p.progress
+    digest = hashlib.sha256()
+    began = time.perf_counter()
+    if p.work == "digest":
+        for i in range(n):
+            digest.update(CHUNK)
+            if report:
+                ctx.progress(100.0 * i / n)
+    else:
+        for i in range(n):
+            if report:
+                ctx.progress(100.0 * i / n)
+    return {"seconds": time.perf_counter() - began}
+
+
+def _steps(count: int, fn: Any) -> Sequence[StepDef]:
+    return [StepDef(f"s{i + 1}", fn) for i in range(count)]
+
+
+registry.register(JobType(name="bench_noop", params=NoopParams, steps=lambda p: _steps(p.steps, _noop)))  # type: ignore[attr-defined]
+registry.register(JobType(name="bench_hold", params=HoldParams, steps=lambda _: _steps(1, _hold)))
+registry.register(JobType(name="bench_loop", params=LoopParams, steps=lambda _: _steps(1, _loop)))
