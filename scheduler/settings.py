@@ -48,6 +48,22 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         return None if value in ("", "0", 0) else value
 
+    @field_validator("flower_user", "flower_password")
+    @classmethod
+    def _one_basic_auth_credential(cls, value: str | None) -> str | None:
+        # Flower splits its basic-auth option at commas into several accepted credentials: "pw,x" would admit
+        # anyone sending just "x" (and refuse the intended login).
+        if value is not None and "," in value:
+            raise ValueError("must not contain a comma (Flower would split it into several logins)")
+        return value
+
+    @field_validator("flower_user")
+    @classmethod
+    def _user_without_colon(cls, value: str | None) -> str | None:
+        if value is not None and ":" in value:
+            raise ValueError("must not contain a colon (basic auth separates user and password with it)")
+        return value
+
     @property
     def flower_base_url(self) -> str:
         """Where users open Flower: JOBCTL_FLOWER_URL, else this machine's Flower port."""
