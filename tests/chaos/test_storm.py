@@ -156,8 +156,9 @@ def _steps_agree(status: str, steps: list[tuple[str, str | None]]) -> bool:
     return bool(rest) and rest[0] in current and all(s == "PENDING" for s in rest[1:])
 
 
-def _problems_of_job(job_id: str, snap: Snapshot, answered: Counter[tuple[str, str]]) -> list[str]:
-    """What is wrong with one job in the snapshot."""
+def _problems_of_job(job_id: str, snap: Snapshot, answered: Counter[tuple[str, str]] | None) -> list[str]:
+    """What is wrong with one job in the snapshot (and, given the operations `answered` 200 by then, whether it
+    records exactly those)."""
     events = snap.events[job_id]
     status = snap.jobs[job_id]
     problems = []
@@ -170,6 +171,8 @@ def _problems_of_job(job_id: str, snap: Snapshot, answered: Counter[tuple[str, s
         problems.append(f"{job_id}: status {status} but last event {events[-1] if events else None}")
     if not _steps_agree(status, snap.steps[job_id]):
         problems.append(f"{job_id}: {status} with steps {snap.steps[job_id]}")
+    if answered is None:
+        return problems
     recorded = Counter(action for _, _, action, actor in events if actor == ADMIN and action in OPS)
     expected = Counter({op: n for (jid, op), n in answered.items() if jid == job_id and op in OPS})
     if recorded != expected:
@@ -212,9 +215,15 @@ def test_operation_storm(chaos: Callable[..., Chaos], report: Callable[..., None
                     if action == "submit" and answer.code == 201:
                         ids.append(answer.job_id)
 
+    seen: Counter[str] = Counter()  # job states checked in the snapshots taken while things move
+    live_problems: list[str] = []
+
     def sample() -> None:
         while not stop.wait(0.5):
             stuck.append(live.overdue(slack_s=1.0))
+            now = _snapshot(live, project)  # any instant must be consistent, requests in flight or not
+            seen.update(now.jobs.values())
+            live_problems.extend(p for job_id in now.jobs for p in _problems_of_job(job_id, now, None))
 
     began = time.monotonic()
     workers = [threading.Thread(target=storm, args=(seed,), daemon=True) for seed in range(threads_n)]
@@ -228,8 +237,13 @@ def test_operation_storm(chaos: Callable[..., Chaos], report: Callable[..., None
     storm_ran_s = round(time.monotonic() - began, 1)
     storm_sent = len(sent)
 
-    # Settle: let a few jobs run to the end (resuming them if needed), discard the rest; all must become final.
+    # Every request has been answered: the database now holds exactly the operations answered 200.
     snap = _snapshot(live, project)
+    answered_then = Counter((s.job_id, s.action) for s in sent if s.code == 200)
+    live_problems += [p for job_id in snap.jobs for p in _problems_of_job(job_id, snap, answered_then)]
+    seen.update(snap.jobs.values())
+
+    # Settle: let a few jobs run to the end (resuming them if needed), discard the rest; all must become final.
     open_jobs = sorted(job_id for job_id, status in snap.jobs.items() if status not in FINAL)
     settle_began = time.monotonic()
     with _client(api_url) as api:
@@ -261,6 +275,7 @@ def test_operation_storm(chaos: Callable[..., Chaos], report: Callable[..., None
     problems = [p for s in sent for p in _problems_of_answer(s, deleted)]
     problems += [p for job_id in snap.jobs for p in _problems_of_job(job_id, snap, answered)]
     problems += [f"{job_id}: deleted, yet still there" for job_id in deleted & set(snap.jobs)]
+    problems += live_problems
     codes = Counter(s.code for s in sent)
     errors_5xx = sum(n for code, n in codes.items() if code >= 500)
     unsettled = sum(1 for status in snap.jobs.values() if status not in FINAL)
@@ -297,6 +312,7 @@ def test_operation_storm(chaos: Callable[..., Chaos], report: Callable[..., None
         mix=",".join(f"{a}:{n}" for a, n in sorted(by_action.items())),
         executions=verdict.executions,
         problems=len(problems),
+        states_checked=",".join(f"{k}:{v}" for k, v in sorted(seen.items())),
         passed=passed,
         notes=notes
         or f"{threads_n} API clients for {storm_s:g} s on a 3-process worker; rounds: client threads; then "
