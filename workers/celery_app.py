@@ -2,8 +2,9 @@
 
 Why these settings: the database, not Celery, decides what runs. A step message is acknowledged on receipt
 (`acks_late=False`) and a lost one is detected by the scheduler's lease and sent again under a new fencing
-token, so a redelivered message can never run a step twice (celery#5935). Prefetch is 1 so a busy worker
-does not sit on messages another could run.
+token, so a redelivered message can never run a step twice (celery#5935). A worker takes a message only for
+a free process (prefetch disabled), so a busy worker does not sit on messages another could run, and a worker
+that dies loses only the steps it was running.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ def create_app(settings: Settings) -> Celery:
         task_default_queue=settings.queue,
         task_acks_late=False,
         worker_prefetch_multiplier=1,
+        # An early-acked running task no longer counts against the prefetch window, so without this a worker
+        # whose processes are all busy still takes up to `concurrency` more messages and sits on them: late
+        # if another worker is idle, lost (until the queue lease re-sends them) if it dies.
+        worker_disable_prefetch=True,
         worker_send_task_events=True,
         task_send_sent_event=True,
         task_track_started=True,
