@@ -1,5 +1,6 @@
 """Operation storm (issue 5, scenario 5): many clients pause, resume, restart, discard, delete and submit jobs
-at random through the real API while a real scheduler and prefork worker run them.
+at random through the real API - one job at a time and in batches (atomic or not), while targets change under
+half of them (auto-discard) - as a real scheduler and prefork worker run them.
 
 Afterwards, in one consistent snapshot of the database: every job's history is a path through the transition
 table, no final state was ever left, each job's status is its last event's and its steps agree with it, and
@@ -39,8 +40,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 TOKEN = "test-admin-token"
 ADMIN = "admin"
 PARAMS = {"steps": 3, "seconds": 0.3}
-#: how often each request is sent; discard and delete end jobs, so they are rarer than the rest
-WEIGHTS = {"pause": 30, "resume": 30, "restart": 20, "discard": 3, "delete": 7, "submit": 4}
+#: how often each request is sent; discard and delete end jobs, so they are rarer than the rest. `batch`: one of
+#: the five operations on a few jobs at once (atomic or not); `touch`: change a target, auto-discarding its jobs
+WEIGHTS = {"pause": 30, "resume": 30, "restart": 20, "discard": 3, "delete": 7, "submit": 4, "batch": 6, "touch": 1}
+TARGETS = [f"t{i}" for i in range(4)]  # half the jobs are submitted against one of these `record` targets
 
 
 @dataclass(frozen=True)
@@ -51,16 +54,22 @@ class Sent:
     action: str
     code: int
     body: Any
+    via: str = "single"  # "batch"/"atomic": one job's result in a batch answer; "held": not changed (atomic 409)
 
 
 def _client(url: str) -> httpx.Client:
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
 
 
-def _send(api: httpx.Client, project: str, job_id: str, action: str) -> Sent:
+def _send(api: httpx.Client, project: str, job_id: str, action: str, target: str | None = None) -> Sent:
     try:
         if action == "submit":
-            answer = api.post("/api/v1/jobs", json={"project": project, "type": "record", "params": PARAMS})
+            job: dict[str, Any] = {"project": project, "type": "record", "params": PARAMS}
+            if target:
+                job["target"] = {"kind": "record", "name": target}
+            answer = api.post("/api/v1/jobs", json=job)
+        elif action == "touch":
+            answer = api.put(f"/api/v1/projects/{project}/targets/record/{job_id}", json={"attributes": {"at": job_id}})
         elif action == "delete":
             answer = api.delete(f"/api/v1/jobs/{job_id}")
         else:
@@ -73,11 +82,38 @@ def _send(api: httpx.Client, project: str, job_id: str, action: str) -> Sent:
     return Sent(job_id, action, answer.status_code, body)
 
 
+def _batch(api: httpx.Client, job_ids: list[str], action: str, atomic: bool) -> list[Sent]:
+    """A batch operation, as one `Sent` per job (codes as if the job had been operated alone)."""
+    try:
+        answer = api.post("/api/v1/jobs/batch", json={"action": action, "ids": job_ids, "atomic": atomic})
+    except httpx.HTTPError as exc:
+        return [Sent("", "batch", 0, repr(exc))]
+    body = answer.json()
+    via = "atomic" if atomic else "batch"
+    if answer.status_code == 409 and atomic:
+        refused = {item["id"]: item for item in body["error"]["refused"]}
+        return [
+            Sent(i, action, 409 if refused[i]["status"] else 404, refused[i], via)
+            if i in refused
+            else Sent(i, action, 409, None, "held")
+            for i in job_ids
+        ]
+    if answer.status_code != 200:
+        return [Sent("", "batch", answer.status_code, body)]
+    ok = 204 if action == "delete" else 200
+    return [
+        Sent(item["id"], action, ok if item["ok"] else 409 if item["status"] else 404, item, via)
+        for item in body["results"]
+    ]
+
+
 def _problems_of_answer(sent: Sent, deleted: set[str]) -> list[str]:
     """What is wrong with one answer, against SPEC §2/§4 and the transition table."""
-    where = f"{sent.action} {sent.job_id}: {sent.code} {sent.body}"
+    where = f"{sent.action} {sent.job_id} ({sent.via}): {sent.code} {sent.body}"
     if sent.action == "submit":
         return [] if sent.code == 201 and sent.body["status"] == "PENDING" else [f"submit refused: {where}"]
+    if sent.action in ("touch", "batch") or sent.via == "held":
+        return [] if sent.code == 200 or sent.via == "held" else [f"unexpected answer: {where}"]
     action = Action(sent.action)
     if sent.code == 200:
         return (
@@ -92,6 +128,8 @@ def _problems_of_answer(sent: Sent, deleted: set[str]) -> list[str]:
     if sent.code == 409:
         status = sent.body.get("status") if isinstance(sent.body, dict) else None
         allowed = sent.body.get("allowed") if isinstance(sent.body, dict) else None
+        if sent.via != "single":  # a batch's refused job: its status, and the reason (SPEC §4)
+            allowed = allowed_operations(JobStatus(status)) if status else None
         if status is None or allowed is None:
             return [f"409 without status/allowed: {where}"]
         if JobStatus(status) in allowed_from(action) or allowed != allowed_operations(JobStatus(status)):
@@ -197,7 +235,9 @@ def test_operation_storm(chaos: Callable[..., Chaos], report: Callable[..., None
     lock = threading.Lock()
     sent: list[Sent] = []
     with _client(api_url) as api:
-        ids = [_send(api, project, "", "submit").job_id for _ in range(jobs_n)]
+        for target in TARGETS:
+            assert _send(api, project, target, "touch").code == 200
+        ids = [_send(api, project, "", "submit", TARGETS[n % 8] if n % 8 < 4 else None).job_id for n in range(jobs_n)]
     stop = threading.Event()
     stuck: list[int] = []
 
@@ -209,11 +249,17 @@ def test_operation_storm(chaos: Callable[..., Chaos], report: Callable[..., None
                 action = rng.choices(actions, weights)[0]
                 with lock:
                     job_id = rng.choice(ids)
-                answer = _send(api, project, job_id, action)
+                    some = rng.sample(ids, min(len(ids), rng.randint(2, 6)))
+                if action == "batch":
+                    answers = _batch(api, some, rng.choice(sorted(OPS | {"delete"})), atomic=rng.random() < 0.5)
+                elif action == "touch":
+                    answers = [_send(api, project, rng.choice(TARGETS), "touch")]
+                else:
+                    answers = [_send(api, project, job_id, action, rng.choice([None, *TARGETS]))]
                 with lock:
-                    sent.append(answer)
-                    if action == "submit" and answer.code == 201:
-                        ids.append(answer.job_id)
+                    sent.extend(answers)
+                    if action == "submit" and answers[0].code == 201:
+                        ids.append(answers[0].job_id)
 
     seen: Counter[str] = Counter()  # job states checked in the snapshots taken while things move
     live_problems: list[str] = []
@@ -311,11 +357,13 @@ def test_operation_storm(chaos: Callable[..., Chaos], report: Callable[..., None
         deleted=len(deleted),
         mix=",".join(f"{a}:{n}" for a, n in sorted(by_action.items())),
         executions=verdict.executions,
+        batch_items=sum(1 for s in sent[:storm_sent] if s.via != "single"),
         problems=len(problems),
         states_checked=",".join(f"{k}:{v}" for k, v in sorted(seen.items())),
         passed=passed,
         notes=notes
-        or f"{threads_n} API clients for {storm_s:g} s on a 3-process worker; rounds: client threads; then "
+        or f"{threads_n} API clients for {storm_s:g} s (single and batch operations, target changes) on a "
+        "3-process worker; rounds: client threads; figures count batch items as operations; then "
         f"{let_finish} jobs let finish, the rest discarded; recover s: until every job final; double recorded "
         "counted per attempt token (restart legitimately completes a step again)",
     )
