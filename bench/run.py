@@ -243,7 +243,7 @@ class Run:
 
 def main(quick: bool, databases: Sequence[str], output: Path | None, argv: Sequence[str]) -> int:
     """Run the benchmark; print the table; write the report to `output`. Exit status 0 (1 if it failed)."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     plan = QUICK if quick else FULL
     began = time.perf_counter()
     date = datetime.now(UTC)

@@ -7,6 +7,7 @@ guarded PENDING -> RUNNING transition is the claim.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from scheduler import store
 from scheduler.bus import RedisBus
 from scheduler.operations import Operations
+from scheduler.records import Dispatch
 from scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,16 @@ class Scheduler:
 
     def dispatch(self) -> int:
         """One dispatch pass. Returns how many jobs left PENDING (dispatched or auto-discarded)."""
+        return self._pass(None)[0]
+
+    def claim(self, limit: int) -> list[Dispatch]:
+        """A dispatch pass for at most `limit` jobs whose first attempts the caller runs itself instead of
+        sending them (a worker process that just finished a job takes the next one): the same lock, limits,
+        capacity and fair order as `dispatch`. Each attempt carries a queue lease, so if the caller dies before
+        starting it, a scheduler sends it again."""
+        return self._pass(limit)[1]
+
+    def _pass(self, keep: int | None) -> tuple[int, list[Dispatch]]:
         capacity = self.bus.capacity(self.settings.queue)
         with self.db.write() as s:
             store.lock_dispatch(s)
@@ -68,16 +80,21 @@ class Scheduler:
             slots = capacity - sum(running.values())
             if self.settings.max_running is not None:
                 slots = min(slots, self.settings.max_running - sum(running.values()))
+            if keep is not None:
+                slots = min(slots, keep)
             if slots <= 0:
-                return 0
+                return 0, []
             free = {
                 pid: (limit or self.settings.project_max_running) - running.get(pid, 0)
                 for pid, limit in store.project_limits(s).items()
             }
-            chosen = fair_order(store.pending_candidates(s, free), slots)
+            chosen = fair_order(store.pending_candidates(s, free, slots), slots)
             done = self.ops.dispatch(chosen, s, self.name)
+        kept = [t.dispatch for t, _ in done if keep is not None and t is not None and t.dispatch is not None]
+        if kept:
+            done = [(None if t is None else dataclasses.replace(t, dispatch=None), job) for t, job in done]
         self.ops.announce(done)
-        return len(done)
+        return len(done), kept
 
     def recover(self) -> int:
         """Handle every attempt whose lease ran out. Returns how many."""

@@ -143,7 +143,7 @@ class Job(Base):
         CheckConstraint(f"status IN ({STATUSES})", name="status"),
         CheckConstraint("priority BETWEEN 0 AND 4", name="priority"),
         CheckConstraint("(target_kind IS NULL) = (target_name IS NULL)", name="target"),
-        Index("ix_jobs_dispatch", "status", "project_id", "priority", "created_at"),
+        Index("ix_jobs_dispatch", "status", "project_id", "priority", "created_at", "id"),
         Index("ix_jobs_project_created", "project_id", "created_at"),
         Index("ix_jobs_project_status_created", "project_id", "status", "created_at"),
         Index("ix_jobs_created", "created_at"),

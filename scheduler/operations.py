@@ -241,18 +241,29 @@ class Operations:
         self._after(done)
 
     def persist_outcome(self, job_id: str, index: int, fence: str, outcome: Outcome) -> bool:
-        """Record how a step attempt ended. A stale attempt (paused, discarded, lost) changes nothing."""
+        """Record how a step attempt ended and send the job's next step. A stale attempt (paused, discarded,
+        lost) changes nothing."""
+        accepted, next_dispatch = self.record_outcome(job_id, index, fence, outcome)
+        if next_dispatch is not None:
+            self._send(next_dispatch)
+        return accepted
+
+    def record_outcome(self, job_id: str, index: int, fence: str, outcome: Outcome) -> tuple[bool, Dispatch | None]:
+        """Record how a step attempt ended: (accepted, the job's next attempt, claimed but NOT sent).
+
+        The caller runs the returned attempt itself or sends it (`send`); if it does neither (it died), the
+        attempt's queue lease runs out and the scheduler sends it again. A stale attempt changes nothing."""
         next_dispatch: Dispatch | None = None
         t: store.Transition | None = None
         with self.db.write() as s:
             if not store.lock_attempt(s, job_id, index, fence):
-                return False
+                return False, None
             if isinstance(outcome, Finished):
                 accepted, follows = store.complete_step(
                     s, job_id, index, fence, outcome.result, self.settings.queue_lease_s
                 )
                 if not accepted:
-                    return False
+                    return False, None
                 if isinstance(follows, store.Transition):
                     t = follows
                 else:
@@ -265,9 +276,11 @@ class Operations:
             job = store.get_job(s, job_id)
         # The attempt reporting is the one the transition stopped: it must not revoke itself.
         self._after([(None if t is None else dataclasses.replace(t, stopped_fence=None), job)])
-        if next_dispatch is not None:
-            self._send(next_dispatch)
-        return True
+        return True, next_dispatch
+
+    def send(self, dispatch: Dispatch) -> None:
+        """Queue an attempt claimed by `record_outcome` for any worker (never raises: the lease is the fallback)."""
+        self._send(dispatch)
 
     # ----------------------------------------------------------------------------------------- internals
 

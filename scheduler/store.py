@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, text, update
+from sqlalchemy import delete, func, insert, or_, select, text, union_all, update
 from sqlalchemy.orm import Session
 
 from scheduler import models
@@ -737,32 +737,29 @@ def project_limits(session: Session) -> dict[int, int | None]:
     return {pid: limit for pid, limit in session.execute(select(models.Project.id, models.Project.max_running))}
 
 
-def pending_candidates(session: Session, free: dict[int, int]) -> list[tuple[str, int, int, datetime]]:
-    """Up to free[p] oldest highest-priority PENDING jobs of each project p: (id, project, priority, created)."""
-    wanted = {pid: n for pid, n in free.items() if n > 0}
+def pending_candidates(
+    session: Session, free: dict[int, int], limit: int | None = None
+) -> list[tuple[str, int, int, datetime]]:
+    """Up to free[p] (and at most `limit`) oldest highest-priority PENDING jobs of each project p:
+    (id, project, priority, created).
+
+    One index range scan per project (`ix_jobs_dispatch` ends in priority, created_at, id), stopped after its
+    first rows, so the cost does not grow with the backlog; joined with UNION ALL into one statement."""
+    wanted = {pid: min(n, limit) if limit is not None else n for pid, n in free.items() if n > 0}
+    wanted = {pid: n for pid, n in wanted.items() if n > 0}
     if not wanted:
         return []
-    ranked = (
-        select(
-            models.Job.id,
-            models.Job.project_id,
-            models.Job.priority,
-            models.Job.created_at,
-            func.row_number()
-            .over(
-                partition_by=models.Job.project_id, order_by=(models.Job.priority, models.Job.created_at, models.Job.id)
-            )
-            .label("rank"),
-        )
-        .where(models.Job.status == S.PENDING.value, models.Job.project_id.in_(list(wanted)))
+    job = models.Job
+    parts = [
+        select(job.id, job.project_id, job.priority, job.created_at)
+        .where(job.status == S.PENDING.value, job.project_id == pid)
+        .order_by(job.priority, job.created_at, job.id)
+        .limit(n)
         .subquery()
-    )
-    rows = session.execute(
-        select(ranked.c.id, ranked.c.project_id, ranked.c.priority, ranked.c.created_at, ranked.c.rank).where(
-            ranked.c.rank <= max(wanted.values())
-        )
-    )
-    return [(r[0], r[1], r[2], r[3]) for r in rows if r[4] <= wanted[r[1]]]
+        for pid, n in sorted(wanted.items())
+    ]
+    query = union_all(*(select(part) for part in parts))
+    return [(r[0], r[1], r[2], r[3]) for r in session.execute(query)]
 
 
 def job_target(session: Session, job_id: str) -> tuple[int, str, str, str | None] | None:

@@ -43,13 +43,40 @@ def jobctl_stop(state: Any, task_id: str, grace: float = 1.0, **kwargs: Any) -> 
         if request.id == task_id and request.worker_pid:
             pid = int(request.worker_pid)
             request.terminate(state.consumer.pool, signal=signals.signum(STOP_SIGNAL))
-    if pid is None:
-        return ok(f"{task_id} revoked")
     settings = state.app.conf.jobctl_settings
+    if pid is None:
+        pid = _inline_attempt_pid(task_id, settings.redis_url)
+        if pid is None:
+            return ok(f"{task_id} revoked")
+        # An attempt that a pool process runs right after the job's previous step, inside that step's task
+        # (`workers.runtime.run_attempt`): no request carries its id. Its handler checks the stop is its own.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signals.signum(STOP_SIGNAL))
     timer = threading.Timer(grace, _escalate, args=(task_id, pid, settings.redis_url, settings.queue))
     timer.daemon = True
     timer.start()
     return ok(f"{task_id} stopping in process {pid}")
+
+
+_redis: dict[str, redis.Redis] = {}
+
+
+def _inline_attempt_pid(task_id: str, redis_url: str) -> int | None:
+    """The pool process of this worker running attempt `task_id` outside a request of its own: the pid the
+    attempt registered, if a request of this worker is running in that process now."""
+    busy = {int(r.worker_pid) for r in list(worker_state.active_requests) if r.worker_pid}
+    if not busy:
+        return None
+    try:
+        if redis_url not in _redis:
+            _redis[redis_url] = redis.Redis.from_url(redis_url, socket_timeout=2)
+        client = _redis[redis_url]
+        value = client.get(keys.attempt(task_id))
+    except redis.RedisError as exc:
+        log.warning("could not look up attempt %s (%s); its fence check will stop it", task_id, exc)
+        return None
+    pid = int(value) if value is not None else None
+    return pid if pid in busy else None
 
 
 def _pid_running(task_id: str) -> int | None:

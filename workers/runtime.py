@@ -25,10 +25,11 @@ import redis
 from sqlalchemy.exc import OperationalError
 
 from scheduler import keys, store
+from scheduler.loop import Scheduler
 from scheduler.operations import Failed, Finished, Outcome
-from scheduler.records import JobRecord
+from scheduler.records import Dispatch, JobRecord
 from scheduler.states import JobStatus
-from workers import procs
+from workers import procs, taskevents
 from workers.context import StepContext, StepStopped
 from workers.logs import set_work
 from workers.services import Services
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 STOP_SIGNAL = signal.SIGUSR2
 STOPPED = "stopped"
+#: How long one Celery task keeps running the next steps and jobs itself (see `run_attempt`).
+CHAIN_FOR_S = 2.0
 T = TypeVar("T")
 
 _services: Services | None = None
@@ -123,6 +126,7 @@ class Attempt:
 
     def run(self, step: Any) -> Outcome | None:
         """Run the step's code; return its outcome, or None if the attempt was stopped."""
+        finished = False
         self._flusher.start()
         running = keys.attempt(self.start.fence)
         self._redis_quietly(lambda: self.svc.redis.set(running, os.getpid(), ex=24 * 3600))
@@ -136,6 +140,7 @@ class Attempt:
                 self.ctx.resources.close()
                 self.ctx.kill_children()
                 procs.kill_descendants(os.getpid())  # children started without ctx.spawn never outlive the step
+            finished = True
             return Finished(result if isinstance(result, dict) else None)
         except StepStopped:
             log.info("step %s of job %s stopped", self.start.step_index, self.start.job_id)
@@ -151,7 +156,8 @@ class Attempt:
             self._redis_quietly(lambda: self.svc.redis.delete(running))
             self._done.set()
             self._flusher.join(timeout=5)
-            retry_disconnects("flush the last progress", lambda: self._flush(final=True))
+            # A finished step's progress (100) is written with its outcome: only its last log lines are due here.
+            retry_disconnects("flush the last progress", lambda: self._flush(final=True, finished=finished))
 
     def _observe_stop(self) -> None:
         """Stop latency: from the stop request (recorded by the executor) to the step's code unwound."""
@@ -184,12 +190,13 @@ class Attempt:
             except Exception:  # a flush failure must not kill the step: the lease decides
                 log.exception("flushing step progress failed")
 
-    def _flush(self, final: bool) -> bool:
-        """Write progress, lease and log lines if due. False if the attempt is no longer current."""
+    def _flush(self, final: bool, finished: bool = False) -> bool:
+        """Write progress, lease and log lines if due (only log lines once `finished`). False if the attempt is
+        no longer current."""
         progress, lines = self.ctx.take_reports()
         s = self.start
-        lease_due = time.monotonic() - self._renewed > self.svc.settings.lease_s / 4
-        changed = progress != self._sent_progress
+        lease_due = not finished and time.monotonic() - self._renewed > self.svc.settings.lease_s / 4
+        changed = not finished and progress != self._sent_progress
         if not (changed or lease_due or lines) or (final and self.ctx.stopped):
             return True
         with self.svc.db.write() as session:
@@ -251,9 +258,78 @@ def retry_disconnects(what: str, transaction: Callable[[], T], tries: int = 5) -
 
 
 def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
-    """Run the attempt `fence` of step `index` if it is still current. Returns what happened, for Flower."""
-    global _current
+    """Run the attempt `fence` of step `index` if it is still current, then each following step of the job
+    that the finished one hands over, and - once the job finished - the next job this process's freed slot
+    may take (`Scheduler.claim`: the scheduler's locks, limits and fair order). Returns what happened to the
+    first attempt's chain, for Flower; the attempts run inline are announced to Flower as tasks of their own.
+
+    An inline attempt runs without a Celery round trip: the transaction that finished the previous step (or
+    dispatched the job) claimed it with a new fence and a queue lease, and its start is fenced, target-checked
+    and recorded exactly as if it had arrived as a message; a stop finds it through the pid it registers
+    (`workers.control`). Should this process die in between, the queue lease runs out and the scheduler sends
+    the attempt. After `CHAIN_FOR_S` the next attempt goes through the queue instead, so one task never holds
+    a process (or a warm shutdown) for longer than its step plus that."""
     svc = services()
+    began = time.monotonic()
+    what, follow = _run_one(svc, job_id, index, fence, worker)
+    if follow is not None:
+        log.info("step %s of job %s: %s; its next step runs in this process", index, job_id, what)
+    while True:
+        chaining = time.monotonic() - began < CHAIN_FOR_S
+        if follow is None and what == "finished" and chaining:  # the job finished: take the next one
+            follow = _claim_next(svc, worker)
+        if follow is None:
+            return what
+        if not chaining:  # long enough in one task: the queue takes over (a warm shutdown waits no longer)
+            svc.ops.send(follow)
+            return what
+        try:
+            what, after = _run_inline(svc, follow, worker)
+        except Exception:
+            svc.ops.send(follow)  # any worker may take it; a copy of an attempt that did start is a stale no-op
+            raise
+        follow = after
+
+
+def _run_inline(svc: Services, dispatch: Dispatch, worker: str) -> tuple[str, Dispatch | None]:
+    """Run a claimed attempt here, announcing it to Flower as the task it would otherwise have been."""
+    from workers.celery_app import step_task_name
+
+    began = time.monotonic()
+    taskevents.started(svc.settings, worker, dispatch, step_task_name(dispatch.job_type))
+    what, follow = _run_one(svc, dispatch.job_id, dispatch.step_index, dispatch.fence, worker)
+    taskevents.ended(svc.settings, worker, dispatch.fence, what, time.monotonic() - began)
+    # What Celery's own "Task ... succeeded" line says for a step that came as a message.
+    log.info(
+        "step %s of job %s (task %s, run in this process): %s",
+        dispatch.step_index,
+        dispatch.job_id,
+        dispatch.fence,
+        what,
+    )
+    return what, follow
+
+
+_claimer: Scheduler | None = None
+
+
+def _claim_next(svc: Services, worker: str) -> Dispatch | None:
+    """Dispatch one PENDING job to this process (the slot its finished job freed), by the scheduler's own
+    rules; None if there is none or no slot. Never raises: the scheduler dispatches what this misses."""
+    global _claimer
+    if _claimer is None:
+        _claimer = Scheduler(svc.ops, svc.bus, svc.settings, lambda _type, _attempt: False, name=f"worker {worker}")
+    try:
+        claimed = _claimer.claim(1)
+    except Exception as exc:
+        log.warning("could not take the next job (%s); the scheduler will dispatch it", exc)
+        return None
+    return claimed[0] if claimed else None
+
+
+def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str) -> tuple[str, Dispatch | None]:
+    """Run one attempt; (what happened, the job's next attempt to run here, if any)."""
+    global _current
 
     def begin() -> tuple[store.StepStart, JobRecord | str] | None:
         """The attempt and its job now RUNNING, the reason its target discards it, or None if it is stale."""
@@ -269,11 +345,11 @@ def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
 
     begun = retry_disconnects("start the step", begin)
     if begun is None:
-        return "stale: the attempt is no longer current"
+        return "stale: the attempt is no longer current", None
     start, job = begun
     if isinstance(job, str):
         svc.ops.auto_discard(job_id, job)
-        return f"discarded: {job}"
+        return f"discarded: {job}", None
     svc.bus.job_changed(job)
     svc.metrics.observe("step_waiting_seconds", job.steps[index].waiting_s)
 
@@ -289,11 +365,13 @@ def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
     finally:
         _current = None
     if outcome is None:
-        return STOPPED
-    accepted = retry_disconnects("record the outcome", lambda: svc.ops.persist_outcome(job_id, index, fence, outcome))
+        return STOPPED, None
+    accepted, follow = retry_disconnects(
+        "record the outcome", lambda: svc.ops.record_outcome(job_id, index, fence, outcome)
+    )
     if not accepted:
-        return "stale: stopped while finishing"
-    return "finished" if isinstance(outcome, Finished) else f"failed: {outcome.error}"
+        return "stale: stopped while finishing", None
+    return ("finished" if isinstance(outcome, Finished) else f"failed: {outcome.error}"), follow
 
 
 def run_cleanup(job_id: str, job_type: str) -> None:

@@ -1,0 +1,54 @@
+"""Celery task events for the attempts a pool process runs inline (`workers.runtime.run_attempt`).
+
+Such an attempt arrives without a Celery message of its own, so no worker announces it; this module sends
+the events Celery would have sent (`task-received`, `task-started`, then `task-succeeded`, `task-failed` or
+`task-revoked`), under the attempt's fence as the task id, so Flower shows every step attempt as a task.
+Events are notifications: a failure to send one is logged, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from scheduler.records import Dispatch
+from scheduler.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_dispatchers: dict[str, Any] = {}
+
+
+def _dispatcher(settings: Settings, hostname: str) -> Any:
+    if hostname not in _dispatchers:
+        from workers.celery_app import get_app
+
+        app = get_app(settings)
+        _dispatchers[hostname] = app.events.Dispatcher(app.connection_for_write(), hostname=hostname, enabled=True)
+    return _dispatchers[hostname]
+
+
+def send(settings: Settings, hostname: str, kind: str, fence: str, **fields: Any) -> None:
+    """Send the task event `task-<kind>` for attempt `fence` from worker `hostname`."""
+    try:
+        _dispatcher(settings, hostname).send(f"task-{kind}", uuid=fence, **fields)
+    except Exception as exc:
+        log.warning("task event %s for %s not sent: %s", kind, fence, exc)
+        _dispatchers.pop(hostname, None)
+
+
+def started(settings: Settings, hostname: str, dispatch: Dispatch, task_name: str) -> None:
+    """The attempt was received and started in this process."""
+    args = repr([dispatch.job_id, dispatch.step_index, dispatch.step_name])
+    send(settings, hostname, "received", dispatch.fence, name=task_name, args=args, kwargs="{}", retries=0)
+    send(settings, hostname, "started", dispatch.fence)
+
+
+def ended(settings: Settings, hostname: str, fence: str, what: str, runtime_s: float) -> None:
+    """The attempt ended; `what` is `workers.runtime`'s account of it ('finished', 'failed: ...', 'stopped')."""
+    if what == "finished":
+        send(settings, hostname, "succeeded", fence, result=repr(what), runtime=runtime_s)
+    elif what.startswith("failed"):
+        send(settings, hostname, "failed", fence, exception=what.removeprefix("failed: "), traceback="")
+    else:
+        send(settings, hostname, "revoked", fence, terminated=True, signum="SIGUSR2", expired=False)
