@@ -42,10 +42,12 @@ class Refusal(Exception):
 
 
 def bad_request(message: str) -> Refusal:
+    """A 400: the request cannot be read at all."""
     return Refusal(400, "bad_request", message)
 
 
 def invalid(message: str) -> Refusal:
+    """A 422: the request can be read, but holds a value no route accepts."""
     return Refusal(422, "invalid", message)
 
 
