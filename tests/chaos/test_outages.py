@@ -141,8 +141,9 @@ def test_redis_restart_mid_run(
     restarts = scale(1, 3)
     live = chaos(redis_url=private_redis.url, **LEASES)
     live.start_scheduler()
-    worker = live.start_worker(concurrency=2, name="outage@test")
+    worker = live.spawn_worker("outage@test", concurrency=2)
     _, api_url = live.start_api()
+    live.wait_up("outage@test")
     api = _api(api_url)
     project = live.project()
     ids = [live.submit(project, "record", STEP).id for _ in range(jobs_n)]
@@ -211,6 +212,7 @@ def test_redis_restart_mid_run(
         sampler.join()
         verdict = live.verdict()
         stuck_n = sum(1 for n in stuck if n)
+        worker_alive = worker.popen.poll() is None
         passed = (
             lost == 0
             and stuck_n == 0
@@ -219,7 +221,7 @@ def test_redis_restart_mid_run(
             and all(reconnected.values())
             and len(reconnected) == 5
             and [c for _, c, _ in outage_ops] == [200, 200]
-            and worker.popen.poll() is None
+            and worker_alive
         )
         report(
             "Redis restarted mid-run",
@@ -241,6 +243,7 @@ def test_redis_restart_mid_run(
             "restart to every job FINISHED",
         )
         api.close()
+        live.kill_all()
     assert not notes, notes
     assert lost == 0
     assert stream_ended.get("how") == "clean", stream_ended
@@ -250,7 +253,7 @@ def test_redis_restart_mid_run(
     assert all(reconnected.values()), reconnected
     assert stuck_n == 0, stuck
     assert (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0), verdict
-    assert worker.popen.poll() is None, live.logs()
+    assert worker_alive, "the worker died"
 
 
 def _redispatched(live: Chaos) -> int:
@@ -287,8 +290,9 @@ def test_postgres_connections_terminated_mid_run(
     rounds = scale(2, 6)
     live = chaos(**LEASES)
     live.start_scheduler()
-    live.start_worker(concurrency=2)
+    live.spawn_worker("terminations@test", concurrency=2)
     _, api_url = live.start_api()
+    live.wait_up("terminations@test")
     project = live.project()
     ids = [live.submit(project, "record", STEP).id for _ in range(jobs_n)]
 
@@ -364,6 +368,7 @@ def test_postgres_connections_terminated_mid_run(
             or "pg_terminate_backend on every connection of the system's database while jobs run and two clients "
             "read the API; recover s: last termination to every job FINISHED",
         )
+        live.kill_all()
     assert not notes, notes
     assert lost == 0
     assert errors_5xx == 0, codes
