@@ -48,6 +48,21 @@ class Failed:
 
 Outcome = Finished | Failed
 
+#: Starts a claimed attempt inside the transaction that claimed it: (session, attempt) -> what it started.
+StartNext = Callable[[Session, Dispatch], Any]
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What `record_outcome` did: accepted or stale; the job's next attempt, claimed and not sent; what
+    `then` returned for it; the job as the transaction left it."""
+
+    accepted: bool
+    follow: Dispatch | None = None
+    started: Any = None
+    job: JobRecord | None = None
+
+
 #: A committed transition (None: a change that is not a status change) and the job as it left it.
 Done = tuple[store.Transition | None, JobRecord | None]
 
@@ -243,31 +258,39 @@ class Operations:
     def persist_outcome(self, job_id: str, index: int, fence: str, outcome: Outcome) -> bool:
         """Record how a step attempt ended and send the job's next step. A stale attempt (paused, discarded,
         lost) changes nothing."""
-        accepted, next_dispatch = self.record_outcome(job_id, index, fence, outcome)
-        if next_dispatch is not None:
-            self._send(next_dispatch)
-        return accepted
+        recorded = self.record_outcome(job_id, index, fence, outcome)
+        if recorded.follow is not None:
+            self._send(recorded.follow)
+        return recorded.accepted
 
-    def record_outcome(self, job_id: str, index: int, fence: str, outcome: Outcome) -> tuple[bool, Dispatch | None]:
-        """Record how a step attempt ended: (accepted, the job's next attempt, claimed but NOT sent).
+    def record_outcome(
+        self, job_id: str, index: int, fence: str, outcome: Outcome, then: StartNext | None = None
+    ) -> Recorded:
+        """Record how a step attempt ended; returns whether it was accepted, the job's next attempt (claimed,
+        NOT sent) and the job as the transaction left it.
 
-        The caller runs the returned attempt itself or sends it (`send`); if it does neither (it died), the
-        attempt's queue lease runs out and the scheduler sends it again. A stale attempt changes nothing."""
+        With `then`, the next attempt is started in the same transaction (`then(session, attempt)`, e.g. the
+        worker's fenced start), so finishing a step and starting the next cost one commit. The caller runs the
+        returned attempt itself or sends it (`send`); if it does neither (it died), the attempt's lease runs out
+        and the scheduler recovers it. A stale attempt changes nothing."""
         next_dispatch: Dispatch | None = None
+        started: Any = None
         t: store.Transition | None = None
         with self.db.write() as s:
             if not store.lock_attempt(s, job_id, index, fence):
-                return False, None
+                return Recorded(False)
             if isinstance(outcome, Finished):
                 accepted, follows = store.complete_step(
                     s, job_id, index, fence, outcome.result, self.settings.queue_lease_s
                 )
                 if not accepted:
-                    return False, None
+                    return Recorded(False)
                 if isinstance(follows, store.Transition):
                     t = follows
                 else:
                     next_dispatch = follows
+                    if then is not None and follows is not None:
+                        started = then(s, follows)
             elif outcome.retry:
                 reason = f"step {index} failed: {outcome.error}; retrying"
                 t = self._transition(s, job_id, Action.RETRY, "worker", reason)
@@ -276,7 +299,7 @@ class Operations:
             job = store.get_job(s, job_id)
         # The attempt reporting is the one the transition stopped: it must not revoke itself.
         self._after([(None if t is None else dataclasses.replace(t, stopped_fence=None), job)])
-        return True, next_dispatch
+        return Recorded(True, next_dispatch, started, job)
 
     def send(self, dispatch: Dispatch) -> None:
         """Queue an attempt claimed by `record_outcome` for any worker (never raises: the lease is the fallback)."""

@@ -18,11 +18,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import FrameType
 from typing import Any, TypeVar
 
 import redis
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from scheduler import keys, store
 from scheduler.loop import Scheduler
@@ -270,44 +272,44 @@ def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
     the attempt. After `CHAIN_FOR_S` the next attempt goes through the queue instead, so one task never holds
     a process (or a warm shutdown) for longer than its step plus that."""
     svc = services()
-    began = time.monotonic()
-    what, follow = _run_one(svc, job_id, index, fence, worker)
-    if follow is not None:
-        log.info("step %s of job %s: %s; its next step runs in this process", index, job_id, what)
+    until = time.monotonic() + CHAIN_FOR_S
+    ran = _run_one(svc, job_id, index, fence, worker, None, until)
+    if ran.follow is not None:
+        log.info("step %s of job %s: %s; its next step runs in this process", index, job_id, ran.what)
     while True:
-        chaining = time.monotonic() - began < CHAIN_FOR_S
-        if follow is None and what == "finished" and chaining:  # the job finished: take the next one
-            follow = _claim_next(svc, worker)
+        follow, begun = ran.follow, ran.begun
+        if follow is None and ran.what == "finished" and time.monotonic() < until:  # the job finished
+            follow = _claim_next(svc, worker)  # take the next job this slot may have
         if follow is None:
-            return what
-        if not chaining:  # long enough in one task: the queue takes over (a warm shutdown waits no longer)
+            return ran.what
+        if begun is None and time.monotonic() >= until:  # long enough in one task: the queue takes over
             svc.ops.send(follow)
-            return what
+            return ran.what
         try:
-            what, after = _run_inline(svc, follow, worker)
+            ran = _run_inline(svc, follow, worker, begun, until)
         except Exception:
-            svc.ops.send(follow)  # any worker may take it; a copy of an attempt that did start is a stale no-op
-            raise
-        follow = after
+            if begun is None:  # never started: any worker may take it (a copy of a started one is a no-op)
+                svc.ops.send(follow)
+            raise  # a started one is recovered by its lease
 
 
-def _run_inline(svc: Services, dispatch: Dispatch, worker: str) -> tuple[str, Dispatch | None]:
+def _run_inline(svc: Services, dispatch: Dispatch, worker: str, begun: Begun | None, until: float) -> Ran:
     """Run a claimed attempt here, announcing it to Flower as the task it would otherwise have been."""
     from workers.celery_app import step_task_name
 
     began = time.monotonic()
     taskevents.started(svc.settings, worker, dispatch, step_task_name(dispatch.job_type))
-    what, follow = _run_one(svc, dispatch.job_id, dispatch.step_index, dispatch.fence, worker)
-    taskevents.ended(svc.settings, worker, dispatch.fence, what, time.monotonic() - began)
+    ran = _run_one(svc, dispatch.job_id, dispatch.step_index, dispatch.fence, worker, begun, until)
+    taskevents.ended(svc.settings, worker, dispatch.fence, ran.what, time.monotonic() - began)
     # What Celery's own "Task ... succeeded" line says for a step that came as a message.
     log.info(
         "step %s of job %s (task %s, run in this process): %s",
         dispatch.step_index,
         dispatch.job_id,
         dispatch.fence,
-        what,
+        ran.what,
     )
-    return what, follow
+    return ran
 
 
 _claimer: Scheduler | None = None
@@ -327,30 +329,59 @@ def _claim_next(svc: Services, worker: str) -> Dispatch | None:
     return claimed[0] if claimed else None
 
 
-def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str) -> tuple[str, Dispatch | None]:
-    """Run one attempt; (what happened, the job's next attempt to run here, if any)."""
+#: A started attempt and its job now RUNNING, or the reason its target discards it.
+Begun = tuple[store.StepStart, JobRecord | str]
+
+
+@dataclass(frozen=True)
+class Ran:
+    """How an attempt ended (`what`), and the job's next attempt if this process is to run it: claimed
+    (`begun` None) or already started in the transaction that recorded this one."""
+
+    what: str
+    follow: Dispatch | None = None
+    begun: Begun | None = None
+
+
+def _start(
+    svc: Services, session: Session, dispatch: Dispatch, worker: str
+) -> tuple[store.StepStart, str | None] | None:
+    """In the caller's transaction: start the attempt if it is current (None if stale); with the reason its
+    target discards it instead, if one does."""
+    start = store.attempt_to_start(session, dispatch.job_id, dispatch.step_index, dispatch.fence)
+    if start is None:
+        return None
+    reason = svc.targets.check(session, start.project_id, *start.target) if start.target else None
+    if reason is None:
+        store.mark_step_running(
+            session, dispatch.job_id, dispatch.step_index, dispatch.fence, worker, svc.settings.lease_s
+        )
+    return start, reason
+
+
+def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, begun: Begun | None, until: float) -> Ran:
+    """Run one attempt (started already if `begun`). Until `until`, the job's next step is started in the
+    transaction that records this one's outcome, to run here next."""
     global _current
+    me = Dispatch(job_id=job_id, job_type="", step_index=index, step_name="", fence=fence)
 
-    def begin() -> tuple[store.StepStart, JobRecord | str] | None:
-        """The attempt and its job now RUNNING, the reason its target discards it, or None if it is stale."""
+    def begin() -> Begun | None:
         with svc.db.write() as session:
-            start = store.attempt_to_start(session, job_id, index, fence)
-            if start is None:
+            started = _start(svc, session, me, worker)
+            if started is None:
                 return None
-            reason = svc.targets.check(session, start.project_id, *start.target) if start.target else None
-            if reason is not None:
-                return start, reason
-            store.mark_step_running(session, job_id, index, fence, worker, svc.settings.lease_s)
-            return start, store.get_job(session, job_id)
+            return started[0], started[1] or store.get_job(session, job_id)
 
-    begun = retry_disconnects("start the step", begin)
     if begun is None:
-        return "stale: the attempt is no longer current", None
+        begun = retry_disconnects("start the step", begin)
+        if begun is None:
+            return Ran("stale: the attempt is no longer current")
+        if not isinstance(begun[1], str):
+            svc.bus.job_changed(begun[1])  # a start inside a recording transaction was announced by it
     start, job = begun
     if isinstance(job, str):
         svc.ops.auto_discard(job_id, job)
-        return f"discarded: {job}", None
-    svc.bus.job_changed(job)
+        return Ran(f"discarded: {job}")
     svc.metrics.observe("step_waiting_seconds", job.steps[index].waiting_s)
 
     set_work(job_id, index, start.attempt)
@@ -365,13 +396,23 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str) ->
     finally:
         _current = None
     if outcome is None:
-        return STOPPED, None
-    accepted, follow = retry_disconnects(
-        "record the outcome", lambda: svc.ops.record_outcome(job_id, index, fence, outcome)
+        return Ran(STOPPED)
+    then = (lambda session, d: _start(svc, session, d, worker)) if time.monotonic() < until else None
+    recorded = retry_disconnects(
+        "record the outcome", lambda: svc.ops.record_outcome(job_id, index, fence, outcome, then)
     )
-    if not accepted:
-        return "stale: stopped while finishing", None
-    return ("finished" if isinstance(outcome, Finished) else f"failed: {outcome.error}"), follow
+    if not recorded.accepted:
+        return Ran("stale: stopped while finishing")
+    what = "finished" if isinstance(outcome, Finished) else f"failed: {outcome.error}"
+    nxt: Begun | None = None
+    if recorded.started is not None and recorded.job is not None:
+        next_start, reason = recorded.started
+        nxt = (next_start, reason or recorded.job)
+    elif recorded.follow is not None and then is not None:
+        # started nothing: the claimed attempt was stale at once (cannot happen) - let the queue have it
+        svc.ops.send(recorded.follow)
+        return Ran(what)
+    return Ran(what, recorded.follow, nxt)
 
 
 def run_cleanup(job_id: str, job_type: str) -> None:
