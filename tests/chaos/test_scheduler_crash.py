@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -30,11 +31,40 @@ JOBS = scale(100, 1000)
 PARAMS = {"steps": 1, "seconds": 0.0}
 
 
-def dispatches(live: Chaos) -> int:
-    """How many dispatch events the store holds (one per job taken from PENDING)."""
+def dispatches(live: Chaos, pid: int) -> int:
+    """How many jobs the scheduler process `pid` dispatched (its name, the events' actor, ends in `:<pid>`)."""
     with live.svc.db.read() as s:
         return int(
-            s.scalar(sa.select(sa.func.count()).select_from(models.Event).where(models.Event.action == "dispatch")) or 0
+            s.scalar(
+                sa.select(sa.func.count())
+                .select_from(models.Event)
+                .where(models.Event.action == "dispatch", models.Event.actor.like(f"scheduler@%:{pid}"))
+            )
+            or 0
+        )
+
+
+def first_dispatch(live: Chaos, pid: int) -> datetime | None:
+    """When the scheduler process `pid` first dispatched a job."""
+    with live.svc.db.read() as s:
+        at = s.scalar(
+            sa.select(sa.func.min(models.Event.at)).where(
+                models.Event.action == "dispatch", models.Event.actor.like(f"scheduler@%:{pid}")
+            )
+        )
+    return None if at is None else at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def by_workers(live: Chaos) -> int:
+    """Jobs a worker process took itself, for the slot its finished job freed (actor `worker <hostname>`)."""
+    with live.svc.db.read() as s:
+        return int(
+            s.scalar(
+                sa.select(sa.func.count())
+                .select_from(models.Event)
+                .where(models.Event.action == "dispatch", models.Event.actor.like("worker %"))
+            )
+            or 0
         )
 
 
@@ -80,26 +110,25 @@ def test_schedulers_killed_during_a_burst_lose_no_job_and_dispatch_each_attempt_
 
     submitter = threading.Thread(target=burst, name="burst", daemon=True)
     began = time.monotonic()
-    downtime: list[float] = []  # from each kill to the next dispatch by the scheduler started after it
+    kills: list[datetime] = []
+    successors: list[int] = []  # the pid of the scheduler started after each kill
     settle_s: float | None = None
     failure = ""
     with OverdueSampler(live, slack) as sampler:
         try:
             submitter.start()
             for restart in range(RESTARTS):
-                seen = dispatches(live)
-                wait_until(lambda s=seen: dispatches(live) > s, 30, f"scheduler {restart} to dispatch")
+                pid = scheduler.popen.pid
+                wait_until(
+                    lambda p=pid: dispatches(live, p) > 0 or (not submitter.is_alive() and not pending(live, jobs)),
+                    30,
+                    f"scheduler {restart} to dispatch",
+                )
                 time.sleep(rng.uniform(0.0, 0.3))  # when exactly: anywhere in its passes
                 scheduler.kill9()
-                killed = time.monotonic()
-                seen = dispatches(live)
+                kills.append(datetime.now(UTC))
                 scheduler = live.start_scheduler(f"scheduler-{restart + 1}")
-                wait_until(
-                    lambda s=seen: dispatches(live) > s or (submitter.is_alive() is False and not pending(live, jobs)),
-                    30,
-                    f"scheduler {restart + 1} to dispatch",
-                )
-                downtime.append(time.monotonic() - killed)
+                successors.append(scheduler.popen.pid)
             last_kill = time.monotonic()
             submitter.join(timeout=120)
             assert not submitter.is_alive(), "the burst did not end"
@@ -117,6 +146,9 @@ def test_schedulers_killed_during_a_burst_lose_no_job_and_dispatch_each_attempt_
     statuses = live.statuses(jobs)
     verdict = live.verdict()
     steps, sent = messages_sent(live, jobs)
+    firsts = [first_dispatch(live, pid) for pid in successors]
+    # from each kill to the first dispatch by the scheduler started after it (process start included)
+    downtime = [(first - killed).total_seconds() for killed, first in zip(kills, firsts, strict=True) if first]
     figures: dict[str, Any] = {
         "rounds": RESTARTS,
         "jobs": len(jobs),
@@ -129,6 +161,8 @@ def test_schedulers_killed_during_a_burst_lose_no_job_and_dispatch_each_attempt_
         "recover_mean_s": round(sum(downtime) / len(downtime), 2) if downtime else None,
         "settle_s": None if settle_s is None else round(settle_s, 2),
         "resent": sent - steps,
+        "dispatched_by_workers": by_workers(live),
+        "restarts_that_found_no_work": sum(1 for first in firsts if first is None),
         "executions": verdict.executions,
         "wall_s": round(time.monotonic() - began, 1),
     }
@@ -147,9 +181,10 @@ def test_schedulers_killed_during_a_burst_lose_no_job_and_dispatch_each_attempt_
         error=failure.splitlines()[0] if failure else None,
         notes=(
             f"{RESTARTS} kill -9 and restarts of the scheduler while {JOBS} jobs (1 step) were submitted; two "
-            "2-process workers. recover s: longest time from a kill to the next dispatch by the new scheduler "
-            "(process start included); resent: messages sent again because a killed scheduler had committed a "
-            "dispatch but not sent it (found by the queue lease, 4 s)."
+            "2-process workers. recover s: longest time from a kill to the first dispatch by the scheduler started "
+            "after it (process start included); resent: messages sent again because a killed scheduler had "
+            "committed a dispatch but not sent it (found by the queue lease, 4 s); dispatched by workers: jobs a "
+            "worker process took for the slot its finished job freed."
         ),
     )
     assert not errors, errors

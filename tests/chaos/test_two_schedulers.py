@@ -3,7 +3,7 @@
 The backlog is submitted first, then both schedulers start. Every job must finish, no job may be dispatched
 twice (one dispatch event per job, no attempt under two fencing tokens, no token run twice), and both schedulers
 must have dispatched some of the jobs: each scheduler writes its name (`scheduler@host:pid`) as the actor of its
-dispatch events.
+dispatch events (a worker that takes the next job for a slot it freed writes `worker <hostname>`).
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ def test_two_schedulers_share_one_backlog_and_never_dispatch_a_job_twice(
     verdict = live.verdict()
     events = dispatch_events(live)
     per_job = Counter(job_id for job_id, _ in events)
-    by_scheduler = Counter(names.get(actor.rsplit(":", 1)[-1], actor) for _, actor in events)
+    by_actor = Counter(names.get(actor.rsplit(":", 1)[-1], actor) for _, actor in events)
+    by_scheduler = {name: by_actor.get(name, 0) for name in sorted(names.values())}
+    by_workers = sum(n for actor, n in by_actor.items() if actor not in by_scheduler)  # a freed slot's next job
     steps, sent = messages_sent(live)
     figures: dict[str, Any] = {
         "rounds": 1,
@@ -83,9 +85,10 @@ def test_two_schedulers_share_one_backlog_and_never_dispatch_a_job_twice(
         "double_recorded": verdict.double_recorded,
         "double_executed": verdict.double_executed,
         "double_dispatched": verdict.double_dispatched,
-        "recover_s": None,
+        "recover_s": "n/a",  # no fault injected
         "dispatched_twice": sum(1 for n in per_job.values() if n > 1),
-        "dispatched_by": dict(sorted(by_scheduler.items())),
+        "dispatched_by": by_scheduler,
+        "dispatched_by_workers": by_workers,
         "resent": sent - steps,
         "drain_s": None if drain_s is None else round(drain_s, 2),
         "jobs_per_s": None if not drain_s else round(len(jobs) / drain_s, 1),
@@ -95,7 +98,6 @@ def test_two_schedulers_share_one_backlog_and_never_dispatch_a_job_twice(
         not failure
         and figures["lost"] == 0
         and figures["dispatched_twice"] == 0
-        and len(by_scheduler) == SCHEDULERS
         and all(by_scheduler.values())
         and (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0)
     )
@@ -106,8 +108,9 @@ def test_two_schedulers_share_one_backlog_and_never_dispatch_a_job_twice(
         error=failure.splitlines()[0] if failure else None,
         notes=(
             f"{SCHEDULERS} schedulers started together on a backlog of {JOBS} one-step jobs; two 3-process workers. "
-            "dispatched by: dispatch events per scheduler (the event's actor). No faults injected: recover s does "
-            "not apply; drain s: from the schedulers' start to every job FINISHED."
+            "dispatched by: dispatch events per scheduler (the event's actor); dispatched by workers: jobs a "
+            "worker process took for the slot its finished job freed. No faults injected: recover s does not "
+            "apply; drain s: from the schedulers' start to every job FINISHED."
         ),
     )
     assert not failure, failure
@@ -115,6 +118,5 @@ def test_two_schedulers_share_one_backlog_and_never_dispatch_a_job_twice(
     assert figures["dispatched_twice"] == 0
     assert sum(per_job.values()) == len(jobs)
     assert (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0), verdict
-    assert set(by_scheduler) == set(names.values()), f"dispatch events by {dict(by_scheduler)}"
-    assert all(n > 0 for n in by_scheduler.values()), f"both schedulers must do work: {dict(by_scheduler)}"
+    assert all(n > 0 for n in by_scheduler.values()), f"both schedulers must do work: {dict(by_actor)}"
     assert sampler.stuck == 0
