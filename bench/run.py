@@ -185,7 +185,8 @@ class Run:
                     f"ratio {cost.ratio:.2f} ({cost.ns_per_call:.0f} ns/call)",
                     "≤ 1.1" if target else "(context)",
                     cost.ratio <= 1.1 if target else None,
-                    f"{p.progress_rounds} paired rounds; 'raw Celery' column: the same loop without the calls",
+                    f"{p.progress_rounds} paired rounds (each: fastest of 3 runs inside the step); 'raw Celery' "
+                    "column: the same loop without the calls",
                 )
             )
 

@@ -1,7 +1,8 @@
 """Progress cost and worker memory.
 
 Progress: one `bench_loop` step of `calls` iterations with `ctx.progress()` in the loop, against the same
-loop without it, timed inside the step (`perf_counter` around the loop), paired round by round.
+loop without it, timed inside the step (`perf_counter` around the loop, fastest of 3 runs in the step),
+paired round by round.
 Memory: resident memory of the whole worker (main process and pool) after `small` one-step no-op jobs and
 after `large`, on both sides (raw: as many no-op tasks).
 """

@@ -272,6 +272,13 @@ def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
     the attempt. After `CHAIN_FOR_S` the next attempt goes through the queue instead, so one task never holds
     a process (or a warm shutdown) for longer than its step plus that."""
     svc = services()
+    try:
+        return _run_chain(svc, job_id, index, fence, worker)
+    finally:
+        taskevents.flush(worker)
+
+
+def _run_chain(svc: Services, job_id: str, index: int, fence: str, worker: str) -> str:
     until = time.monotonic() + CHAIN_FOR_S
     ran = _run_one(svc, job_id, index, fence, worker, None, until)
     if ran.follow is not None:

@@ -3,7 +3,8 @@
 Such an attempt arrives without a Celery message of its own, so no worker announces it; this module sends
 the events Celery would have sent (`task-received`, `task-started`, then `task-succeeded`, `task-failed` or
 `task-revoked`), under the attempt's fence as the task id, so Flower shows every step attempt as a task.
-Events are notifications: a failure to send one is logged, never raised.
+They are buffered and published together (one `task.multi` message) when the chain of inline attempts ends
+or 24 are pending. Events are notifications: a failure to send one is logged, never raised.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ def _dispatcher(settings: Settings, hostname: str) -> Any:
         from workers.celery_app import get_app
 
         app = get_app(settings)
-        _dispatchers[hostname] = app.events.Dispatcher(app.connection_for_write(), hostname=hostname, enabled=True)
+        _dispatchers[hostname] = app.events.Dispatcher(
+            app.connection_for_write(), hostname=hostname, enabled=True, buffer_group={"task"}, buffer_limit=24
+        )
     return _dispatchers[hostname]
 
 
@@ -34,6 +37,18 @@ def send(settings: Settings, hostname: str, kind: str, fence: str, **fields: Any
         _dispatcher(settings, hostname).send(f"task-{kind}", uuid=fence, **fields)
     except Exception as exc:
         log.warning("task event %s for %s not sent: %s", kind, fence, exc)
+        _dispatchers.pop(hostname, None)
+
+
+def flush(hostname: str) -> None:
+    """Publish the buffered events (in one message); called when a chain of inline attempts ends."""
+    dispatcher = _dispatchers.get(hostname)
+    if dispatcher is None:
+        return
+    try:
+        dispatcher.flush()
+    except Exception as exc:
+        log.warning("task events not sent: %s", exc)
         _dispatchers.pop(hostname, None)
 
 
