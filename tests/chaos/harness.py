@@ -49,6 +49,24 @@ class Chaos(System):
                     counts[status] = counts.get(status, 0) + count
         return counts
 
+    def invalid_paths(self, job_ids: list[str]) -> list[str]:
+        """The jobs whose event history is not a path the transition table allows (`states.is_valid_path`)."""
+        from scheduler import models
+        from scheduler.states import is_valid_path
+
+        paths: dict[str, list[tuple[str | None, str | None, str]]] = {job_id: [] for job_id in job_ids}
+        with self.svc.db.read() as s:
+            for start in range(0, len(job_ids), 500):
+                e = models.Event
+                rows = s.execute(
+                    sa.select(e.job_id, e.from_status, e.to_status, e.action)
+                    .where(e.job_id.in_(job_ids[start : start + 500]))
+                    .order_by(e.id)
+                )
+                for job_id, src, dst, action in rows:
+                    paths[job_id].append((src, dst, action))
+        return [job_id for job_id, path in paths.items() if not is_valid_path(path)]
+
     def spawn_worker(self, hostname: str, concurrency: int = 2) -> Process:
         """Start a worker without waiting for it to come up (`wait_up` waits); a crashed one's replacement."""
         proc = Process(

@@ -113,6 +113,7 @@ def test_workers_killed_mid_step_lose_no_job_and_run_no_step_twice(
     live.kill_all()
     statuses = live.statuses(jobs)
     verdict = live.verdict()
+    invalid = live.invalid_paths(jobs)
     interrupted = sum(len(steps) for _, steps in kills)
     retried = lost_retries(live)
     step_count, sent = messages_sent(live)
@@ -132,6 +133,7 @@ def test_workers_killed_mid_step_lose_no_job_and_run_no_step_twice(
         "double_recorded": verdict.double_recorded,
         "double_executed": verdict.double_executed,
         "double_dispatched": verdict.double_dispatched,
+        "invalid_paths": len(invalid),
         "recover_s": round(max(recoveries), 2) if recoveries else None,
         "recover_mean_s": round(sum(recoveries) / len(recoveries), 2) if recoveries else None,
         "settle_s": None if settle_s is None else round(settle_s, 2),
@@ -148,6 +150,7 @@ def test_workers_killed_mid_step_lose_no_job_and_run_no_step_twice(
         and sampler.stuck == 0
         and unrecovered == 0
         and (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0)
+        and not invalid
     )
     report(
         "worker crash",
@@ -167,3 +170,4 @@ def test_workers_killed_mid_step_lose_no_job_and_run_no_step_twice(
     assert interrupted >= ROUNDS, "every kill must interrupt a running step"
     assert unrecovered == 0
     assert (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0), verdict
+    assert not invalid, f"event histories the transition table does not allow: {invalid[:5]}"
