@@ -15,21 +15,27 @@ persistence of the Redis server it runs against).
 ## What limits the figures
 
 - **Throughput (missed by a wide margin).** Raw Celery spends per task one broker message, one hand-over to
-  the pool and one result write. jobctl spends per step two write transactions (start: fence check, target
-  check, step RUNNING; finish: step FINISHED and the next attempt claimed in the same transaction) and about
-  eight Redis round trips (the job event for the API's live updates, metrics, the attempt's pid for stops, the
-  task events that keep every step visible in Flower), plus per job a dispatch pass and the submission's own
-  transaction. Profiling the pool processes on SQLite: about a quarter of their time waits for SQLite's single
-  write lock (`BEGIN IMMEDIATE`; the two pool processes, the scheduler and the submitting client take turns),
-  about a quarter goes to Redis round trips, most of the rest to SQLAlchemy's ORM (load, modify, flush).
-  What was changed for this figure: a step no longer costs a Celery round trip - the pool process runs the
-  job's next step itself, claimed and fenced in the transaction that finished the previous one, and once the
-  job finished it takes the next PENDING job its slot may have (the scheduler's own locks, limits and fair
-  order) for up to 2 s per task; a finished step no longer writes its progress separately (its completion
-  does). What would take it further: one transaction for "finish step i + start step i+1", Core `UPDATE`
-  statements instead of ORM load-modify-flush in the hot path, one Redis pipeline per step for all the
-  notifications, and batch submission. Reaching 1.0 against a baseline that writes nothing durable would need
-  most of that and is not reached here.
+  the pool and one result write, and writes nothing durable. jobctl spends per step one write transaction
+  (finish step i: FINISHED + output, and start step i+1: fence check, target check, RUNNING, lease - one
+  commit), a few Redis round trips (the job event behind the API's live updates, two metrics, the attempt's
+  pid registration that stops need), and per job a dispatch pass and the submission's own transaction (insert
+  job, steps and event, announce). Profiled with py-spy on the pool processes (SQLite, shared machine): about
+  a fifth of their time waits for SQLite's single write lock (`BEGIN IMMEDIATE`: the two pool processes, the
+  scheduler and the submitting client take turns), about a fifth goes to blocking Redis round trips, and most
+  of the rest to SQLAlchemy's ORM (load, modify, flush). On a loaded machine each blocking round trip also
+  costs a trip through the run queue, which hurts jobctl (more round trips per step) more than the baseline.
+  What was changed for this figure (`workers/runtime.py:run_attempt`, `scheduler/operations.py:record_outcome`,
+  `scheduler/loop.py:Scheduler.claim`): a step no longer costs a Celery round trip - the pool process runs
+  the job's next step itself, started in the same transaction that finished the previous one; once the job
+  finished it dispatches the next PENDING job its slot may take (the scheduler's own lock, limits and fair
+  order) instead of waking the scheduler, for up to 2 s per task, after which the queue takes over again;
+  a finished step no longer writes its progress separately; the Flower task events of such steps are
+  buffered and sent in one message. Every transition is still committed before anything acts on it, fenced
+  by the attempt's token, target-checked at each step start, and stoppable (the stop command finds an inline
+  attempt by the pid it registers). What would take it further: Core `UPDATE ... WHERE fence = :fence`
+  statements instead of ORM load-modify-flush in the hot path, one Redis pipeline per step for all its
+  notifications, and batch submission. Reaching 1.0 against a baseline that writes nothing durable would
+  need most of that, and is not reached here.
 - **Stop latency.** A pause commits PAUSED, records the stop request in Redis, and broadcasts the stop command;
   the worker's main process signals the pool process (SIGUSR2), whose handler confirms the stop in Redis and
   raises inside the step; the step's resources are released while it unwinds. The broadcast and the worker's

@@ -264,7 +264,14 @@ class Operations:
         return recorded.accepted
 
     def record_outcome(
-        self, job_id: str, index: int, fence: str, outcome: Outcome, then: StartNext | None = None
+        self,
+        job_id: str,
+        index: int,
+        fence: str,
+        outcome: Outcome,
+        then: StartNext | None = None,
+        *,
+        takes_next_job: bool = False,
     ) -> Recorded:
         """Record how a step attempt ended; returns whether it was accepted, the job's next attempt (claimed,
         NOT sent) and the job as the transaction left it.
@@ -272,7 +279,9 @@ class Operations:
         With `then`, the next attempt is started in the same transaction (`then(session, attempt)`, e.g. the
         worker's fenced start), so finishing a step and starting the next cost one commit. The caller runs the
         returned attempt itself or sends it (`send`); if it does neither (it died), the attempt's lease runs out
-        and the scheduler recovers it. A stale attempt changes nothing."""
+        and the scheduler recovers it. With `takes_next_job`, a job that finished does not wake the schedulers:
+        the caller dispatches the next job to the slot itself (`Scheduler.claim`; their tick covers a miss).
+        A stale attempt changes nothing."""
         next_dispatch: Dispatch | None = None
         started: Any = None
         t: store.Transition | None = None
@@ -298,7 +307,10 @@ class Operations:
                 t = self._transition(s, job_id, Action.FAIL, "worker", f"step {index} failed", error=outcome.error)
             job = store.get_job(s, job_id)
         # The attempt reporting is the one the transition stopped: it must not revoke itself.
-        self._after([(None if t is None else dataclasses.replace(t, stopped_fence=None), job)])
+        self._after(
+            [(None if t is None else dataclasses.replace(t, stopped_fence=None), job)],
+            wake_for_finished=not takes_next_job,
+        )
         return Recorded(True, next_dispatch, started, job)
 
     def send(self, dispatch: Dispatch) -> None:
@@ -314,13 +326,14 @@ class Operations:
             s, job_id, action, actor, reason, queue_lease_s=self.settings.queue_lease_s, error=error
         )
 
-    def _after(self, done: Sequence[Done]) -> None:
+    def _after(self, done: Sequence[Done], *, wake_for_finished: bool = True) -> None:
         """Carry out what committed transitions ask for: announce each job as the transaction left it (before
         anything else, so announcements keep the order of the changes), then revoke, clean up and send.
 
         Never raises: the change is already durable, and each effect has a fallback - a missed stop is
         noticed by the attempt's own fence check, a missed send by the lease, a missed wake-up by the
-        scheduler's tick."""
+        scheduler's tick. Without `wake_for_finished` (the caller takes the next job itself), a job that
+        finished does not wake the schedulers."""
         for t, job in done:
             if job is not None:
                 self.bus.job_changed(job)
@@ -340,6 +353,8 @@ class Operations:
                 self._effect("queue the cleanup", self.executor.cleanup, t.job_id, t.job_type)
             if t.dispatch is not None:
                 self._send(t.dispatch)
+            if t.after is JobStatus.FINISHED and not wake_for_finished:
+                continue
             wake = wake or t.after is JobStatus.PENDING or t.before is JobStatus.RUNNING
         if wake:
             self.bus.wake_scheduler()

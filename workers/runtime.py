@@ -285,7 +285,7 @@ def _run_chain(svc: Services, job_id: str, index: int, fence: str, worker: str) 
         log.info("step %s of job %s: %s; its next step runs in this process", index, job_id, ran.what)
     while True:
         follow, begun = ran.follow, ran.begun
-        if follow is None and ran.what == "finished" and time.monotonic() < until:  # the job finished
+        if follow is None and ran.what == "finished" and ran.claims:  # the job finished
             follow = _claim_next(svc, worker)  # take the next job this slot may have
         if follow is None:
             return ran.what
@@ -348,6 +348,7 @@ class Ran:
     what: str
     follow: Dispatch | None = None
     begun: Begun | None = None
+    claims: bool = False  # the job finished and this process takes the next job (the schedulers were not woken)
 
 
 def _start(
@@ -404,9 +405,11 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
         _current = None
     if outcome is None:
         return Ran(STOPPED)
-    then = (lambda session, d: _start(svc, session, d, worker)) if time.monotonic() < until else None
+    chaining = time.monotonic() < until
+    then = (lambda session, d: _start(svc, session, d, worker)) if chaining else None
     recorded = retry_disconnects(
-        "record the outcome", lambda: svc.ops.record_outcome(job_id, index, fence, outcome, then)
+        "record the outcome",
+        lambda: svc.ops.record_outcome(job_id, index, fence, outcome, then, takes_next_job=chaining),
     )
     if not recorded.accepted:
         return Ran("stale: stopped while finishing")
@@ -419,7 +422,7 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
         # started nothing: the claimed attempt was stale at once (cannot happen) - let the queue have it
         svc.ops.send(recorded.follow)
         return Ran(what)
-    return Ran(what, recorded.follow, nxt)
+    return Ran(what, recorded.follow, nxt, claims=chaining)
 
 
 def run_cleanup(job_id: str, job_type: str) -> None:
