@@ -19,11 +19,13 @@ persistence of the Redis server it runs against).
   (finish step i: FINISHED + output, and start step i+1: fence check, target check, RUNNING, lease - one
   commit), a few Redis round trips (the job event behind the API's live updates, two metrics, the attempt's
   pid registration that stops need), and per job a dispatch pass and the submission's own transaction (insert
-  job, steps and event, announce). Profiled with py-spy on the pool processes (SQLite, shared machine): about
-  a fifth of their time waits for SQLite's single write lock (`BEGIN IMMEDIATE`: the two pool processes, the
-  scheduler and the submitting client take turns), about a fifth goes to blocking Redis round trips, and most
-  of the rest to SQLAlchemy's ORM (load, modify, flush). On a loaded machine each blocking round trip also
-  costs a trip through the run queue, which hurts jobctl (more round trips per step) more than the baseline.
+  job, steps and event, announce). SQLite and PostgreSQL give the same figure, so the database engine is not
+  the limit: the CPU is. Two cores are shared by the two pool processes, the scheduler, the submitting client
+  and Redis, and a jobctl step costs several milliseconds of Python - about a dozen SQL statements through
+  SQLAlchemy's ORM (load, modify, flush) in its transaction and the loading of the job it announces. Profiled
+  with py-spy on a pool process (SQLite): a third of its busy time is that one transaction, most of it spent
+  waiting for SQLite's single write lock (`BEGIN IMMEDIATE`: the other pool process holds it for its own
+  transaction), a tenth the dispatch pass after each job, under a tenth the Redis round trips.
   What was changed for this figure (`workers/runtime.py:run_attempt`, `scheduler/operations.py:record_outcome`,
   `scheduler/loop.py:Scheduler.claim`): a step no longer costs a Celery round trip - the pool process runs
   the job's next step itself, started in the same transaction that finished the previous one; once the job

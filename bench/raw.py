@@ -24,6 +24,7 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
+    result_expires=3600,  # the chains' intermediate results are not read; Redis drops them after an hour
 )
 
 _client: redis.Redis | None = None

@@ -855,8 +855,8 @@ def lock_attempt(session: Session, job_id: str, index: int, fence: str, *, expir
 
 def attempt_to_start(session: Session, job_id: str, index: int, fence: str) -> StepStart | None:
     """The attempt `fence` if it is current, RUNNING-job, not yet started; else None (stale or redelivered)."""
-    if not lock_attempt(session, job_id, index, fence):
-        return None
+    # The job row first (one lock order everywhere); the join below then checks the attempt is current.
+    session.execute(select(models.Job.id).where(models.Job.id == job_id).with_for_update())
     row = session.execute(
         select(models.Step, models.Job)
         .join(models.Job, models.Job.id == models.Step.job_id)
@@ -866,10 +866,11 @@ def attempt_to_start(session: Session, job_id: str, index: int, fence: str) -> S
     if row is None:
         return None
     step, job = row
-    earlier = session.execute(
-        select(models.Step.name, models.Step.output).where(models.Step.job_id == job_id, models.Step.index < index)
+    steps = session.execute(
+        select(models.Step.index, models.Step.name, models.Step.output).where(models.Step.job_id == job_id)
     ).all()
-    count = session.scalar(select(func.count()).select_from(models.Step).where(models.Step.job_id == job_id)) or 0
+    count = len(steps)
+    earlier = [(name, output) for i, name, output in steps if i < index]
     target = (job.target_kind, job.target_name or "", job.target_version) if job.target_kind else None
     return StepStart(
         job_id=job_id,

@@ -262,8 +262,9 @@ def retry_disconnects(what: str, transaction: Callable[[], T], tries: int = 5) -
 def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
     """Run the attempt `fence` of step `index` if it is still current, then each following step of the job
     that the finished one hands over, and - once the job finished - the next job this process's freed slot
-    may take (`Scheduler.claim`: the scheduler's locks, limits and fair order). Returns what happened to the
-    first attempt's chain, for Flower; the attempts run inline are announced to Flower as tasks of their own.
+    may take (`Scheduler.claim`: the scheduler's locks, limits and fair order). Returns what happened to its
+    own attempt, for Flower (STOPPED only if that one was stopped); the attempts run inline are announced to
+    Flower as tasks of their own.
 
     An inline attempt runs without a Celery round trip: the transaction that finished the previous step (or
     dispatched the job) claimed it with a new fence and a queue lease, and its start is fenced, target-checked
@@ -281,6 +282,7 @@ def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
 def _run_chain(svc: Services, job_id: str, index: int, fence: str, worker: str) -> str:
     until = time.monotonic() + CHAIN_FOR_S
     ran = _run_one(svc, job_id, index, fence, worker, None, until)
+    own = ran.what
     if ran.follow is not None:
         log.info("step %s of job %s: %s; its next step runs in this process", index, job_id, ran.what)
     while True:
@@ -288,10 +290,10 @@ def _run_chain(svc: Services, job_id: str, index: int, fence: str, worker: str) 
         if follow is None and ran.what == "finished" and ran.claims:  # the job finished
             follow = _claim_next(svc, worker)  # take the next job this slot may have
         if follow is None:
-            return ran.what
+            return own
         if begun is None and time.monotonic() >= until:  # long enough in one task: the queue takes over
             svc.ops.send(follow)
-            return ran.what
+            return own
         try:
             ran = _run_inline(svc, follow, worker, begun, until)
         except Exception:
