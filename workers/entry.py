@@ -76,6 +76,7 @@ def run_flower(settings: Settings, port: int | None = None, address: str = "127.
     if not (settings.flower_user and settings.flower_password):
         raise SystemExit("Flower needs JOBCTL_FLOWER_USER and JOBCTL_FLOWER_PASSWORD (basic auth is required)")
     configure(settings.log_format, "flower", settings.log_level)
+    require_login_for_metrics()
     app = get_app(settings)
     app.start(
         [
@@ -85,3 +86,18 @@ def run_flower(settings: Settings, port: int | None = None, address: str = "127.
             f"--basic-auth={settings.flower_user}:{settings.flower_password}",
         ]
     )
+
+
+def require_login_for_metrics() -> None:
+    """Make Flower's `/metrics` ask for the same login as every other page.
+
+    Flower 2 serves its Prometheus page (task names, worker names, counts) without authentication even when
+    basic auth is on (mher/flower#1342). Its login check is `get_current_user`, which answers 401 for missing
+    or wrong credentials; `web.authenticated` makes the page call it. Idempotent."""
+    from flower.views.monitor import Metrics
+    from tornado import web
+
+    if not getattr(Metrics.get, "_jobctl_login", False):
+        guarded = web.authenticated(Metrics.get)
+        guarded._jobctl_login = True  # type: ignore[attr-defined]
+        Metrics.get = guarded

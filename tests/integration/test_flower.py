@@ -15,9 +15,16 @@ pytestmark = pytest.mark.integration
 
 def test_flower_shows_step_tasks_and_stopped_attempts(dedicated: Callable[..., System]) -> None:
     live = dedicated()
-    _, base = live.start_flower()
+    flower, base = live.start_flower()
     auth = (live.settings.flower_user or "", live.settings.flower_password or "")
-    assert httpx.get(f"{base}/api/tasks", timeout=5).status_code == 401  # basic auth is required
+    with open(f"/proc/{flower.popen.pid}/cmdline", "rb") as cmdline:  # what `ps` shows: never the password
+        assert auth[1].encode() not in cmdline.read()
+    wrong = (auth[0], auth[1] + "x")
+    for page in ("/", "/api/tasks", "/api/workers", "/metrics", "/tasks", "/broker"):  # basic auth everywhere
+        assert httpx.get(f"{base}{page}", timeout=5).status_code == 401, page
+        assert httpx.get(f"{base}{page}", auth=wrong, timeout=5).status_code == 401, page
+    metrics = httpx.get(f"{base}/metrics", auth=auth, timeout=5)
+    assert metrics.status_code == 200 and "flower_" in metrics.text
     live.start_scheduler()
     live.start_worker(concurrency=1)
     project = live.project()
