@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from scheduler import store
+from scheduler import handover, store
 from scheduler.batch import MAX_BATCH, BatchItem, BatchRefused, not_found
 from scheduler.db import Database
 from scheduler.errors import Conflict, Invalid, NotFound
@@ -48,18 +48,16 @@ class Failed:
 
 Outcome = Finished | Failed
 
-#: Starts a claimed attempt inside the transaction that claimed it: (session, attempt) -> what it started.
-StartNext = Callable[[Session, Dispatch], Any]
-
 
 @dataclass(frozen=True)
 class Recorded:
-    """What `record_outcome` did: accepted or stale; the job's next attempt, claimed and not sent; what
-    `then` returned for it; the job as the transaction left it."""
+    """What `record_outcome` or `hand_over` did: accepted or stale; the job's next attempt, claimed and not
+    sent; if `hand_over` started it, its start and the reason its target discards the job (or None); the job as
+    the transaction left it."""
 
     accepted: bool
     follow: Dispatch | None = None
-    started: Any = None
+    started: tuple[store.StepStart, str | None] | None = None
     job: JobRecord | None = None
 
 
@@ -136,19 +134,17 @@ class Operations:
             raise Invalid(f"unknown operation {action.value!r}")
         with self.db.write() as s:
             done = self._transition(s, job_id, action, actor, reason)
-            job = None if action is Action.DELETE else store.get_job(s, job_id)
-        self._after([(done, job)])
-        return job
+        self._after([(done, done.job)])
+        return done.job
 
     def auto_discard(self, job_id: str, reason: str) -> bool:
         """Discard a non-final job because of its target. False if it was already final or gone."""
         try:
             with self.db.write() as s:
                 done = self._transition(s, job_id, Action.AUTO_DISCARD, AUTO_DISCARD_ACTOR, reason)
-                job = store.get_job(s, job_id)
         except (Conflict, NotFound):
             return False
-        self._after([(done, job)])
+        self._after([(done, done.job)])
         return True
 
     # ------------------------------------------------------------------------------------------ targets
@@ -196,7 +192,7 @@ class Operations:
 
     def _discard_stale(
         self, s: Session, project_id: int, kind: str, name: str
-    ) -> list[tuple[store.Transition, JobRecord]]:
+    ) -> list[tuple[store.Transition, JobRecord | None]]:
         done = []
         job_ids = sorted(store.jobs_of_target(s, project_id, kind, name))
         store.lock_jobs(s, job_ids)
@@ -205,8 +201,8 @@ class Operations:
             assert target is not None
             reason = self.targets.check(s, *target)
             if reason:
-                done.append((self._transition(s, job_id, Action.AUTO_DISCARD, AUTO_DISCARD_ACTOR, reason), job_id))
-        return [(t, store.get_job(s, job_id)) for t, job_id in done]
+                done.append(self._transition(s, job_id, Action.AUTO_DISCARD, AUTO_DISCARD_ACTOR, reason))
+        return [(t, t.job) for t in done]
 
     # -------------------------------------------------------------------------------- scheduler and workers
 
@@ -224,8 +220,7 @@ class Operations:
                 done.append(self._transition(s, job_id, Action.AUTO_DISCARD, AUTO_DISCARD_ACTOR, reason))
             else:
                 done.append(self._transition(s, job_id, Action.DISPATCH, actor))
-        jobs = {job.id: job for job in store.load_jobs(s, list(job_ids))}
-        return [(t, jobs.get(t.job_id)) for t in done]
+        return [(t, t.job) for t in done]
 
     def announce(self, done: Sequence[Done]) -> None:
         """After the caller's transaction committed: carry out the side effects of these transitions."""
@@ -250,7 +245,7 @@ class Operations:
                     t = self._transition(s, lease.job_id, Action.RETRY, actor, f"{where}; retrying")
                 else:
                     t = self._transition(s, lease.job_id, Action.FAIL, actor, where, error=f"worker lost: {where}")
-                done.append((t, store.get_job(s, lease.job_id)))
+                done.append((t, t.job))
         if dispatch is not None:
             self._send(dispatch)
         self._after(done)
@@ -269,21 +264,18 @@ class Operations:
         index: int,
         fence: str,
         outcome: Outcome,
-        then: StartNext | None = None,
         *,
         takes_next_job: bool = False,
     ) -> Recorded:
         """Record how a step attempt ended; returns whether it was accepted, the job's next attempt (claimed,
         NOT sent) and the job as the transaction left it.
 
-        With `then`, the next attempt is started in the same transaction (`then(session, attempt)`, e.g. the
-        worker's fenced start), so finishing a step and starting the next cost one commit. The caller runs the
-        returned attempt itself or sends it (`send`); if it does neither (it died), the attempt's lease runs out
-        and the scheduler recovers it. With `takes_next_job`, a job that finished does not wake the schedulers:
+        The caller runs the returned attempt itself or sends it (`send`); if it does neither (it died), the
+        attempt's lease runs out and the scheduler recovers it. With `takes_next_job`, a job that finished does
+        not wake the schedulers:
         the caller dispatches the next job to the slot itself (`Scheduler.claim`; their tick covers a miss).
         A stale attempt changes nothing."""
         next_dispatch: Dispatch | None = None
-        started: Any = None
         t: store.Transition | None = None
         with self.db.write() as s:
             if not store.lock_attempt(s, job_id, index, fence):
@@ -298,20 +290,40 @@ class Operations:
                     t = follows
                 else:
                     next_dispatch = follows
-                    if then is not None and follows is not None:
-                        started = then(s, follows)
             elif outcome.retry:
                 reason = f"step {index} failed: {outcome.error}; retrying"
                 t = self._transition(s, job_id, Action.RETRY, "worker", reason)
             else:
                 t = self._transition(s, job_id, Action.FAIL, "worker", f"step {index} failed", error=outcome.error)
-            job = store.get_job(s, job_id)
+            job = t.job if t is not None else store.get_job(s, job_id)
         # The attempt reporting is the one the transition stopped: it must not revoke itself.
         self._after(
             [(None if t is None else dataclasses.replace(t, stopped_fence=None), job)],
             wake_for_finished=not takes_next_job,
         )
-        return Recorded(True, next_dispatch, started, job)
+        return Recorded(True, next_dispatch, None, job)
+
+    def hand_over(self, job_id: str, index: int, fence: str, outcome: Finished, worker: str) -> Recorded | None:
+        """Finish step `index` (attempt `fence`) and start the job's next step for `worker` to run itself, in one
+        transaction (`scheduler.handover`); the started attempt is in `started`, with the reason its target
+        discards the job if it does. None, with nothing written, where the hand-over does not apply (the
+        attempt is stale, or this was the last step): `record_outcome` then decides."""
+        with self.db.write() as s:
+            done = handover.hand_over(
+                s,
+                job_id,
+                index,
+                fence,
+                outcome.result,
+                worker,
+                lease_s=self.settings.lease_s,
+                queue_lease_s=self.settings.queue_lease_s,
+                check_target=self.targets.check,
+            )
+        if done is None:
+            return None
+        self.bus.job_changed(done.job)
+        return Recorded(True, done.dispatch, (done.start, done.reason), done.job)
 
     def send(self, dispatch: Dispatch) -> None:
         """Queue an attempt claimed by `record_outcome` for any worker (never raises: the lease is the fallback)."""
@@ -423,9 +435,8 @@ class Operations:
                     f"{len(refused)} of {len(ids)} jobs refuse to {action.value}; nothing was changed",
                     [refused[i] for i in ids if i in refused],
                 )
-            jobs = {job.id: job for job in store.load_jobs(s, ids)}
-        self._after([(done[i], jobs.get(i)) for i in ids])
-        return [BatchItem(i, True, jobs[i].status if i in jobs else None) for i in ids]
+        self._after([(done[i], done[i].job) for i in ids])
+        return [BatchItem(i, True, job.status if (job := done[i].job) else None) for i in ids]
 
 
 #: actions after which the job type's cleanup hook runs: their intermediate results are thrown away

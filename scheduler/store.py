@@ -531,6 +531,7 @@ class Transition:
     stopped_fence: str | None
     dispatch: Dispatch | None = None
     waited_s: float | None = None  # dispatch: how long the job had been PENDING
+    job: JobRecord | None = None  # the job as the transition left it (None once deleted)
 
 
 def transition(
@@ -546,7 +547,7 @@ def transition(
     """Take `action` on the job, or raise `Conflict` (409) and change nothing.
 
     Locks the job row, checks the transition table, applies the action's effects on the job and its steps
-    and writes the event, in the caller's transaction.
+    and writes the event, in the caller's transaction. The result carries the job as it left it.
     """
     job = session.scalar(select(models.Job).where(models.Job.id == job_id).with_for_update())
     if job is None:
@@ -624,7 +625,8 @@ def transition(
     job.updated_at = now
     _event(session, job_id, now, actor, action, before, after, reason)
     session.flush()
-    return Transition(job_id, job.type, project, action, before, after, stopped, dispatch, waited)
+    record = JobRecord.from_row(job, project, steps, now)  # what was just written: no need to read it again
+    return Transition(job_id, job.type, project, action, before, after, stopped, dispatch, waited, record)
 
 
 _STOPPING = frozenset({Action.PAUSE, Action.RESTART, Action.DISCARD, Action.AUTO_DISCARD, Action.DELETE})
@@ -851,60 +853,6 @@ def lock_attempt(session: Session, job_id: str, index: int, fence: str, *, expir
     if expired:
         query = query.where(models.Step.lease_until < utcnow())
     return session.scalar(query) is not None
-
-
-def attempt_to_start(session: Session, job_id: str, index: int, fence: str) -> StepStart | None:
-    """The attempt `fence` if it is current, RUNNING-job, not yet started; else None (stale or redelivered)."""
-    # The job row first (one lock order everywhere); the join below then checks the attempt is current.
-    session.execute(select(models.Job.id).where(models.Job.id == job_id).with_for_update())
-    row = session.execute(
-        select(models.Step, models.Job)
-        .join(models.Job, models.Job.id == models.Step.job_id)
-        .where(*_attempt(job_id, index, fence, S.PENDING), models.Job.status == S.RUNNING.value)
-        .with_for_update()
-    ).one_or_none()
-    if row is None:
-        return None
-    step, job = row
-    steps = session.execute(
-        select(models.Step.index, models.Step.name, models.Step.output).where(models.Step.job_id == job_id)
-    ).all()
-    count = len(steps)
-    earlier = [(name, output) for i, name, output in steps if i < index]
-    target = (job.target_kind, job.target_name or "", job.target_version) if job.target_kind else None
-    return StepStart(
-        job_id=job_id,
-        project_id=job.project_id,
-        job_type=job.type,
-        params=dict(job.params or {}),
-        target=target,
-        step_index=index,
-        step_name=step.name,
-        step_count=count,
-        attempt=step.attempt + 1,
-        checkpoint=dict(step.checkpoint or {}),
-        outputs={name: output for name, output in earlier},
-        fence=fence,
-    )
-
-
-def mark_step_running(session: Session, job_id: str, index: int, fence: str, worker: str, lease_s: float) -> bool:
-    """Move the attempt's step to RUNNING (attempt + 1, times started). False if the attempt is stale."""
-    step = session.scalar(select(models.Step).where(*_attempt(job_id, index, fence, S.PENDING)).with_for_update())
-    if step is None:
-        return False
-    now = utcnow()
-    step.status = S.RUNNING.value
-    step.attempt += 1
-    step.error = None
-    step.started_at = step.started_at or now
-    step.running_since = now
-    if step.ready_at is not None:
-        step.waiting_s += (now - step.ready_at).total_seconds()
-        step.ready_at = None
-    step.worker = worker
-    step.lease_until = now + timedelta(seconds=lease_s)
-    return True
 
 
 def heartbeat(session: Session, job_id: str, index: int, fence: str, progress: float | None, lease_s: float) -> bool:

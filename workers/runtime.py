@@ -24,11 +24,10 @@ from typing import Any, TypeVar
 
 import redis
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 
-from scheduler import keys, store
+from scheduler import handover, keys, store
 from scheduler.loop import Scheduler
-from scheduler.operations import Failed, Finished, Outcome
+from scheduler.operations import Failed, Finished, Outcome, Recorded
 from scheduler.records import Dispatch, JobRecord
 from scheduler.states import JobStatus
 from workers import procs, taskevents
@@ -353,34 +352,17 @@ class Ran:
     claims: bool = False  # the job finished and this process takes the next job (the schedulers were not woken)
 
 
-def _start(
-    svc: Services, session: Session, dispatch: Dispatch, worker: str
-) -> tuple[store.StepStart, str | None] | None:
-    """In the caller's transaction: start the attempt if it is current (None if stale); with the reason its
-    target discards it instead, if one does."""
-    start = store.attempt_to_start(session, dispatch.job_id, dispatch.step_index, dispatch.fence)
-    if start is None:
-        return None
-    reason = svc.targets.check(session, start.project_id, *start.target) if start.target else None
-    if reason is None:
-        store.mark_step_running(
-            session, dispatch.job_id, dispatch.step_index, dispatch.fence, worker, svc.settings.lease_s
-        )
-    return start, reason
-
-
 def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, begun: Begun | None, until: float) -> Ran:
     """Run one attempt (started already if `begun`). Until `until`, the job's next step is started in the
     transaction that records this one's outcome, to run here next."""
     global _current
-    me = Dispatch(job_id=job_id, job_type="", step_index=index, step_name="", fence=fence)
 
     def begin() -> Begun | None:
         with svc.db.write() as session:
-            started = _start(svc, session, me, worker)
-            if started is None:
-                return None
-            return started[0], started[1] or store.get_job(session, job_id)
+            started = handover.start(
+                session, job_id, index, fence, worker, lease_s=svc.settings.lease_s, check_target=svc.targets.check
+            )
+        return None if started is None else (started.start, started.reason or started.job)
 
     if begun is None:
         begun = retry_disconnects("start the step", begin)
@@ -408,11 +390,17 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
     if outcome is None:
         return Ran(STOPPED)
     chaining = time.monotonic() < until
-    then = (lambda session, d: _start(svc, session, d, worker)) if chaining else None
-    recorded = retry_disconnects(
-        "record the outcome",
-        lambda: svc.ops.record_outcome(job_id, index, fence, outcome, then, takes_next_job=chaining),
-    )
+    recorded: Recorded | None = None
+    if chaining and isinstance(outcome, Finished) and index + 1 < start.step_count:
+        done = outcome
+        recorded = retry_disconnects(
+            "hand over to the next step", lambda: svc.ops.hand_over(job_id, index, fence, done, worker)
+        )
+    if recorded is None:
+        recorded = retry_disconnects(
+            "record the outcome",
+            lambda: svc.ops.record_outcome(job_id, index, fence, outcome, takes_next_job=chaining),
+        )
     if not recorded.accepted:
         return Ran("stale: stopped while finishing")
     what = "finished" if isinstance(outcome, Finished) else f"failed: {outcome.error}"
@@ -420,10 +408,6 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
     if recorded.started is not None and recorded.job is not None:
         next_start, reason = recorded.started
         nxt = (next_start, reason or recorded.job)
-    elif recorded.follow is not None and then is not None:
-        # started nothing: the claimed attempt was stale at once (cannot happen) - let the queue have it
-        svc.ops.send(recorded.follow)
-        return Ran(what)
     return Ran(what, recorded.follow, nxt, claims=chaining)
 
 

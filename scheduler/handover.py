@@ -1,0 +1,257 @@
+"""A worker's side of a step's start, on the hot path: a few prepared Core statements, not the ORM.
+
+`start` starts a claimed attempt (its message arrived, or this process claimed it); `hand_over` finishes a
+step and starts the job's next one in the same transaction, for the same process to run. Every step of every
+job goes through one of them, so they avoid the ORM's load-modify-flush (`store.complete_step` finishes a step
+in the other cases, and `store.transition` claims a job's first step). Both:
+
+1. lock the job row and read it with its project's name (`FOR UPDATE OF jobs`; SQLite's write transaction
+   already holds the database);
+2. read and lock all its steps;
+3. decide in Python whether the attempt is current (otherwise nothing is written);
+4. write with the attempt's token in the WHERE clause again; a step whose job's target no longer matches is
+   not started (the caller discards the job);
+5. return the started attempt and the job as the transaction left it, built from what was read and written,
+   without reading it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy.orm import Session
+
+from scheduler import models
+from scheduler.records import Dispatch, JobRecord
+from scheduler.states import JobStatus
+from scheduler.store import StepStart, new_id, utcnow
+
+S = JobStatus
+_jobs: Table = models.Job.__table__  # type: ignore[assignment]
+_steps: Table = models.Step.__table__  # type: ignore[assignment]
+
+
+class TargetCheck(Protocol):
+    def __call__(self, session: Session, project_id: int, kind: str, name: str, version: str | None) -> str | None:
+        """None if the target is still the one the job was pinned to, else why it is not."""
+
+
+def _labelled(entity: Any) -> list[Any]:
+    """Every mapped column of `entity`, labelled with its attribute name (`Step.index` is column `idx`)."""
+    return [prop.columns[0].label(prop.key) for prop in entity.__mapper__.column_attrs]
+
+
+_READ_JOB = (
+    select(*_labelled(models.Job), models.Project.name.label("project_name"))
+    .join(models.Project, models.Project.id == models.Job.project_id)
+    .where(models.Job.id == bindparam("job_id"))
+    .with_for_update(of=_jobs)
+)
+_READ_STEPS = (
+    select(*_labelled(models.Step))
+    .where(models.Step.job_id == bindparam("job_id"))
+    .order_by(models.Step.index)
+    .with_for_update()
+)
+_FINISH = (
+    update(_steps)
+    .where(
+        _steps.c.job_id == bindparam("j"),
+        _steps.c.idx == bindparam("i"),
+        _steps.c.fence == bindparam("f"),
+        _steps.c.status == S.RUNNING.value,
+    )
+    .values(
+        status=S.FINISHED.value,
+        progress=100.0,
+        finished_at=bindparam("now"),
+        output=bindparam("output"),
+        duration_s=bindparam("duration_s"),
+        running_since=None,
+        fence=None,
+        lease_until=None,
+    )
+)
+_RUN_VALUES: dict[str, Any] = {
+    "status": bindparam("status"),
+    "attempt": bindparam("attempt"),
+    "error": bindparam("error"),
+    "started_at": bindparam("started_at"),
+    "running_since": bindparam("running_since"),
+    "waiting_s": bindparam("waiting_s"),
+    "ready_at": bindparam("ready_at"),
+    "worker": bindparam("worker"),
+    "lease_until": bindparam("lease_until"),
+}
+#: Start a claimed attempt (the token is the claim's).
+_RUN = (
+    update(_steps)
+    .where(
+        _steps.c.job_id == bindparam("j"),
+        _steps.c.idx == bindparam("i"),
+        _steps.c.fence == bindparam("f"),
+        _steps.c.status == S.PENDING.value,
+    )
+    .values(**_RUN_VALUES)
+)
+#: Claim and start a PENDING step under a new token (the hand-over).
+_CLAIM_AND_RUN = (
+    update(_steps)
+    .where(_steps.c.job_id == bindparam("j"), _steps.c.idx == bindparam("i"), _steps.c.status == S.PENDING.value)
+    .values(fence=bindparam("f"), task_id=bindparam("f"), dispatches=_steps.c.dispatches + 1, **_RUN_VALUES)
+)
+
+
+@dataclass(frozen=True)
+class Started:
+    """An attempt started (RUNNING, leased to this worker) - or, if `reason` says why its job's target discards
+    the job, not started; the job as the transaction left it."""
+
+    start: StepStart
+    reason: str | None
+    job: JobRecord
+
+
+@dataclass(frozen=True)
+class HandedOver(Started):
+    """`hand_over`: the next attempt as claimed (what a message for it would carry), and as started."""
+
+    dispatch: Dispatch
+
+
+Row = SimpleNamespace  # a row read here, as a mutable object with the ORM attributes' names
+
+
+def start(
+    session: Session, job_id: str, index: int, fence: str, worker: str, *, lease_s: float, check_target: TargetCheck
+) -> Started | None:
+    """Start the claimed attempt `fence` of step `index` for `worker`, in the caller's transaction. None, with
+    nothing written, if it is no longer current (stale or redelivered: already started, or the job moved on)."""
+    conn = session.connection()
+    read = _read(conn, job_id)
+    if read is None:
+        return None
+    job, steps = read
+    if index >= len(steps) or steps[index].fence != fence or steps[index].status != S.PENDING.value:
+        return None
+    step = steps[index]
+    reason = _target_reason(session, job, check_target)
+    now = utcnow()
+    if reason is None:
+        _mark_running(step, now, worker, lease_s)
+        if conn.execute(_RUN, {"j": job_id, "i": index, "f": fence, **_run_params(step)}).rowcount != 1:
+            raise RuntimeError(f"step {index} of job {job_id} changed under its lock")
+    return Started(
+        _step_start(job, steps, index, reason), reason, JobRecord.from_row(job, job.project_name, steps, now)
+    )
+
+
+def hand_over(
+    session: Session,
+    job_id: str,
+    index: int,
+    fence: str,
+    output: dict[str, Any] | None,
+    worker: str,
+    *,
+    lease_s: float,
+    queue_lease_s: float,
+    check_target: TargetCheck,
+) -> HandedOver | None:
+    """Finish attempt `fence` of step `index` with `output` and start step `index + 1` for `worker`, in the
+    caller's transaction. None, with nothing written, if the attempt is no longer current or the step has no
+    PENDING successor (the caller then takes the general path, `store.complete_step`)."""
+    conn = session.connection()
+    read = _read(conn, job_id)
+    if read is None:
+        return None
+    job, steps = read
+    if index + 1 >= len(steps):
+        return None
+    done, nxt = steps[index], steps[index + 1]
+    if done.fence != fence or done.status != S.RUNNING.value or nxt.status != S.PENDING.value:
+        return None
+
+    now = utcnow()
+    done.duration_s += (now - done.running_since).total_seconds() if done.running_since else 0.0
+    finished = conn.execute(
+        _FINISH, {"j": job_id, "i": index, "f": fence, "now": now, "output": output, "duration_s": done.duration_s}
+    )
+    if finished.rowcount != 1:  # cannot happen under the locks above; never start a step after a stale one
+        raise RuntimeError(f"step {index} of job {job_id} changed under its lock")
+    done.status, done.progress, done.finished_at, done.output = S.FINISHED.value, 100.0, now, output
+    done.running_since = done.fence = done.lease_until = None
+
+    reason = _target_reason(session, job, check_target)
+    nxt.fence = nxt.task_id = new_id()
+    nxt.dispatches += 1
+    nxt.ready_at = now
+    if reason is None:
+        _mark_running(nxt, now, worker, lease_s)
+    else:  # claimed only, as store.complete_step leaves it: the caller discards the job
+        nxt.lease_until = now + timedelta(seconds=queue_lease_s)
+    conn.execute(_CLAIM_AND_RUN, {"j": job_id, "i": index + 1, "f": nxt.fence, **_run_params(nxt)})
+
+    dispatch = Dispatch(job_id=job_id, job_type=job.type, step_index=index + 1, step_name=nxt.name, fence=nxt.fence)
+    record = JobRecord.from_row(job, job.project_name, steps, now)
+    return HandedOver(_step_start(job, steps, index + 1, reason), reason, record, dispatch)
+
+
+# ------------------------------------------------------------------------------------------------ internals
+
+
+def _read(conn: Connection, job_id: str) -> tuple[Any, list[Any]] | None:
+    """The job (locked; with `project_name`) and its steps in order (locked), if the job is RUNNING."""
+    job = conn.execute(_READ_JOB, {"job_id": job_id}).one_or_none()
+    if job is None or job.status != S.RUNNING.value:
+        return None
+    steps = [Row(**row._mapping) for row in conn.execute(_READ_STEPS, {"job_id": job_id})]
+    return Row(**job._mapping), steps
+
+
+def _target_reason(session: Session, job: Any, check_target: TargetCheck) -> str | None:
+    if not job.target_kind:
+        return None
+    return check_target(session, job.project_id, job.target_kind, job.target_name or "", job.target_version)
+
+
+def _mark_running(step: Any, now: datetime, worker: str, lease_s: float) -> None:
+    """Move the step (a row read here) to RUNNING: attempt + 1, times started, leased to `worker`."""
+    step.status = S.RUNNING.value
+    step.attempt += 1
+    step.error = None
+    step.started_at = step.started_at or now
+    step.running_since = now
+    if step.ready_at is not None:
+        step.waiting_s += (now - step.ready_at).total_seconds()
+        step.ready_at = None
+    step.worker = worker
+    step.lease_until = now + timedelta(seconds=lease_s)
+
+
+def _run_params(step: Any) -> dict[str, Any]:
+    return {name: getattr(step, name) for name in _RUN_VALUES}
+
+
+def _step_start(job: Any, steps: list[Any], index: int, reason: str | None) -> StepStart:
+    """What a worker needs to run step `index` (its attempt number as the one starting)."""
+    step = steps[index]
+    target = (job.target_kind, job.target_name or "", job.target_version) if job.target_kind else None
+    return StepStart(
+        job_id=job.id,
+        project_id=job.project_id,
+        job_type=job.type,
+        params=dict(job.params or {}),
+        target=target,
+        step_index=index,
+        step_name=step.name,
+        step_count=len(steps),
+        attempt=step.attempt if reason is None else step.attempt + 1,
+        checkpoint=dict(step.checkpoint or {}),
+        outputs={s.name: s.output for s in steps[:index]},
+        fence=step.fence,
+    )
