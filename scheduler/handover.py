@@ -22,17 +22,18 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from scheduler import models
 from scheduler.records import Dispatch, JobRecord
-from scheduler.states import JobStatus
-from scheduler.store import StepStart, new_id, utcnow
+from scheduler.states import Action, JobStatus
+from scheduler.store import StepStart, Transition, account_time, new_id, utcnow
 
 S = JobStatus
 _jobs: Table = models.Job.__table__  # type: ignore[assignment]
 _steps: Table = models.Step.__table__  # type: ignore[assignment]
+_events: Table = models.Event.__table__  # type: ignore[assignment]
 
 
 class TargetCheck(Protocol):
@@ -87,6 +88,27 @@ _RUN_VALUES: dict[str, Any] = {
     "worker": bindparam("worker"),
     "lease_until": bindparam("lease_until"),
 }
+_FINISH_JOB = (
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("j"), _jobs.c.status == S.RUNNING.value)
+    .values(
+        status=S.FINISHED.value,
+        result=bindparam("result"),
+        duration_s=bindparam("duration_s"),
+        running_since=None,
+        finished_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+)
+_EVENT = insert(_events).values(
+    job_id=bindparam("j"),
+    at=bindparam("now"),
+    actor=bindparam("actor"),
+    action=bindparam("action"),
+    from_status=bindparam("before"),
+    to_status=bindparam("after"),
+    reason=None,
+)
 #: Start a claimed attempt (the token is the claim's).
 _RUN = (
     update(_steps)
@@ -177,15 +199,7 @@ def hand_over(
         return None
 
     now = utcnow()
-    done.duration_s += (now - done.running_since).total_seconds() if done.running_since else 0.0
-    finished = conn.execute(
-        _FINISH, {"j": job_id, "i": index, "f": fence, "now": now, "output": output, "duration_s": done.duration_s}
-    )
-    if finished.rowcount != 1:  # cannot happen under the locks above; never start a step after a stale one
-        raise RuntimeError(f"step {index} of job {job_id} changed under its lock")
-    done.status, done.progress, done.finished_at, done.output = S.FINISHED.value, 100.0, now, output
-    done.running_since = done.fence = done.lease_until = None
-
+    _finish_step(conn, job_id, done, now, output)
     reason = _target_reason(session, job, check_target)
     nxt.fence = nxt.task_id = new_id()
     nxt.dispatches += 1
@@ -201,7 +215,57 @@ def hand_over(
     return HandedOver(_step_start(job, steps, index + 1, reason), reason, record, dispatch)
 
 
+def finish_job(
+    session: Session, job_id: str, index: int, fence: str, output: dict[str, Any] | None, actor: str = "worker"
+) -> Transition | None:
+    """Finish attempt `fence` of the job's last step `index` with `output`, and with it the job: FINISHED, its
+    result what the step returned, its running time booked, its `finish` event written - what
+    `store.complete_step` and `store.transition(FINISH)` write, in the caller's transaction. None, with nothing
+    written, if the attempt is no longer current or the step is not the last (the general path decides)."""
+    conn = session.connection()
+    read = _read(conn, job_id)
+    if read is None:
+        return None
+    job, steps = read
+    if index != len(steps) - 1:
+        return None
+    done = steps[index]
+    if done.fence != fence or done.status != S.RUNNING.value:
+        return None
+
+    now = utcnow()
+    _finish_step(conn, job_id, done, now, output)
+    account_time(job, S.RUNNING, S.FINISHED, now)
+    job.status, job.updated_at = S.FINISHED.value, now
+    if output is not None:
+        job.result = output
+    params = {"j": job_id, "now": now, "result": job.result, "duration_s": job.duration_s}
+    if conn.execute(_FINISH_JOB, params).rowcount != 1:
+        raise RuntimeError(f"job {job_id} changed under its lock")
+    event = {"j": job_id, "now": now, "actor": actor, "action": Action.FINISH.value}
+    conn.execute(_EVENT, {**event, "before": S.RUNNING.value, "after": S.FINISHED.value})
+    record = JobRecord.from_row(job, job.project_name, steps, now)
+    return Transition(job_id, job.type, job.project_name, Action.FINISH, S.RUNNING, S.FINISHED, None, job=record)
+
+
 # ------------------------------------------------------------------------------------------------ internals
+
+
+def _finish_step(conn: Connection, job_id: str, step: Any, now: datetime, output: dict[str, Any] | None) -> None:
+    """Step `step` (a row read here, whose attempt is current) FINISHED with `output`; its running time booked."""
+    step.duration_s += (now - step.running_since).total_seconds() if step.running_since else 0.0
+    params = {
+        "j": job_id,
+        "i": step.index,
+        "f": step.fence,
+        "now": now,
+        "output": output,
+        "duration_s": step.duration_s,
+    }
+    if conn.execute(_FINISH, params).rowcount != 1:  # cannot happen under the locks taken by _read
+        raise RuntimeError(f"step {step.index} of job {job_id} changed under its lock")
+    step.status, step.progress, step.finished_at, step.output = S.FINISHED.value, 100.0, now, output
+    step.running_since = step.fence = step.lease_until = None
 
 
 def _read(conn: Connection, job_id: str) -> tuple[Any, list[Any]] | None:

@@ -52,15 +52,19 @@ class Metrics:
         self.redis = client
         self.queue = queue
 
-    def observe(self, name: str, value: float) -> None:
-        """Add one observation to histogram `name` (one of `HISTOGRAMS`)."""
+    def observe(self, name: str, value: float, pipe: redis.client.Pipeline | None = None) -> None:
+        """Add one observation to histogram `name` (one of `HISTOGRAMS`). With `pipe`, the commands are only
+        queued on it (the caller sends them together with its own, and owns the errors)."""
         bound = next((b for b in HISTOGRAMS[name][1] if value <= b), math.inf)
+        key = _hist_key(self.queue, name)
+        queue = pipe if pipe is not None else self.redis.pipeline(transaction=True)
+        queue.hincrby(key, f"le:{bound}", 1)
+        queue.hincrbyfloat(key, "sum", value)
+        queue.hincrby(key, "count", 1)
+        if pipe is not None:
+            return
         try:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.hincrby(_hist_key(self.queue, name), f"le:{bound}", 1)
-            pipe.hincrbyfloat(_hist_key(self.queue, name), "sum", value)
-            pipe.hincrby(_hist_key(self.queue, name), "count", 1)
-            pipe.execute()
+            queue.execute()
         except redis.RedisError as exc:
             log.warning("metric %s not recorded: %s", name, exc)
 

@@ -577,7 +577,7 @@ def transition(
 
     assert after is not None
     waited = (now - job.pending_since).total_seconds() if before is S.PENDING and job.pending_since else None
-    _account_time(job, before, after, now)
+    account_time(job, before, after, now)
     if action is Action.PAUSE:
         if current is not None and current.status == S.RUNNING.value:
             current.status = S.PAUSED.value
@@ -606,7 +606,7 @@ def transition(
     elif action is Action.DISPATCH:
         if current is None:  # nothing left to run: cannot happen through the API, but stay consistent
             after = S.FINISHED
-            _account_time(job, S.RUNNING, S.FINISHED, now)
+            account_time(job, S.RUNNING, S.FINISHED, now)
         else:
             dispatch = _claim_attempt(job, current, now, queue_lease_s)
     elif action is Action.RETRY:
@@ -632,7 +632,8 @@ def transition(
 _STOPPING = frozenset({Action.PAUSE, Action.RESTART, Action.DISCARD, Action.AUTO_DISCARD, Action.DELETE})
 
 
-def _account_time(job: models.Job, before: JobStatus, after: JobStatus, now: datetime) -> None:
+def account_time(job: models.Job, before: JobStatus, after: JobStatus, now: datetime) -> None:
+    """Book the time the job spent in `before` (waiting or running) as it moves to `after` at `now`."""
     if before is S.PENDING and after is not S.PENDING and job.pending_since is not None:
         job.waiting_s += (now - job.pending_since).total_seconds()
         job.pending_since = None

@@ -125,12 +125,18 @@ class Attempt:
 
     # -- run -----------------------------------------------------------------------------------------------
 
-    def run(self, step: Any) -> Outcome | None:
-        """Run the step's code; return its outcome, or None if the attempt was stopped."""
+    def run(self, step: Any, waiting_s: float) -> Outcome | None:
+        """Run the step's code; return its outcome, or None if the attempt was stopped. Registers this process
+        as the attempt's runner (for stops) while it runs, and observes how long it waited and ran."""
         finished = False
+        ended: float | None = None
         self._flusher.start()
         running = keys.attempt(self.start.fence)
-        self._redis_quietly(lambda: self.svc.redis.set(running, os.getpid(), ex=24 * 3600))
+        began = time.monotonic()
+        pipe = self.svc.redis.pipeline(transaction=False)  # one round trip for the registration and the metric
+        pipe.set(running, os.getpid(), ex=24 * 3600)
+        self.svc.metrics.observe("step_waiting_seconds", waiting_s, pipe)
+        self._redis_quietly(pipe.execute)
         try:
             try:
                 self.interruptible = True
@@ -142,19 +148,25 @@ class Attempt:
                 self.ctx.kill_children()
                 procs.kill_descendants(os.getpid())  # children started without ctx.spawn never outlive the step
             finished = True
+            ended = time.monotonic()
             return Finished(result if isinstance(result, dict) else None)
         except StepStopped:
             log.info("step %s of job %s stopped", self.start.step_index, self.start.job_id)
             self._observe_stop()
             return None
         except Exception as exc:
+            ended = time.monotonic()
             job_type = self.svc.registry.get(self.start.job_type)
             retry = job_type.retry.retry_error(self.start.attempt, exc)
             log.warning("step %s of job %s failed: %r", self.start.step_index, self.start.job_id, exc)
             self.ctx.log(f"failed: {type(exc).__name__}: {exc}")
             return Failed(f"{type(exc).__name__}: {exc}", retry=retry)
         finally:
-            self._redis_quietly(lambda: self.svc.redis.delete(running))
+            pipe = self.svc.redis.pipeline(transaction=False)  # one round trip for both, as at the start
+            pipe.delete(running)
+            if ended is not None:
+                self.svc.metrics.observe("step_duration_seconds", ended - began, pipe)
+            self._redis_quietly(pipe.execute)
             self._done.set()
             self._flusher.join(timeout=5)
             # A finished step's progress (100) is written with its outcome: only its last log lines are due here.
@@ -374,17 +386,12 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
     if isinstance(job, str):
         svc.ops.auto_discard(job_id, job)
         return Ran(f"discarded: {job}")
-    svc.metrics.observe("step_waiting_seconds", job.steps[index].waiting_s)
-
     set_work(job_id, index, start.attempt)
     job_type = svc.registry.get(start.job_type)
     attempt = Attempt(svc, start, job.project, [st.weight for st in job.steps])
     _current = attempt
     try:
-        began = time.monotonic()
-        outcome = attempt.run(job_type.step(start.params, index))
-        if outcome is not None:
-            svc.metrics.observe("step_duration_seconds", time.monotonic() - began)
+        outcome = attempt.run(job_type.step(start.params, index), job.steps[index].waiting_s)
     finally:
         _current = None
     if outcome is None:
