@@ -111,15 +111,19 @@ class Scheduler:
             return store.purge_final_jobs(s, before)
 
     def run(self) -> None:
-        """Loop until `stopping` is set: dispatch on every wake-up or tick, and the periodic chores."""
-        last_targets = last_purge = 0.0
+        """Loop until `stopping` is set: dispatch on every wake-up or tick; recover expired leases once a tick
+        (a burst of submissions wakes the loop for each, and leases are counted in seconds); the rest of the
+        periodic chores less often."""
+        last_recover = last_targets = last_purge = 0.0
         backoff = 0.0
         while not self.stopping.is_set():
             try:
                 while self.dispatch() and not self.stopping.is_set():
                     pass  # a full pass may have left work: go again before sleeping
-                self.recover()
                 now = time.monotonic()
+                if now - last_recover >= self.settings.scheduler_tick_s:  # once a tick, not at every wake-up
+                    self.recover()
+                    last_recover = now
                 if now - last_targets >= self.settings.target_check_s:
                     self.ops.check_targets()
                     last_targets = now

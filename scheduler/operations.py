@@ -111,7 +111,7 @@ class Operations:
                 if version is None:
                     raise Invalid(f"target {kind} {name!r} does not exist")
                 pinned = (kind, name, version)
-            job_id = store.insert_job(
+            job = store.insert_job(
                 s,
                 project_id=proj.id,
                 job_type=job_type,
@@ -120,8 +120,8 @@ class Operations:
                 priority=priority,
                 submitter=submitter,
                 target=pinned,
+                project=proj.name,
             )
-            job = store.get_job(s, job_id)
         self.bus.job_changed(job)
         self.bus.wake_scheduler()
         if self.metrics is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,7 +33,8 @@ class StepRecord:
     task_id: str | None = None  # the latest attempt's Celery task id, also after it ended
 
     @classmethod
-    def from_row(cls, row: models.Step, now: datetime) -> StepRecord:
+    def from_row(cls, row: models.Step | Any, now: datetime) -> StepRecord:
+        """From an ORM object, or any row with its attribute names (`scheduler.handover` reads Core rows)."""
         status = JobStatus(row.status)
         waiting = row.waiting_s
         if row.ready_at is not None and status in (JobStatus.PENDING,) and row.started_at is None:
@@ -101,7 +103,10 @@ class JobRecord:
         return next((s for s in self.steps if s.status is not JobStatus.FINISHED), None)
 
     @classmethod
-    def from_row(cls, row: models.Job, project: str, steps: list[models.Step], now: datetime) -> JobRecord:
+    def from_row(
+        cls, row: models.Job | Any, project: str, steps: Sequence[models.Step | Any], now: datetime
+    ) -> JobRecord:
+        """From ORM objects, or any rows with their attribute names (`scheduler.handover` reads Core rows)."""
         target = TargetRef(row.target_kind, row.target_name or "", row.target_version) if row.target_kind else None
         return cls(
             id=row.id,

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, text, union_all, update
@@ -243,53 +244,76 @@ def insert_job(
     priority: int,
     submitter: str,
     target: tuple[str, str, str] | None,
-) -> str:
-    """A new PENDING job with all its steps PENDING, and its `submit` event. Returns the job id."""
+    project: str = "",
+) -> JobRecord:
+    """A new PENDING job with all its steps PENDING, and its `submit` event. Returns the job as written
+    (`project`: the project's name, for the record). Three INSERT statements, no read."""
     now = utcnow()
-    job_id = new_id()
-    session.add(
-        models.Job(
-            id=job_id,
-            project_id=project_id,
-            type=job_type,
-            params=params,
-            priority=priority,
-            status=S.PENDING.value,
-            submitter=submitter,
-            attempt=1,
-            created_at=now,
-            updated_at=now,
-            pending_since=now,
-            duration_s=0.0,
-            waiting_s=0.0,
-            target_kind=target[0] if target else None,
-            target_name=target[1] if target else None,
-            target_version=target[2] if target else None,
-        )
-    )
-    session.flush()
+    job: dict[str, Any] = {
+        "id": new_id(),
+        "project_id": project_id,
+        "type": job_type,
+        "params": params,
+        "priority": priority,
+        "status": S.PENDING.value,
+        "submitter": submitter,
+        "attempt": 1,
+        "created_at": now,
+        "updated_at": now,
+        "pending_since": now,
+        "started_at": None,
+        "finished_at": None,
+        "running_since": None,
+        "duration_s": 0.0,
+        "waiting_s": 0.0,
+        "error": None,
+        "discard_reason": None,
+        "result": None,
+        "target_kind": target[0] if target else None,
+        "target_name": target[1] if target else None,
+        "target_version": target[2] if target else None,
+    }
+    rows = [
+        {
+            "job_id": job["id"],
+            "index": i,
+            "name": spec.name,
+            "weight": spec.weight,
+            "status": S.PENDING.value,
+            "progress": 0.0,
+            "attempt": 0,
+            "error": None,
+            "checkpoint": {},
+            "output": None,
+            "started_at": None,
+            "finished_at": None,
+            "duration_s": 0.0,
+            "waiting_s": 0.0,
+            "ready_at": now if i == 0 else None,
+            "running_since": None,
+            "fence": None,
+            "task_id": None,
+            "worker": None,
+            "lease_until": None,
+            "dispatches": 0,
+        }
+        for i, spec in enumerate(steps)
+    ]
+    session.execute(insert(models.Job), [job])
+    session.execute(insert(models.Step), rows)
     session.execute(
-        insert(models.Step),
+        insert(models.Event),
         [
             {
-                "job_id": job_id,
-                "index": i,
-                "name": spec.name,
-                "weight": spec.weight,
-                "status": S.PENDING.value,
-                "progress": 0.0,
-                "attempt": 0,
-                "checkpoint": {},
-                "duration_s": 0.0,
-                "waiting_s": 0.0,
-                "ready_at": now if i == 0 else None,
-                "dispatches": 0,
+                "job_id": job["id"],
+                "at": now,
+                "actor": submitter,
+                "action": Action.SUBMIT.value,
+                "to_status": S.PENDING.value,
             }
-            for i, spec in enumerate(steps)
         ],
     )
-    _event(session, job_id, now, submitter, Action.SUBMIT, None, S.PENDING, None)
-    return job_id
+    return JobRecord.from_row(SimpleNamespace(**job), project, [SimpleNamespace(**r) for r in rows], now)
 
 
 def get_job(session: Session, job_id: str) -> JobRecord:

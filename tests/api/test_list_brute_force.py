@@ -79,7 +79,7 @@ def data(services: Services, client: TestClient) -> Iterator[Data]:
                 priority=rng.randint(0, 4),
                 submitter="brute-force",
                 target=target,
-            )
+            ).id
             created.append(job_id)
             roll = rng.random()
             if roll < 0.25:
