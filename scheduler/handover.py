@@ -1,9 +1,10 @@
 """A worker's side of a step's start, on the hot path: a few prepared Core statements, not the ORM.
 
-`start` starts a claimed attempt (its message arrived, or this process claimed it); `hand_over` finishes a
-step and starts the job's next one in the same transaction, for the same process to run. Every step of every
-job goes through one of them, so they avoid the ORM's load-modify-flush (`store.complete_step` finishes a step
-in the other cases, and `store.transition` claims a job's first step). Both:
+`start` starts a claimed attempt (its message arrived); `dispatch_and_start` dispatches a PENDING job and
+starts its step for the worker process that takes it; `hand_over` finishes a step and starts the job's next one
+in the same transaction, for the same process to run; `finish_job` finishes a job's last step and the job.
+Every step of every job goes through them, so they avoid the ORM's load-modify-flush (`store.complete_step`
+and `store.transition` do the rest). Each:
 
 1. lock the job row and read it with its project's name (`FOR UPDATE OF jobs`; SQLite's write transaction
    already holds the database);
@@ -120,7 +121,19 @@ _RUN = (
     )
     .values(**_RUN_VALUES)
 )
-#: Claim and start a PENDING step under a new token (the hand-over).
+_DISPATCH_JOB = (
+    update(_jobs)
+    .where(_jobs.c.id == bindparam("j"), _jobs.c.status == S.PENDING.value)
+    .values(
+        status=S.RUNNING.value,
+        waiting_s=bindparam("waiting_s"),
+        pending_since=None,
+        running_since=bindparam("now"),
+        started_at=bindparam("started_at"),
+        updated_at=bindparam("now"),
+    )
+)
+#: Claim and start a PENDING step under a new token (the hand-over, a dispatch to the process that runs it).
 _CLAIM_AND_RUN = (
     update(_steps)
     .where(_steps.c.job_id == bindparam("j"), _steps.c.idx == bindparam("i"), _steps.c.status == S.PENDING.value)
@@ -143,6 +156,13 @@ class HandedOver(Started):
     """`hand_over`: the next attempt as claimed (what a message for it would carry), and as started."""
 
     dispatch: Dispatch
+
+
+@dataclass(frozen=True)
+class Dispatched(HandedOver):
+    """`dispatch_and_start`: the job's dispatch, as `store.transition(DISPATCH)` describes one."""
+
+    transition: Transition
 
 
 Row = SimpleNamespace  # a row read here, as a mutable object with the ORM attributes' names
@@ -170,6 +190,46 @@ def start(
     return Started(
         _step_start(job, steps, index, reason), reason, JobRecord.from_row(job, job.project_name, steps, now)
     )
+
+
+def dispatch_and_start(
+    session: Session, job_id: str, worker: str, actor: str, *, lease_s: float, check_target: TargetCheck
+) -> Dispatched | None:
+    """Dispatch the PENDING job `job_id` and start its current step for `worker`, in the caller's transaction
+    (the scheduler's dispatch pass, which chose the job): the job RUNNING with its waiting time booked, the
+    step claimed under a new token and RUNNING, the `dispatch` event by `actor` - what `store.transition
+    (DISPATCH)` and `start` write. None, with nothing written, if the job is not PENDING, has no PENDING step to
+    run, or its target no longer matches (the general path, `Operations.dispatch`, then decides)."""
+    conn = session.connection()
+    read = _read(conn, job_id, S.PENDING)
+    if read is None:
+        return None
+    job, steps = read
+    step = next((st for st in steps if st.status != S.FINISHED.value), None)
+    if step is None or step.status != S.PENDING.value or _target_reason(session, job, check_target) is not None:
+        return None
+
+    now = utcnow()
+    waited = (now - job.pending_since).total_seconds() if job.pending_since else None
+    account_time(job, S.PENDING, S.RUNNING, now)
+    job.status, job.updated_at = S.RUNNING.value, now
+    params = {"j": job_id, "now": now, "waiting_s": job.waiting_s, "started_at": job.started_at}
+    if conn.execute(_DISPATCH_JOB, params).rowcount != 1:
+        raise RuntimeError(f"job {job_id} changed under its lock")
+    step.fence = step.task_id = new_id()
+    step.dispatches += 1
+    step.ready_at = step.ready_at or now
+    _mark_running(step, now, worker, lease_s)
+    conn.execute(_CLAIM_AND_RUN, {"j": job_id, "i": step.index, "f": step.fence, **_run_params(step)})
+    event = {"j": job_id, "now": now, "actor": actor, "action": Action.DISPATCH.value}
+    conn.execute(_EVENT, {**event, "before": S.PENDING.value, "after": S.RUNNING.value})
+
+    dispatch = Dispatch(job_id=job_id, job_type=job.type, step_index=step.index, step_name=step.name, fence=step.fence)
+    record = JobRecord.from_row(job, job.project_name, steps, now)
+    transition = Transition(
+        job_id, job.type, job.project_name, Action.DISPATCH, S.PENDING, S.RUNNING, None, None, waited, record
+    )
+    return Dispatched(_step_start(job, steps, step.index, None), None, record, dispatch, transition)
 
 
 def hand_over(
@@ -268,10 +328,10 @@ def _finish_step(conn: Connection, job_id: str, step: Any, now: datetime, output
     step.running_since = step.fence = step.lease_until = None
 
 
-def _read(conn: Connection, job_id: str) -> tuple[Any, list[Any]] | None:
-    """The job (locked; with `project_name`) and its steps in order (locked), if the job is RUNNING."""
+def _read(conn: Connection, job_id: str, status: JobStatus = S.RUNNING) -> tuple[Any, list[Any]] | None:
+    """The job (locked; with `project_name`) and its steps in order (locked), if the job is in `status`."""
     job = conn.execute(_READ_JOB, {"job_id": job_id}).one_or_none()
-    if job is None or job.status != S.RUNNING.value:
+    if job is None or job.status != status.value:
         return None
     steps = [Row(**row._mapping) for row in conn.execute(_READ_STEPS, {"job_id": job_id})]
     return Row(**job._mapping), steps

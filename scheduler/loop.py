@@ -7,17 +7,17 @@ guarded PENDING -> RUNNING transition is the claim.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from scheduler import store
+from sqlalchemy.orm import Session
+
+from scheduler import handover, store
 from scheduler.bus import RedisBus
 from scheduler.operations import Operations
-from scheduler.records import Dispatch
 from scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,38 +63,46 @@ class Scheduler:
 
     def dispatch(self) -> int:
         """One dispatch pass. Returns how many jobs left PENDING (dispatched or auto-discarded)."""
-        return self._pass(None)[0]
-
-    def claim(self, limit: int) -> list[Dispatch]:
-        """A dispatch pass for at most `limit` jobs whose first attempts the caller runs itself instead of
-        sending them (a worker process that just finished a job takes the next one): the same lock, limits,
-        capacity and fair order as `dispatch`. Each attempt carries a queue lease, so if the caller dies before
-        starting it, a scheduler sends it again."""
-        return self._pass(limit)[1]
-
-    def _pass(self, keep: int | None) -> tuple[int, list[Dispatch]]:
         capacity = self.bus.capacity(self.settings.queue)
         with self.db.write() as s:
-            store.lock_dispatch(s)
-            running = store.running_counts(s)
-            slots = capacity - sum(running.values())
-            if self.settings.max_running is not None:
-                slots = min(slots, self.settings.max_running - sum(running.values()))
-            if keep is not None:
-                slots = min(slots, keep)
-            if slots <= 0:
-                return 0, []
-            free = {
-                pid: (limit or self.settings.project_max_running) - running.get(pid, 0)
-                for pid, limit in store.project_limits(s).items()
-            }
-            chosen = fair_order(store.pending_candidates(s, free, slots), slots)
-            done = self.ops.dispatch(chosen, s, self.name)
-        kept = [t.dispatch for t, _ in done if keep is not None and t is not None and t.dispatch is not None]
-        if kept:
-            done = [(None if t is None else dataclasses.replace(t, dispatch=None), job) for t, job in done]
+            chosen = self._choose(s, capacity, None)
+            done = self.ops.dispatch(chosen, s, self.name) if chosen else []
         self.ops.announce(done)
-        return len(done), kept
+        return len(done)
+
+    def take(self, worker: str) -> handover.Dispatched | None:
+        """A dispatch pass for one job whose step the caller - a worker process whose finished job freed its
+        slot - runs itself: the same lock, limits, capacity and fair order as `dispatch`, and the step started
+        for `worker` in the pass's transaction (`handover.dispatch_and_start`), announced once it committed.
+        None if no job may start (one whose target moved is discarded, as `dispatch` would)."""
+        capacity = self.bus.capacity(self.settings.queue)
+        with self.db.write() as s:
+            chosen = self._choose(s, capacity, 1)
+            if not chosen:
+                return None
+            taken = handover.dispatch_and_start(
+                s, chosen[0], worker, self.name, lease_s=self.settings.lease_s, check_target=self.ops.targets.check
+            )
+            done = [(taken.transition, taken.job)] if taken else self.ops.dispatch(chosen, s, self.name)
+        self.ops.announce(done)
+        return taken
+
+    def _choose(self, s: Session, capacity: int, at_most: int | None) -> list[str]:
+        """Under the dispatch lock: the PENDING jobs that may start now, at most `at_most`, in fair order."""
+        store.lock_dispatch(s)
+        running = store.running_counts(s)
+        slots = capacity - sum(running.values())
+        if self.settings.max_running is not None:
+            slots = min(slots, self.settings.max_running - sum(running.values()))
+        if at_most is not None:
+            slots = min(slots, at_most)
+        if slots <= 0:
+            return []
+        free = {
+            pid: (limit or self.settings.project_max_running) - running.get(pid, 0)
+            for pid, limit in store.project_limits(s).items()
+        }
+        return fair_order(store.pending_candidates(s, free, slots), slots)
 
     def recover(self) -> int:
         """Handle every attempt whose lease ran out. Returns how many."""

@@ -272,7 +272,7 @@ class Operations:
 
         The caller runs the returned attempt itself or sends it (`send`); if it does neither (it died), the
         attempt's lease runs out and the scheduler recovers it. With `takes_next_job`, a job that finished does
-        not wake the schedulers: the caller dispatches the next job to the slot itself (`Scheduler.claim`; their
+        not wake the schedulers: the caller dispatches the next job to the slot itself (`Scheduler.take`; their
         tick covers a miss).
         A stale attempt changes nothing."""
         next_dispatch: Dispatch | None = None

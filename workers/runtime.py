@@ -273,16 +273,16 @@ def retry_disconnects(what: str, transaction: Callable[[], T], tries: int = 5) -
 def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
     """Run the attempt `fence` of step `index` if it is still current, then each following step of the job
     that the finished one hands over, and - once the job finished - the next job this process's freed slot
-    may take (`Scheduler.claim`: the scheduler's locks, limits and fair order). Returns what happened to its
+    may take (`Scheduler.take`: the scheduler's locks, limits and fair order). Returns what happened to its
     own attempt, for Flower (STOPPED only if that one was stopped); the attempts run inline are announced to
     Flower as tasks of their own.
 
     An inline attempt runs without a Celery round trip: the transaction that finished the previous step (or
-    dispatched the job) claimed it with a new fence and a queue lease, and its start is fenced, target-checked
-    and recorded exactly as if it had arrived as a message; a stop finds it through the pid it registers
-    (`workers.control`). Should this process die in between, the queue lease runs out and the scheduler sends
-    the attempt. After `CHAIN_FOR_S` the next attempt goes through the queue instead, so one task never holds
-    a process (or a warm shutdown) for longer than its step plus that."""
+    dispatched the job) claimed it with a new fence and started it for this process - fenced, target-checked,
+    leased and recorded exactly as if it had arrived as a message; a stop finds it through the pid it
+    registers (`workers.control`). Should this process die while running it, its lease runs out and the
+    scheduler retries it. After `CHAIN_FOR_S` the next attempt goes through the queue instead, so one task
+    never holds a process (or a warm shutdown) for longer than its step plus that."""
     svc = services()
     try:
         return _run_chain(svc, job_id, index, fence, worker)
@@ -299,7 +299,9 @@ def _run_chain(svc: Services, job_id: str, index: int, fence: str, worker: str) 
     while True:
         follow, begun = ran.follow, ran.begun
         if follow is None and ran.what == "finished" and ran.claims:  # the job finished
-            follow = _claim_next(svc, worker)  # take the next job this slot may have
+            taken = _take_next(svc, worker)  # take the next job this slot may have, started
+            if taken is not None:
+                follow, begun = taken.dispatch, (taken.start, taken.job)
         if follow is None:
             return own
         if begun is None and time.monotonic() >= until:  # long enough in one task: the queue takes over
@@ -332,21 +334,21 @@ def _run_inline(svc: Services, dispatch: Dispatch, worker: str, begun: Begun | N
     return ran
 
 
-_claimer: Scheduler | None = None
+_taker: Scheduler | None = None
 
 
-def _claim_next(svc: Services, worker: str) -> Dispatch | None:
+def _take_next(svc: Services, worker: str) -> handover.Dispatched | None:
     """Dispatch one PENDING job to this process (the slot its finished job freed), by the scheduler's own
-    rules; None if there is none or no slot. Never raises: the scheduler dispatches what this misses."""
-    global _claimer
-    if _claimer is None:
-        _claimer = Scheduler(svc.ops, svc.bus, svc.settings, lambda _type, _attempt: False, name=f"worker {worker}")
+    rules, with its step started; None if there is none or no slot. Never raises: the scheduler dispatches
+    what this misses."""
+    global _taker
+    if _taker is None:
+        _taker = Scheduler(svc.ops, svc.bus, svc.settings, lambda _type, _attempt: False, name=f"worker {worker}")
     try:
-        claimed = _claimer.claim(1)
+        return _taker.take(worker)
     except Exception as exc:
         log.warning("could not take the next job (%s); the scheduler will dispatch it", exc)
         return None
-    return claimed[0] if claimed else None
 
 
 #: A started attempt and its job now RUNNING, or the reason its target discards it.

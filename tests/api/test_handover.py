@@ -1,0 +1,129 @@
+"""The hot path's Core statements (`scheduler.handover`) write what the general path (`store.transition` and the
+ORM) writes, announce what they wrote, and write nothing when they refuse. On SQLite and PostgreSQL.
+
+Twin jobs are taken through both paths and their rows compared, ignoring what is unique (ids, tokens) and what
+depends on the clock (times, durations)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from scheduler import handover, models, store
+from scheduler.states import Action, JobStatus
+from workers.services import Services
+
+WORKER = "w1@test"
+CLOCK = {"created_at", "updated_at", "pending_since", "running_since", "started_at", "finished_at", "ready_at"}
+CLOCK |= {"lease_until", "waiting_s", "duration_s", "at"}
+UNIQUE = {"id", "job_id", "fence", "task_id"}
+
+
+def submit(client: TestClient, project: str, **body: Any) -> str:
+    response = client.post("/api/v1/jobs", json={"project": project, "type": "sleep", **body})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def rows(services: Services, job_id: str) -> dict[str, Any]:
+    """The job's own row, its steps and its events, as comparable dicts."""
+
+    def plain(obj: Any, skip: set[str]) -> dict[str, Any]:
+        columns = obj.__mapper__.column_attrs
+        return {c.key: getattr(obj, c.key) for c in columns if c.key not in skip}
+
+    with services.db.read() as s:
+        job = s.get(models.Job, job_id)
+        assert job is not None
+        steps = s.scalars(select(models.Step).where(models.Step.job_id == job_id).order_by(models.Step.index))
+        events = s.scalars(select(models.Event).where(models.Event.job_id == job_id).order_by(models.Event.id))
+        return {
+            "job": plain(job, CLOCK | UNIQUE),
+            "steps": [plain(st, CLOCK | UNIQUE) for st in steps],
+            "events": [plain(ev, CLOCK | UNIQUE) for ev in events],
+            "leased": [st.lease_until is not None for st in s.scalars(select(models.Step).filter_by(job_id=job_id))],
+        }
+
+
+def test_dispatch_and_start_writes_what_dispatch_then_start_writes(
+    client: TestClient, services: Services, project: str
+) -> None:
+    core, orm = (submit(client, project, params={"steps": 3, "seconds": 0}) for _ in range(2))
+    check = services.targets.check
+    with services.db.write() as s:
+        taken = handover.dispatch_and_start(s, core, WORKER, "scheduler", lease_s=30, check_target=check)
+    with services.db.write() as s:
+        dispatched = store.transition(s, orm, Action.DISPATCH, "scheduler")
+    assert dispatched.dispatch is not None and taken is not None
+    with services.db.write() as s:
+        started = handover.start(s, orm, 0, dispatched.dispatch.fence, WORKER, lease_s=30, check_target=check)
+    assert started is not None
+
+    assert rows(services, core) == rows(services, orm)
+    assert taken.transition.action is Action.DISPATCH and taken.transition.after is JobStatus.RUNNING
+    assert taken.start.fence == taken.dispatch.fence and taken.start.attempt == started.start.attempt == 1
+    with services.db.read() as s:  # what it announces is what it wrote
+        stored = store.get_job(s, core)
+    assert taken.job.status is stored.status is JobStatus.RUNNING
+    assert [(st.status, st.attempt, st.fence, st.worker) for st in taken.job.steps] == [
+        (st.status, st.attempt, st.fence, st.worker) for st in stored.steps
+    ]
+
+
+def test_dispatch_and_start_writes_nothing_for_a_job_it_must_not_start(
+    client: TestClient, services: Services, project: str
+) -> None:
+    paused = submit(client, project, params={"steps": 2, "seconds": 0})
+    assert client.post(f"/api/v1/jobs/{paused}/pause").status_code == 200
+    record = client.put(f"/api/v1/projects/{project}/targets/record/r1", json={"attributes": {"v": 1}})
+    assert record.status_code in (200, 201), record.text
+    moved = submit(client, project, params={"steps": 2, "seconds": 0}, target={"kind": "record", "name": "r1"})
+    changed = client.put(f"/api/v1/projects/{project}/targets/record/r1", json={"attributes": {"v": 2}})
+    assert changed.status_code == 200, changed.text
+
+    for job_id in (paused, moved, "no-such-job"):
+        before = rows(services, job_id) if job_id != "no-such-job" else None
+        with services.db.write() as s:
+            taken = handover.dispatch_and_start(
+                s, job_id, WORKER, "scheduler", lease_s=30, check_target=services.targets.check
+            )
+        assert taken is None
+        if before is not None:
+            assert rows(services, job_id) == before
+
+
+def test_hand_over_and_finish_job_write_what_the_general_path_writes(
+    client: TestClient, services: Services, project: str
+) -> None:
+    core, orm = (submit(client, project, params={"steps": 2, "seconds": 0}) for _ in range(2))
+    check = services.targets.check
+    fences = {}
+    for job_id in (core, orm):
+        with services.db.write() as s:
+            taken = handover.dispatch_and_start(s, job_id, WORKER, "scheduler", lease_s=30, check_target=check)
+        assert taken is not None
+        fences[job_id] = taken.dispatch.fence
+
+    with services.db.write() as s:  # core: finish step 0 and start step 1 in one go, then finish the job
+        over = handover.hand_over(
+            s, core, 0, fences[core], {"n": 0}, WORKER, lease_s=30, queue_lease_s=60, check_target=check
+        )
+    assert over is not None and over.reason is None
+    with services.db.write() as s:
+        assert handover.finish_job(s, core, 1, "stale-token", {"n": 1}) is None  # a stale attempt: nothing
+        assert handover.finish_job(s, core, 1, over.dispatch.fence, {"n": 1}) is not None
+
+    with services.db.write() as s:  # orm: complete step 0 (claims step 1), start it, complete it, finish the job
+        accepted, follows = store.complete_step(s, orm, 0, fences[orm], {"n": 0}, 60)
+    assert accepted and follows is not None and not isinstance(follows, store.Transition)
+    with services.db.write() as s:
+        assert handover.start(s, orm, 1, follows.fence, WORKER, lease_s=30, check_target=check) is not None
+    with services.db.write() as s:
+        accepted, finished = store.complete_step(s, orm, 1, follows.fence, {"n": 1}, 60)
+    assert accepted and isinstance(finished, store.Transition)
+
+    core_rows, orm_rows = rows(services, core), rows(services, orm)
+    assert core_rows == orm_rows
+    assert core_rows["job"]["status"] == "FINISHED" and core_rows["job"]["result"] == {"n": 1}
