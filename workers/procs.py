@@ -11,23 +11,27 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from pathlib import Path
 
 
 def children(pid: int) -> list[int]:
     """The direct children of `pid` (every thread's), or [] if it is gone or `/proc` cannot tell."""
     found: list[int] = []
+    base = f"/proc/{pid}/task"
     with contextlib.suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            with contextlib.suppress(OSError, ValueError):
-                found.extend(int(c) for c in (task / "children").read_text().split())
+        for task in os.listdir(base):
+            with contextlib.suppress(OSError, ValueError), open(f"{base}/{task}/children") as file:
+                found.extend(int(c) for c in file.read().split())
     return found
 
 
 def descendants(pid: int) -> list[int]:
     """Every process below `pid`, parents before their children."""
+    return _below(children(pid))
+
+
+def _below(frontier: list[int]) -> list[int]:
+    """These processes and every process below them, parents before their children."""
     found: list[int] = []
-    frontier = children(pid)
     while frontier:
         found.extend(frontier)
         frontier = [c for p in frontier for c in children(p)]
@@ -36,12 +40,12 @@ def descendants(pid: int) -> list[int]:
 
 def kill_descendants(pid: int) -> list[int]:
     """SIGKILL every descendant of `pid` and reap the ones that are our own children. Returns the pids killed."""
-    own = children(pid) if pid == os.getpid() else []
-    victims = descendants(pid)
+    direct = children(pid)
+    victims = _below(direct)
     for victim in victims:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(victim, signal.SIGKILL)
-    for child in own:  # SIGKILL cannot be caught: each wait returns at once
+    for child in direct if pid == os.getpid() else []:  # SIGKILL cannot be caught: each wait returns at once
         with contextlib.suppress(ChildProcessError):
             os.waitpid(child, 0)
     return victims
