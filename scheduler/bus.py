@@ -6,6 +6,7 @@ import json
 import logging
 
 import redis
+from redis.client import Pipeline
 
 from scheduler import keys
 from scheduler.records import JobRecord
@@ -33,25 +34,39 @@ class RedisBus:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
 
-    def job_changed(self, job: JobRecord) -> None:
-        self._publish(job_message(job))
+    def batch(self) -> Pipeline:
+        """A pipeline (no MULTI) to queue notifications and metrics on, sent by `flush`: one round trip."""
+        return self.redis.pipeline(transaction=False)
 
-    def job_deleted(self, job_id: str, project: str) -> None:
-        self._publish(
-            {"id": job_id, "project": project, "status": None, "progress": None, "step": None, "deleted": True}
-        )
+    def flush(self, batch: Pipeline) -> None:
+        try:
+            batch.execute()
+        except redis.RedisError as exc:
+            log.warning("could not send notifications: %s", exc)
+
+    def job_changed(self, job: JobRecord, batch: Pipeline | None = None) -> None:
+        self._publish(job_message(job), batch)
+
+    def job_deleted(self, job_id: str, project: str, batch: Pipeline | None = None) -> None:
+        message: dict[str, object] = {
+            "id": job_id,
+            "project": project,
+            "status": None,
+            "progress": None,
+            "step": None,
+            "deleted": True,
+        }
+        self._publish(message, batch)
 
     def publish_raw(self, message: dict[str, object]) -> None:
         self._publish(message)
 
-    def wake_scheduler(self) -> None:
-        try:
-            pipe = self.redis.pipeline()
-            pipe.lpush(keys.WAKE, 1)
-            pipe.ltrim(keys.WAKE, 0, 9)
-            pipe.execute()
-        except redis.RedisError as exc:
-            log.warning("could not wake the scheduler: %s", exc)
+    def wake_scheduler(self, batch: Pipeline | None = None) -> None:
+        pipe = batch if batch is not None else self.batch()
+        pipe.lpush(keys.WAKE, 1)
+        pipe.ltrim(keys.WAKE, 0, 9)
+        if batch is None:
+            self.flush(pipe)
 
     def wait_for_wake(self, timeout: float) -> None:
         """Block until a wake-up arrives or `timeout` passes; swallow the ones queued behind it."""
@@ -70,7 +85,10 @@ class RedisBus:
                 total += int(value)
         return total
 
-    def _publish(self, message: dict[str, object]) -> None:
+    def _publish(self, message: dict[str, object], batch: Pipeline | None = None) -> None:
+        if batch is not None:
+            batch.publish(keys.EVENTS, json.dumps(message))
+            return
         try:
             self.redis.publish(keys.EVENTS, json.dumps(message))
         except redis.RedisError as exc:

@@ -6,7 +6,7 @@ implement them, and tests may pass their own.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from scheduler.records import Dispatch, JobRecord
 
@@ -23,11 +23,20 @@ class Executor(Protocol):
 
 
 class Bus(Protocol):
-    def job_changed(self, job: JobRecord) -> None:
+    """Notifications. Each method takes an optional batch (`batch()`): given one, it only queues the
+    notification, which goes out with the rest of the batch when it is flushed (`flush`)."""
+
+    def batch(self) -> Any:
+        """A new, empty batch of notifications."""
+
+    def flush(self, batch: Any) -> None:
+        """Send a batch's notifications together (never raises: a lost notification has its fallback)."""
+
+    def job_changed(self, job: JobRecord, batch: Any = None) -> None:
         """Announce a job's new status or progress (SSE and metrics feed on this)."""
 
-    def job_deleted(self, job_id: str, project: str) -> None:
+    def job_deleted(self, job_id: str, project: str, batch: Any = None) -> None:
         """Announce that a job is gone."""
 
-    def wake_scheduler(self) -> None:
+    def wake_scheduler(self, batch: Any = None) -> None:
         """Ask the schedulers for a dispatch pass now (a slot was freed or a job became PENDING)."""

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from scheduler import models
@@ -32,9 +32,7 @@ from scheduler.states import Action, JobStatus
 from scheduler.store import StepStart, Transition, account_time, new_id, utcnow
 
 S = JobStatus
-_jobs: Table = models.Job.__table__  # type: ignore[assignment]
-_steps: Table = models.Step.__table__  # type: ignore[assignment]
-_events: Table = models.Event.__table__  # type: ignore[assignment]
+_jobs, _steps, _events = models.JOBS, models.STEPS, models.EVENTS
 
 
 class TargetCheck(Protocol):

@@ -64,6 +64,10 @@ class Scheduler:
     def dispatch(self) -> int:
         """One dispatch pass. Returns how many jobs left PENDING (dispatched or auto-discarded)."""
         capacity = self.bus.capacity(self.settings.queue)
+        limit = capacity if self.settings.max_running is None else min(capacity, self.settings.max_running)
+        with self.db.read() as s:  # every slot taken (the common case in a burst): no write transaction, no lock
+            if sum(store.running_counts(s).values()) >= limit:
+                return 0
         with self.db.write() as s:
             chosen = self._choose(s, capacity, None)
             done = self.ops.dispatch(chosen, s, self.name) if chosen else []

@@ -68,8 +68,12 @@ class Metrics:
         except redis.RedisError as exc:
             log.warning("metric %s not recorded: %s", name, exc)
 
-    def count(self, name: str, label: str, amount: int = 1) -> None:
-        """Add `amount` to counter `name` (one of `COUNTERS`) for the label value `label`."""
+    def count(self, name: str, label: str, amount: int = 1, pipe: redis.client.Pipeline | None = None) -> None:
+        """Add `amount` to counter `name` (one of `COUNTERS`) for the label value `label` (with `pipe`: queued
+        on it, as in `observe`)."""
+        if pipe is not None:
+            pipe.hincrby(_count_key(self.queue, name), label, amount)
+            return
         try:
             self.redis.hincrby(_count_key(self.queue, name), label, amount)
         except redis.RedisError as exc:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -211,3 +212,9 @@ class StepLog(Base):
         ForeignKeyConstraint(["job_id", "step_index"], ["steps.job_id", "steps.idx"], ondelete="CASCADE"),
         Index("ix_step_logs_step", "job_id", "step_index", "id"),
     )
+
+
+#: The tables themselves, for the Core statements of the hot path (`scheduler.handover`, `store.insert_job`).
+JOBS: Table = Job.__table__  # type: ignore[assignment]
+STEPS: Table = Step.__table__  # type: ignore[assignment]
+EVENTS: Table = Event.__table__  # type: ignore[assignment]

@@ -122,10 +122,12 @@ class Operations:
                 target=pinned,
                 project=proj.name,
             )
-        self.bus.job_changed(job)
-        self.bus.wake_scheduler()
+        batch = self.bus.batch()
+        self.bus.job_changed(job, batch)
+        self.bus.wake_scheduler(batch)
         if self.metrics is not None:
-            self.metrics.count("transitions", Action.SUBMIT.value)
+            self.metrics.count("transitions", Action.SUBMIT.value, pipe=batch)
+        self.bus.flush(batch)
         return job
 
     def operate(self, job_id: str, action: Action, actor: str, reason: str | None = None) -> JobRecord | None:
@@ -310,7 +312,9 @@ class Operations:
         """Finish step `index` (attempt `fence`) and start the job's next step for `worker` to run itself, in one
         transaction (`scheduler.handover`); the started attempt is in `started`, with the reason its target
         discards the job if it does. None, with nothing written, where the hand-over does not apply (the
-        attempt is stale, or this was the last step): `record_outcome` then decides."""
+        attempt is stale, or this was the last step): `record_outcome` then decides.
+
+        The caller announces the job (`bus.job_changed`; with the started step's first Redis round trip)."""
         with self.db.write() as s:
             done = handover.hand_over(
                 s,
@@ -325,7 +329,6 @@ class Operations:
             )
         if done is None:
             return None
-        self.bus.job_changed(done.job)
         return Recorded(True, done.dispatch, (done.start, done.reason), done.job)
 
     def send(self, dispatch: Dispatch) -> None:
@@ -342,37 +345,43 @@ class Operations:
         )
 
     def _after(self, done: Sequence[Done], *, wake_for_finished: bool = True) -> None:
-        """Carry out what committed transitions ask for: announce each job as the transaction left it (before
-        anything else, so announcements keep the order of the changes), then revoke, clean up and send.
+        """Carry out what committed transitions ask for: announce each job as the transaction left it, count
+        the transitions and wake the schedulers where a job or a slot became free - in one Redis round trip,
+        before anything else, so announcements keep the order of the changes - then revoke, clean up and send.
 
         Never raises: the change is already durable, and each effect has a fallback - a missed stop is
         noticed by the attempt's own fence check, a missed send by the lease, a missed wake-up by the
         scheduler's tick. Without `wake_for_finished` (the caller takes the next job itself), a job that
         finished does not wake the schedulers."""
+        batch = self.bus.batch()  # the announcements, metrics and wake-up: one round trip, before the effects
         for t, job in done:
             if job is not None:
-                self.bus.job_changed(job)
+                self.bus.job_changed(job, batch)
             elif t is not None and t.after is None:
-                self.bus.job_deleted(t.job_id, t.project)
+                self.bus.job_deleted(t.job_id, t.project, batch)
         wake = False
         for t, _ in done:
             if t is None:
                 continue
             if self.metrics is not None:
-                self.metrics.count("transitions", t.action.value)
+                self.metrics.count("transitions", t.action.value, pipe=batch)
                 if t.action is Action.DISPATCH and t.waited_s is not None:
-                    self.metrics.observe("dispatch_latency_seconds", t.waited_s)
+                    self.metrics.observe("dispatch_latency_seconds", t.waited_s, batch)
+            if t.after is JobStatus.FINISHED and not wake_for_finished:
+                continue
+            wake = wake or t.after is JobStatus.PENDING or t.before is JobStatus.RUNNING
+        if wake:
+            self.bus.wake_scheduler(batch)
+        self.bus.flush(batch)
+        for t, _ in done:
+            if t is None:
+                continue
             if t.stopped_fence:
                 self._effect("revoke the stopped attempt", self.executor.stop, t.stopped_fence)
             if t.action in _CLEANS_UP:
                 self._effect("queue the cleanup", self.executor.cleanup, t.job_id, t.job_type)
             if t.dispatch is not None:
                 self._send(t.dispatch)
-            if t.after is JobStatus.FINISHED and not wake_for_finished:
-                continue
-            wake = wake or t.after is JobStatus.PENDING or t.before is JobStatus.RUNNING
-        if wake:
-            self.bus.wake_scheduler()
 
     def _send(self, dispatch: Dispatch) -> None:
         self._effect("send the attempt", self.executor.send, dispatch)

@@ -32,6 +32,7 @@ from scheduler.records import Dispatch, JobRecord
 from scheduler.states import JobStatus
 from workers import procs, taskevents
 from workers.context import StepContext, StepStopped
+from workers.flusher import Flusher
 from workers.logs import set_work
 from workers.services import Services
 
@@ -45,6 +46,15 @@ T = TypeVar("T")
 
 _services: Services | None = None
 _current: Attempt | None = None
+_flushers: dict[int, Flusher] = {}  # by process id: a forked child starts its own
+
+
+def _flusher(svc: Services) -> Flusher:
+    pid = os.getpid()
+    if pid not in _flushers:
+        _flushers.clear()
+        _flushers[pid] = Flusher(svc.settings.progress_flush_s)
+    return _flushers[pid]
 
 
 def init_process(services: Services) -> None:
@@ -89,8 +99,6 @@ class Attempt:
             redis_client=svc.redis,
             save_checkpoint=self._save_checkpoint,
         )
-        self._done = threading.Event()
-        self._flusher = threading.Thread(target=self._flush_loop, name=f"flush-{start.fence[:8]}", daemon=True)
         self._sent_progress: float | None = None
         self._renewed = time.monotonic()
 
@@ -125,15 +133,19 @@ class Attempt:
 
     # -- run -----------------------------------------------------------------------------------------------
 
-    def run(self, step: Any, waiting_s: float) -> Outcome | None:
+    def run(self, step: Any, waiting_s: float, announce: JobRecord | None = None) -> Outcome | None:
         """Run the step's code; return its outcome, or None if the attempt was stopped. Registers this process
-        as the attempt's runner (for stops) while it runs, and observes how long it waited and ran."""
+        as the attempt's runner (for stops) while it runs, and observes how long it waited and ran; announces
+        `announce` (the job as the transaction that started the attempt left it) before the code runs."""
         finished = False
         ended: float | None = None
-        self._flusher.start()
+        flusher = _flusher(self.svc)
+        flusher.attach(self)
         running = keys.attempt(self.start.fence)
         began = time.monotonic()
-        pipe = self.svc.redis.pipeline(transaction=False)  # one round trip for the registration and the metric
+        pipe = self.svc.bus.batch()  # one round trip for the announcement, the registration and the metric
+        if announce is not None:
+            self.svc.bus.job_changed(announce, pipe)
         pipe.set(running, os.getpid(), ex=24 * 3600)
         self.svc.metrics.observe("step_waiting_seconds", waiting_s, pipe)
         self._redis_quietly(pipe.execute)
@@ -167,8 +179,7 @@ class Attempt:
             if ended is not None:
                 self.svc.metrics.observe("step_duration_seconds", ended - began, pipe)
             self._redis_quietly(pipe.execute)
-            self._done.set()
-            self._flusher.join(timeout=5)
+            flusher.detach()
             # A finished step's progress (100) is written with its outcome: only its last log lines are due here.
             retry_disconnects("flush the last progress", lambda: self._flush(final=True, finished=finished))
 
@@ -190,18 +201,15 @@ class Attempt:
 
     # -- flushing -----------------------------------------------------------------------------------------
 
-    def _flush_loop(self) -> None:
-        period = self.svc.settings.progress_flush_s
-        while not self._done.wait(period):
-            try:
-                if not self._flush(final=False):
-                    # The attempt is no longer current: a stop we did not hear about. Interrupt the step.
-                    if not self.ctx.stopped:
-                        self.ctx.request_stop()
-                        os.kill(os.getpid(), STOP_SIGNAL)
-                    return
-            except Exception:  # a flush failure must not kill the step: the lease decides
-                log.exception("flushing step progress failed")
+    def tick(self) -> bool:
+        """The flusher's call while the step runs: flush what is due. If the attempt is no longer current (a
+        stop we did not hear about), interrupt the step and return False."""
+        if self._flush(final=False):
+            return True
+        if not self.ctx.stopped:
+            self.ctx.request_stop()
+            os.kill(os.getpid(), STOP_SIGNAL)
+        return False
 
     def _flush(self, final: bool, finished: bool = False) -> bool:
         """Write progress, lease and log lines if due (only log lines once `finished`). False if the attempt is
@@ -301,7 +309,7 @@ def _run_chain(svc: Services, job_id: str, index: int, fence: str, worker: str) 
         if follow is None and ran.what == "finished" and ran.claims:  # the job finished
             taken = _take_next(svc, worker)  # take the next job this slot may have, started
             if taken is not None:
-                follow, begun = taken.dispatch, (taken.start, taken.job)
+                follow, begun = taken.dispatch, Begun(taken.start, taken.job)  # announced by `take`
         if follow is None:
             return own
         if begun is None and time.monotonic() >= until:  # long enough in one task: the queue takes over
@@ -351,8 +359,13 @@ def _take_next(svc: Services, worker: str) -> handover.Dispatched | None:
         return None
 
 
-#: A started attempt and its job now RUNNING, or the reason its target discards it.
-Begun = tuple[store.StepStart, JobRecord | str]
+@dataclass(frozen=True)
+class Begun:
+    """A started attempt and its job now RUNNING - or the reason its target discards the job (not started)."""
+
+    start: store.StepStart
+    job: JobRecord | str
+    announce: JobRecord | None = None  # the job as the starting transaction left it, if not announced yet
 
 
 @dataclass(frozen=True)
@@ -376,16 +389,20 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
             started = handover.start(
                 session, job_id, index, fence, worker, lease_s=svc.settings.lease_s, check_target=svc.targets.check
             )
-        return None if started is None else (started.start, started.reason or started.job)
+        if started is None:
+            return None
+        if started.reason is not None:  # nothing was written
+            return Begun(started.start, started.reason)
+        return Begun(started.start, started.job, announce=started.job)
 
     if begun is None:
         begun = retry_disconnects("start the step", begin)
         if begun is None:
             return Ran("stale: the attempt is no longer current")
-        if not isinstance(begun[1], str):
-            svc.bus.job_changed(begun[1])  # a start inside a recording transaction was announced by it
-    start, job = begun
+    start, job = begun.start, begun.job
     if isinstance(job, str):
+        if begun.announce is not None:  # the step before it finished
+            svc.bus.job_changed(begun.announce)
         svc.ops.auto_discard(job_id, job)
         return Ran(f"discarded: {job}")
     set_work(job_id, index, start.attempt)
@@ -393,7 +410,7 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
     attempt = Attempt(svc, start, job.project, [st.weight for st in job.steps])
     _current = attempt
     try:
-        outcome = attempt.run(job_type.step(start.params, index), job.steps[index].waiting_s)
+        outcome = attempt.run(job_type.step(start.params, index), job.steps[index].waiting_s, begun.announce)
     finally:
         _current = None
     if outcome is None:
@@ -414,9 +431,9 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
         return Ran("stale: stopped while finishing")
     what = "finished" if isinstance(outcome, Finished) else f"failed: {outcome.error}"
     nxt: Begun | None = None
-    if recorded.started is not None and recorded.job is not None:
+    if recorded.started is not None and recorded.job is not None:  # started by `hand_over`, not yet announced
         next_start, reason = recorded.started
-        nxt = (next_start, reason or recorded.job)
+        nxt = Begun(next_start, reason or recorded.job, announce=recorded.job)
     return Ran(what, recorded.follow, nxt, claims=chaining)
 
 

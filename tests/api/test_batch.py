@@ -266,13 +266,19 @@ class Recorder:
     def cleanup(self, job_id: str, job_type: str) -> None:
         self.calls.append(("cleanup", job_id))
 
-    def job_changed(self, job: JobRecord) -> None:
+    def batch(self) -> None:
+        return None
+
+    def flush(self, batch: None) -> None:
+        pass
+
+    def job_changed(self, job: JobRecord, batch: None = None) -> None:
         self.calls.append(("changed", (job.id, job.status)))
 
-    def job_deleted(self, job_id: str, project: str) -> None:
+    def job_deleted(self, job_id: str, project: str, batch: None = None) -> None:
         self.calls.append(("deleted", job_id))
 
-    def wake_scheduler(self) -> None:
+    def wake_scheduler(self, batch: None = None) -> None:
         self.calls.append(("wake", None))
 
 
