@@ -40,22 +40,21 @@ class TargetCheck(Protocol):
         """None if the target is still the one the job was pinned to, else why it is not."""
 
 
-def _labelled(entity: Any) -> list[Any]:
+def _labelled(entity: Any, prefix: str = "") -> list[Any]:
     """Every mapped column of `entity`, labelled with its attribute name (`Step.index` is column `idx`)."""
-    return [prop.columns[0].label(prop.key) for prop in entity.__mapper__.column_attrs]
+    return [prop.columns[0].label(prefix + prop.key) for prop in entity.__mapper__.column_attrs]
 
 
-_READ_JOB = (
-    select(*_labelled(models.Job), models.Project.name.label("project_name"))
+_JOB_KEYS = [prop.key for prop in models.Job.__mapper__.column_attrs] + ["project_name"]
+_STEP_KEYS = [prop.key for prop in models.Step.__mapper__.column_attrs]
+#: The job with its project's name and its steps, in one round trip: a row per step, the job's columns on each.
+_READ = (
+    select(*_labelled(models.Job), models.Project.name.label("project_name"), *_labelled(models.Step, "step_"))
     .join(models.Project, models.Project.id == models.Job.project_id)
+    .join(models.Step, models.Step.job_id == models.Job.id)
     .where(models.Job.id == bindparam("job_id"))
-    .with_for_update(of=_jobs)
-)
-_READ_STEPS = (
-    select(*_labelled(models.Step))
-    .where(models.Step.job_id == bindparam("job_id"))
     .order_by(models.Step.index)
-    .with_for_update()
+    .with_for_update(of=[_jobs, _steps])
 )
 _FINISH = (
     update(_steps)
@@ -328,11 +327,11 @@ def _finish_step(conn: Connection, job_id: str, step: Any, now: datetime, output
 
 def _read(conn: Connection, job_id: str, status: JobStatus = S.RUNNING) -> tuple[Any, list[Any]] | None:
     """The job (locked; with `project_name`) and its steps in order (locked), if the job is in `status`."""
-    job = conn.execute(_READ_JOB, {"job_id": job_id}).one_or_none()
-    if job is None or job.status != status.value:
+    rows = conn.execute(_READ, {"job_id": job_id}).all()
+    if not rows or rows[0].status != status.value:
         return None
-    steps = [Row(**row._mapping) for row in conn.execute(_READ_STEPS, {"job_id": job_id})]
-    return Row(**job._mapping), steps
+    job = Row(**{key: getattr(rows[0], key) for key in _JOB_KEYS})
+    return job, [Row(**{key: getattr(row, "step_" + key) for key in _STEP_KEYS}) for row in rows]
 
 
 def _target_reason(session: Session, job: Any, check_target: TargetCheck) -> str | None:
