@@ -14,30 +14,30 @@ persistence of the Redis server it runs against).
 
 ## What limits the figures
 
-- **Throughput (missed by a wide margin).** Raw Celery spends per task one broker message, one hand-over to
-  the pool and one result write, and writes nothing durable. jobctl spends per step one write transaction
-  (finish step i: FINISHED + output, and start step i+1: fence check, target check, RUNNING, lease - one
-  commit), a few Redis round trips (the job event behind the API's live updates, two metrics, the attempt's
-  pid registration that stops need), and per job a dispatch pass and the submission's own transaction (insert
-  job, steps and event, announce). SQLite and PostgreSQL give the same figure, so the database engine is not
-  the limit: the CPU is. Two cores are shared by the two pool processes, the scheduler, the submitting client
-  and Redis, and a jobctl step costs several milliseconds of Python - about a dozen SQL statements through
-  SQLAlchemy's ORM (load, modify, flush) in its transaction and the loading of the job it announces. Profiled
-  with py-spy on a pool process (SQLite): a third of its busy time is that one transaction, most of it spent
-  waiting for SQLite's single write lock (`BEGIN IMMEDIATE`: the other pool process holds it for its own
-  transaction), a tenth the dispatch pass after each job, under a tenth the Redis round trips.
-  What was changed for this figure (`workers/runtime.py:run_attempt`, `scheduler/operations.py:record_outcome`,
-  `scheduler/loop.py:Scheduler.claim`): a step no longer costs a Celery round trip - the pool process runs
-  the job's next step itself, started in the same transaction that finished the previous one; once the job
-  finished it dispatches the next PENDING job its slot may take (the scheduler's own lock, limits and fair
-  order) instead of waking the scheduler, for up to 2 s per task, after which the queue takes over again;
-  a finished step no longer writes its progress separately; the Flower task events of such steps are
-  buffered and sent in one message. Every transition is still committed before anything acts on it, fenced
-  by the attempt's token, target-checked at each step start, and stoppable (the stop command finds an inline
-  attempt by the pid it registers). What would take it further: Core `UPDATE ... WHERE fence = :fence`
-  statements instead of ORM load-modify-flush in the hot path, one Redis pipeline per step for all its
-  notifications, and batch submission. Reaching 1.0 against a baseline that writes nothing durable would
-  need most of that, and is not reached here.
+- **Throughput (missed).** Raw Celery spends per task one broker message, one hand-over to the pool and one
+  result write, and writes nothing durable. jobctl spends per job seven write transactions and about fifteen
+  Redis round trips, all committed before anything acts on them: the submission (three INSERTs), the dispatch
+  of the job together with the start of its first step, one transaction per following step that finishes the
+  step and starts the next one (`scheduler/handover.py`), and the last step finishing the job. Every hot-path
+  transaction is a few prepared Core statements (one read of the job, its project's name and its steps,
+  locked; fenced UPDATEs; the event INSERT), with no ORM load-modify-flush and no read-back: the job it
+  announces is built from what it wrote. A step's Redis work is two pipelined round trips (its announcement,
+  its pid registration for stops and its waiting-time metric; then the pid removal and its duration metric); a
+  transition's announcements, counters and scheduler wake-up are one more. What limits the figure now, from
+  py-spy on the pool processes during this workload (SQLite, sampled wall-clock time of the task-running
+  thread): about a third is waiting for SQLite's single write lock (`BEGIN IMMEDIATE`: the other pool process,
+  the scheduler or the submitting client holds it; SQLite's busy handler sleeps 1, 2, 5 ms... between tries),
+  a sixth is Redis round trips, and most of the rest is the Python of those transactions (a tenth went to
+  starting and joining a flusher thread per attempt: now one thread per process serves every attempt,
+  `workers/flusher.py`). On two shared cores the pool processes, the scheduler, the submitting client, Redis
+  and (on PostgreSQL) the database server compete for the CPU; PostgreSQL pays a network round trip per
+  statement and a connection ping per transaction (`pool_pre_ping`, kept: it is what lets every process ride
+  out a terminated connection). Tried and not kept: serialising SQLite writers with an `flock` in front of
+  `BEGIN IMMEDIATE` (no measurable change). What would take it further: batch submission (one transaction for
+  many jobs), finishing a job and taking the next one in one transaction, and a cheaper dispatch choice for a
+  single slot. Reaching 1.0 against a baseline that writes nothing durable is not reached here. The history of
+  this figure: 0.15 (SQLite) / 0.14 (PostgreSQL) with an ORM transition per step and a Celery round trip per
+  step; each change above was measured with the same workload before it was kept.
 - **Stop latency.** A pause commits PAUSED, records the stop request in Redis, and broadcasts the stop command;
   the worker's main process signals the pool process (SIGUSR2), whose handler confirms the stop in Redis and
   raises inside the step; the step's resources are released while it unwinds. The broadcast and the worker's
