@@ -60,6 +60,7 @@ class Scheduler:
         self.settings = settings
         self.retry_on_lost = retry_on_lost
         self.stopping = threading.Event()
+        self._capacity_read = (-float("inf"), 0)  # (monotonic time, value) of the last capacity read
 
     def dispatch(self) -> int:
         """One dispatch pass. Returns how many jobs left PENDING (dispatched or auto-discarded)."""
@@ -79,7 +80,7 @@ class Scheduler:
         slot - runs itself: the same lock, limits, capacity and fair order as `dispatch`, and the step started
         for `worker` in the pass's transaction (`handover.dispatch_and_start`), announced once it committed.
         None if no job may start (one whose target moved is discarded, as `dispatch` would)."""
-        capacity = self.bus.capacity(self.settings.queue)
+        capacity = self._capacity(max_age=1.0)  # the caller is a live slot: a second-old figure will do
         with self.db.write() as s:
             chosen = self._choose(s, capacity, 1)
             if not chosen:
@@ -91,21 +92,28 @@ class Scheduler:
         self.ops.announce(done)
         return taken
 
+    def _capacity(self, max_age: float) -> int:
+        """The live workers' process count (`bus.capacity`), read again if the last read is older than `max_age`
+        seconds (a worker's registration lives for `worker_ttl_s`: a joining or dying worker is seen as late)."""
+        read_at, value = self._capacity_read
+        if time.monotonic() - read_at > max_age:
+            value = self.bus.capacity(self.settings.queue)
+            self._capacity_read = (time.monotonic(), value)
+        return value
+
     def _choose(self, s: Session, capacity: int, at_most: int | None) -> list[str]:
         """Under the dispatch lock: the PENDING jobs that may start now, at most `at_most`, in fair order."""
         store.lock_dispatch(s)
-        running = store.running_counts(s)
-        slots = capacity - sum(running.values())
+        loads = store.project_loads(s)
+        running = sum(n for _, n in loads.values())
+        slots = capacity - running
         if self.settings.max_running is not None:
-            slots = min(slots, self.settings.max_running - sum(running.values()))
+            slots = min(slots, self.settings.max_running - running)
         if at_most is not None:
             slots = min(slots, at_most)
         if slots <= 0:
             return []
-        free = {
-            pid: (limit or self.settings.project_max_running) - running.get(pid, 0)
-            for pid, limit in store.project_limits(s).items()
-        }
+        free = {pid: (limit or self.settings.project_max_running) - n for pid, (limit, n) in loads.items()}
         return fair_order(store.pending_candidates(s, free, slots), slots)
 
     def recover(self) -> int:

@@ -752,8 +752,20 @@ def running_counts(session: Session) -> dict[int, int]:
     return {pid: n for pid, n in rows}
 
 
-def project_limits(session: Session) -> dict[int, int | None]:
-    return {pid: limit for pid, limit in session.execute(select(models.Project.id, models.Project.max_running))}
+def project_loads(session: Session) -> dict[int, tuple[int | None, int]]:
+    """Every project's id: (its own limit of RUNNING jobs, or None; how many it has RUNNING), in one statement."""
+    running = (
+        select(models.Job.project_id, func.count().label("n"))
+        .where(models.Job.status == S.RUNNING.value)
+        .group_by(models.Job.project_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(models.Project.id, models.Project.max_running, func.coalesce(running.c.n, 0)).outerjoin(
+            running, running.c.project_id == models.Project.id
+        )
+    )
+    return {pid: (limit, n) for pid, limit, n in rows}
 
 
 def pending_candidates(
