@@ -12,13 +12,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
+import redis
 from sqlalchemy.orm import Session
 
 from scheduler import handover, store
 from scheduler.bus import RedisBus
-from scheduler.operations import Operations
+from scheduler.operations import Done, Operations
 from scheduler.settings import Settings
+from scheduler.store import Transition
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +85,49 @@ class Scheduler:
         None if no job may start (one whose target moved is discarded, as `dispatch` would)."""
         capacity = self._capacity(max_age=1.0)  # the caller is a live slot: a second-old figure will do
         with self.db.write() as s:
-            chosen = self._choose(s, capacity, 1)
-            if not chosen:
-                return None
-            taken = handover.dispatch_and_start(
-                s, chosen[0], worker, self.name, lease_s=self.settings.lease_s, check_target=self.ops.targets.check
-            )
-            done = [(taken.transition, taken.job)] if taken else self.ops.dispatch(chosen, s, self.name)
+            taken, done = self._take(s, capacity, worker)
         self.ops.announce(done)
         return taken
+
+    def finish_and_take(
+        self, job_id: str, index: int, fence: str, output: dict[str, Any] | None, worker: str
+    ) -> tuple[Transition, handover.Dispatched | None] | None:
+        """Finish the job's last step `index` (attempt `fence`) with `output`, and with it the job
+        (`handover.finish_job`), then `take` for `worker` - in one transaction. None, with nothing written, if
+        the attempt is no longer current or the step is not the job's last (`Operations.record_outcome` then
+        decides). The take is a savepoint: should it fail, the finish stands, and the schedulers are woken to
+        dispatch to the slot."""
+        try:
+            capacity = self._capacity(max_age=1.0)
+        except redis.RedisError as exc:
+            log.warning("could not read the workers' capacity (%s); not taking the next job", exc)
+            capacity = 0
+        taken: handover.Dispatched | None = None
+        done: list[Done] = []
+        failed = False
+        with self.db.write() as s:
+            finished = handover.finish_job(s, job_id, index, fence, output)
+            if finished is None:
+                return None
+            try:
+                with s.begin_nested():
+                    taken, done = self._take(s, capacity, worker)
+            except Exception as exc:
+                log.warning("could not take the next job (%s); the scheduler will dispatch it", exc)
+                taken, done, failed = None, [], True
+        self.ops.announce([(finished, finished.job), *done], wake_for_finished=failed)
+        return finished, taken
+
+    def _take(self, s: Session, capacity: int, worker: str) -> tuple[handover.Dispatched | None, list[Done]]:
+        chosen = self._choose(s, capacity, 1)
+        if not chosen:
+            return None, []
+        taken = handover.dispatch_and_start(
+            s, chosen[0], worker, self.name, lease_s=self.settings.lease_s, check_target=self.ops.targets.check
+        )
+        if taken is None:  # its target moved (or it changed since it was chosen): the general path
+            return None, self.ops.dispatch(chosen, s, self.name)
+        return taken, [(taken.transition, taken.job)]
 
     def _capacity(self, max_age: float) -> int:
         """The live workers' process count (`bus.capacity`), read again if the last read is older than `max_age`

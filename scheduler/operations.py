@@ -224,9 +224,10 @@ class Operations:
                 done.append(self._transition(s, job_id, Action.DISPATCH, actor))
         return [(t, t.job) for t in done]
 
-    def announce(self, done: Sequence[Done]) -> None:
-        """After the caller's transaction committed: carry out the side effects of these transitions."""
-        self._after(done)
+    def announce(self, done: Sequence[Done], *, wake_for_finished: bool = True) -> None:
+        """After the caller's transaction committed: carry out the side effects of these transitions (without
+        `wake_for_finished`, a job that finished does not wake the schedulers: the caller took its slot)."""
+        self._after(done, wake_for_finished=wake_for_finished)
 
     def worker_lost(self, lease: store.ExpiredLease, retry: bool, actor: str = "scheduler") -> None:
         """The attempt's lease ran out: re-send a never-started attempt, else retry or fail the step."""

@@ -303,7 +303,7 @@ def _run_chain(svc: Services, job_id: str, index: int, fence: str, worker: str) 
     ran = _run_one(svc, job_id, index, fence, worker, None, until)
     own = ran.what
     if ran.follow is not None:
-        log.info("step %s of job %s: %s; its next step runs in this process", index, job_id, ran.what)
+        log.info("step %s of job %s: %s; the next attempt runs in this process", index, job_id, ran.what)
     while True:
         follow, begun = ran.follow, ran.begun
         if follow is None and ran.what == "finished" and ran.claims:  # the job finished
@@ -345,15 +345,20 @@ def _run_inline(svc: Services, dispatch: Dispatch, worker: str, begun: Begun | N
 _taker: Scheduler | None = None
 
 
+def _taker_for(svc: Services, worker: str) -> Scheduler:
+    """This process's scheduler for the jobs it takes itself (the slot its finished job freed)."""
+    global _taker
+    if _taker is None:
+        _taker = Scheduler(svc.ops, svc.bus, svc.settings, lambda _type, _attempt: False, name=f"worker {worker}")
+    return _taker
+
+
 def _take_next(svc: Services, worker: str) -> handover.Dispatched | None:
     """Dispatch one PENDING job to this process (the slot its finished job freed), by the scheduler's own
     rules, with its step started; None if there is none or no slot. Never raises: the scheduler dispatches
     what this misses."""
-    global _taker
-    if _taker is None:
-        _taker = Scheduler(svc.ops, svc.bus, svc.settings, lambda _type, _attempt: False, name=f"worker {worker}")
     try:
-        return _taker.take(worker)
+        return _taker_for(svc, worker).take(worker)
     except Exception as exc:
         log.warning("could not take the next job (%s); the scheduler will dispatch it", exc)
         return None
@@ -422,6 +427,16 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
         recorded = retry_disconnects(
             "hand over to the next step", lambda: svc.ops.hand_over(job_id, index, fence, done, worker)
         )
+    elif chaining and isinstance(outcome, Finished):  # the job's last step: finish it and take the next job
+        result = outcome.result
+        finished = retry_disconnects(
+            "finish the job", lambda: _taker_for(svc, worker).finish_and_take(job_id, index, fence, result, worker)
+        )
+        if finished is not None:
+            taken = finished[1]
+            if taken is None:
+                return Ran("finished")
+            return Ran("finished", taken.dispatch, Begun(taken.start, taken.job))  # announced by the take
     if recorded is None:
         recorded = retry_disconnects(
             "record the outcome",

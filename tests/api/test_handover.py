@@ -6,12 +6,17 @@ depends on the clock (times, durations)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
-from scheduler import handover, models, store
+from scheduler import handover, keys, models, store
+from scheduler.loop import Scheduler
 from scheduler.states import Action, JobStatus
 from workers.services import Services
 
@@ -127,3 +132,69 @@ def test_hand_over_and_finish_job_write_what_the_general_path_writes(
     core_rows, orm_rows = rows(services, core), rows(services, orm)
     assert core_rows == orm_rows
     assert core_rows["job"]["status"] == "FINISHED" and core_rows["job"]["result"] == {"n": 1}
+
+
+@contextmanager
+def _live_worker(services: Services) -> Iterator[None]:
+    """A worker registration with one process, as a live worker announces itself, for the duration."""
+    key = keys.worker(services.settings.queue, WORKER)
+    services.redis.set(key, 1, ex=60)
+    try:
+        yield
+    finally:
+        services.redis.delete(key)
+
+
+def _running(services: Services, job_id: str) -> str:
+    """Dispatch and start `job_id` through the Core path; the started attempt's token."""
+    with services.db.write() as s:
+        taken = handover.dispatch_and_start(
+            s, job_id, WORKER, "scheduler", lease_s=30, check_target=services.targets.check
+        )
+    assert taken is not None
+    return taken.dispatch.fence
+
+
+def test_finish_and_take_finishes_the_job_and_starts_the_next_in_one_transaction(
+    client: TestClient, services: Services, project: str
+) -> None:
+    first = submit(client, project, params={"steps": 1, "seconds": 0})
+    second = submit(client, project, params={"steps": 2, "seconds": 0}, priority=0)  # first in line
+    fence = _running(services, first)
+    taker = Scheduler(services.ops, services.bus, services.settings, lambda _t, _a: False, name="worker test")
+    with _live_worker(services):
+        assert taker.finish_and_take(first, 0, "stale-token", {"n": 1}, WORKER) is None  # stale: nothing
+        assert rows(services, second)["job"]["status"] == "PENDING"
+        done = taker.finish_and_take(first, 0, fence, {"n": 1}, WORKER)
+    assert done is not None
+    finished, taken = done
+    assert finished.after is JobStatus.FINISHED and taken is not None and taken.job.id == second
+    assert rows(services, first)["job"]["status"] == "FINISHED"
+    assert rows(services, first)["job"]["result"] == {"n": 1}
+    started = rows(services, second)
+    assert started["job"]["status"] == "RUNNING" and started["steps"][0]["status"] == "RUNNING"
+    assert [e["action"] for e in started["events"]] == ["submit", "dispatch"]
+
+
+def test_a_failed_take_leaves_the_finish_standing(
+    client: TestClient, services: Services, project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = submit(client, project, params={"steps": 1, "seconds": 0})
+    second = submit(client, project, params={"steps": 1, "seconds": 0}, priority=0)  # first in line
+    fence = _running(services, first)
+    before = rows(services, second)
+
+    def broken(*_args: Any, **_kwargs: Any) -> None:
+        raise RuntimeError("injected: the take fails after it wrote")
+
+    def half_take(s: Session, job_id: str, *args: Any, **kwargs: Any) -> None:
+        s.execute(update(models.Job).where(models.Job.id == job_id).values(priority=4))  # undone by the savepoint
+        broken()
+
+    monkeypatch.setattr(handover, "dispatch_and_start", half_take)
+    taker = Scheduler(services.ops, services.bus, services.settings, lambda _t, _a: False, name="worker test")
+    with _live_worker(services):
+        done = taker.finish_and_take(first, 0, fence, None, WORKER)
+    assert done is not None and done[1] is None
+    assert rows(services, first)["job"]["status"] == "FINISHED"
+    assert rows(services, second) == before
