@@ -15,29 +15,30 @@ persistence of the Redis server it runs against).
 ## What limits the figures
 
 - **Throughput (missed).** Raw Celery spends per task one broker message, one hand-over to the pool and one
-  result write, and writes nothing durable. jobctl spends per job seven write transactions and about fifteen
-  Redis round trips, all committed before anything acts on them: the submission (three INSERTs), the dispatch
-  of the job together with the start of its first step, one transaction per following step that finishes the
-  step and starts the next one (`scheduler/handover.py`), and the last step finishing the job. Every hot-path
-  transaction is a few prepared Core statements (one read of the job, its project's name and its steps,
-  locked; fenced UPDATEs; the event INSERT), with no ORM load-modify-flush and no read-back: the job it
-  announces is built from what it wrote. A step's Redis work is two pipelined round trips (its announcement,
-  its pid registration for stops and its waiting-time metric; then the pid removal and its duration metric); a
-  transition's announcements, counters and scheduler wake-up are one more. What limits the figure now, from
-  py-spy on the pool processes during this workload (SQLite, sampled wall-clock time of the task-running
-  thread): about a third is waiting for SQLite's single write lock (`BEGIN IMMEDIATE`: the other pool process,
-  the scheduler or the submitting client holds it; SQLite's busy handler sleeps 1, 2, 5 ms... between tries),
-  a sixth is Redis round trips, and most of the rest is the Python of those transactions (a tenth went to
-  starting and joining a flusher thread per attempt: now one thread per process serves every attempt,
-  `workers/flusher.py`). On two shared cores the pool processes, the scheduler, the submitting client, Redis
-  and (on PostgreSQL) the database server compete for the CPU; PostgreSQL pays a network round trip per
-  statement and a connection ping per transaction (`pool_pre_ping`, kept: it is what lets every process ride
-  out a terminated connection). Tried and not kept: serialising SQLite writers with an `flock` in front of
-  `BEGIN IMMEDIATE` (no measurable change). What would take it further: batch submission (one transaction for
-  many jobs), finishing a job and taking the next one in one transaction, and a cheaper dispatch choice for a
-  single slot. Reaching 1.0 against a baseline that writes nothing durable is not reached here. The history of
-  this figure: 0.15 (SQLite) / 0.14 (PostgreSQL) with an ORM transition per step and a Celery round trip per
-  step; each change above was measured with the same workload before it was kept.
+  result write, and writes nothing durable. jobctl spends per job six write transactions and about a dozen
+  Redis round trips, each transaction committed before anything acts on it: the submission (three INSERTs);
+  one transaction per step after the first that finishes the step and starts the next one for the same pool
+  process (`scheduler/handover.py`); and one in which the last step finishes the job and the freed slot takes
+  the next PENDING job by the scheduler's rules (lock, limits, fair order) and starts its first step
+  (`Scheduler.finish_and_take`; the take is a savepoint, so a failed take never undoes the finish). Each is a
+  few prepared Core statements - one read of the job, its project's name and its steps, locked; fenced
+  UPDATEs; the event INSERT - with no ORM load-modify-flush and no read-back: the job it announces is built
+  from what it wrote. A step's Redis work is two pipelined round trips (its announcement, its pid registration
+  for stops and its waiting-time metric; then the pid removal and its duration metric); a transition's
+  announcements, counters and scheduler wake-up are one more. What limits the figure now, from py-spy on the
+  pool processes during this workload (sampled wall-clock time of the task-running thread): on SQLite about a
+  third is waiting for the single write lock (`BEGIN IMMEDIATE`: the other pool process, the scheduler or the
+  submitting client holds it; SQLite's busy handler sleeps 1, 2, 5 ms... between tries) and a sixth Redis
+  round trips; on PostgreSQL half is waiting for the server (a network round trip per statement, a connection
+  ping per transaction from `pool_pre_ping`, kept because it lets every process ride out a terminated
+  connection) and a sixth Redis. On two shared cores the pool processes, the scheduler, the submitting client,
+  Redis and the PostgreSQL server compete for the CPU. Tried and not kept: serialising SQLite writers with an
+  `flock` in front of `BEGIN IMMEDIATE` (no measurable change). What would take it further: batch submission
+  (one transaction for many jobs), a pool process keeping its database connection across its transactions (no
+  ping per transaction), and worker registrations in one Redis hash instead of keys found by SCAN. Reaching
+  1.0 against a baseline that writes nothing durable is not reached here. The history of this figure: 0.15
+  (SQLite) / 0.14 (PostgreSQL) with an ORM transition per step and a Celery round trip per step; each change
+  above was measured with the same workload before it was kept.
 - **Stop latency.** A pause commits PAUSED, records the stop request in Redis, and broadcasts the stop command;
   the worker's main process signals the pool process (SIGUSR2), whose handler confirms the stop in Redis and
   raises inside the step; the step's resources are released while it unwinds. The broadcast and the worker's
