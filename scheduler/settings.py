@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     scheduler_tick_s: float = Field(0.5, gt=0, description="longest pause between two scheduler passes")
     target_check_s: float = Field(1.0, gt=0, description="period of the target check of non-final jobs")
     worker_ttl_s: float = Field(10.0, gt=0, description="a worker silent for this long no longer counts")
+    chain_s: float = Field(
+        2.0, ge=0, description="how long a worker task runs the next steps and jobs itself (0: all go by the queue)"
+    )
 
     @field_validator("max_running", mode="before")
     @classmethod

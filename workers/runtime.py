@@ -40,8 +40,6 @@ log = logging.getLogger(__name__)
 
 STOP_SIGNAL = signal.SIGUSR2
 STOPPED = "stopped"
-#: How long one Celery task keeps running the next steps and jobs itself (see `run_attempt`).
-CHAIN_FOR_S = 2.0
 T = TypeVar("T")
 
 _services: Services | None = None
@@ -289,7 +287,7 @@ def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
     dispatched the job) claimed it with a new fence and started it for this process - fenced, target-checked,
     leased and recorded exactly as if it had arrived as a message; a stop finds it through the pid it
     registers (`workers.control`). Should this process die while running it, its lease runs out and the
-    scheduler retries it. After `CHAIN_FOR_S` the next attempt goes through the queue instead, so one task
+    scheduler retries it. After `settings.chain_s` the next attempt goes through the queue instead, so one task
     never holds a process (or a warm shutdown) for longer than its step plus that."""
     svc = services()
     try:
@@ -299,7 +297,7 @@ def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
 
 
 def _run_chain(svc: Services, job_id: str, index: int, fence: str, worker: str) -> str:
-    until = time.monotonic() + CHAIN_FOR_S
+    until = time.monotonic() + svc.settings.chain_s
     ran = _run_one(svc, job_id, index, fence, worker, None, until)
     own = ran.what
     if ran.follow is not None:
