@@ -168,15 +168,18 @@ class Scheduler:
             return store.purge_final_jobs(s, before)
 
     def run(self) -> None:
-        """Loop until `stopping` is set: dispatch on every wake-up or tick; recover expired leases once a tick
+        """Loop until `stopping` is set: dispatch on every wake-up or tick (passes that keep finding work go on
+        for at most a tick, then the chores below get their turn); recover expired leases once a tick
         (a burst of submissions wakes the loop for each, and leases are counted in seconds); the rest of the
         periodic chores less often."""
         last_recover = last_targets = last_purge = 0.0
         backoff = 0.0
         while not self.stopping.is_set():
             try:
-                while self.dispatch() and not self.stopping.is_set():
-                    pass  # a full pass may have left work: go again before sleeping
+                busy_until = time.monotonic() + self.settings.scheduler_tick_s
+                more = bool(self.dispatch())
+                while more and not self.stopping.is_set() and time.monotonic() < busy_until:
+                    more = bool(self.dispatch())  # a full pass may have left work: go again, for up to a tick
                 now = time.monotonic()
                 if now - last_recover >= self.settings.scheduler_tick_s:  # once a tick, not at every wake-up
                     self.recover()
@@ -193,4 +196,5 @@ class Scheduler:
                 log.exception("scheduler pass failed; retrying in %.1fs", backoff)
                 self.stopping.wait(backoff)
                 continue
-            self.bus.wait_for_wake(self.settings.scheduler_tick_s)
+            if not more:  # work left over goes on after the chores, without waiting
+                self.bus.wait_for_wake(self.settings.scheduler_tick_s)
