@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from scheduler import models
 from scheduler.records import Dispatch, JobRecord
 from scheduler.states import Action, JobStatus
-from scheduler.store import StepStart, Transition, account_time, new_id, utcnow
+from scheduler.store import StepStart, Transition, account_time, fenced, new_id, utcnow
 
 S = JobStatus
 _jobs, _steps, _events = models.JOBS, models.STEPS, models.EVENTS
@@ -58,12 +58,7 @@ _READ = (
 )
 _FINISH = (
     update(_steps)
-    .where(
-        _steps.c.job_id == bindparam("j"),
-        _steps.c.idx == bindparam("i"),
-        _steps.c.fence == bindparam("f"),
-        _steps.c.status == S.RUNNING.value,
-    )
+    .where(*fenced(bindparam("j"), bindparam("i"), bindparam("f"), S.RUNNING))
     .values(
         status=S.FINISHED.value,
         progress=100.0,
@@ -108,16 +103,7 @@ _EVENT = insert(_events).values(
     reason=None,
 )
 #: Start a claimed attempt (the token is the claim's).
-_RUN = (
-    update(_steps)
-    .where(
-        _steps.c.job_id == bindparam("j"),
-        _steps.c.idx == bindparam("i"),
-        _steps.c.fence == bindparam("f"),
-        _steps.c.status == S.PENDING.value,
-    )
-    .values(**_RUN_VALUES)
-)
+_RUN = update(_steps).where(*fenced(bindparam("j"), bindparam("i"), bindparam("f"), S.PENDING)).values(**_RUN_VALUES)
 _DISPATCH_JOB = (
     update(_jobs)
     .where(_jobs.c.id == bindparam("j"), _jobs.c.status == S.PENDING.value)

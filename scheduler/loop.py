@@ -68,9 +68,8 @@ class Scheduler:
     def dispatch(self) -> int:
         """One dispatch pass. Returns how many jobs left PENDING (dispatched or auto-discarded)."""
         capacity = self.bus.capacity(self.settings.queue)
-        limit = capacity if self.settings.max_running is None else min(capacity, self.settings.max_running)
         with self.db.read() as s:  # every slot taken (the common case in a burst): no write transaction, no lock
-            if sum(store.running_counts(s).values()) >= limit:
+            if self._slots(capacity, store.project_loads(s)) <= 0:
                 return 0
         with self.db.write() as s:
             chosen = self._choose(s, capacity, None)
@@ -119,6 +118,7 @@ class Scheduler:
         return finished, taken
 
     def _take(self, s: Session, capacity: int, worker: str) -> tuple[handover.Dispatched | None, list[Done]]:
+        """In the caller's transaction: choose one job and start its step for `worker`; what to announce."""
         chosen = self._choose(s, capacity, 1)
         if not chosen:
             return None, []
@@ -142,16 +142,19 @@ class Scheduler:
         """Under the dispatch lock: the PENDING jobs that may start now, at most `at_most`, in fair order."""
         store.lock_dispatch(s)
         loads = store.project_loads(s)
-        running = sum(n for _, n in loads.values())
-        slots = capacity - running
-        if self.settings.max_running is not None:
-            slots = min(slots, self.settings.max_running - running)
+        slots = self._slots(capacity, loads)
         if at_most is not None:
             slots = min(slots, at_most)
         if slots <= 0:
             return []
         free = {pid: (limit or self.settings.project_max_running) - n for pid, (limit, n) in loads.items()}
         return fair_order(store.pending_candidates(s, free, slots), slots)
+
+    def _slots(self, capacity: int, loads: dict[int, tuple[int | None, int]]) -> int:
+        """How many more jobs may run: the live workers' capacity and `max_running` less the RUNNING jobs."""
+        running = sum(n for _, n in loads.values())
+        limit = capacity if self.settings.max_running is None else min(capacity, self.settings.max_running)
+        return limit - running
 
     def recover(self) -> int:
         """Handle every attempt whose lease ran out. Returns how many."""

@@ -282,25 +282,25 @@ class Operations:
         with self.db.write() as s:
             # The job's last step finishing is the common case: one read and three writes (scheduler.handover).
             t = handover.finish_job(s, job_id, index, fence, outcome.result) if isinstance(outcome, Finished) else None
-            if t is not None:
-                pass
-            elif not store.lock_attempt(s, job_id, index, fence):
-                return Recorded(False)
-            elif isinstance(outcome, Finished):
-                accepted, follows = store.complete_step(
-                    s, job_id, index, fence, outcome.result, self.settings.queue_lease_s
-                )
-                if not accepted:
+            if t is None:  # not the last step, a failure, or a stale attempt: the general path
+                if not store.lock_attempt(s, job_id, index, fence):
                     return Recorded(False)
-                if isinstance(follows, store.Transition):
-                    t = follows
+                if isinstance(outcome, Finished):
+                    accepted, follows = store.complete_step(
+                        s, job_id, index, fence, outcome.result, self.settings.queue_lease_s
+                    )
+                    if not accepted:
+                        return Recorded(False)
+                    if isinstance(follows, store.Transition):
+                        t = follows
+                    else:
+                        next_dispatch = follows
+                elif outcome.retry:
+                    reason = f"step {index} failed: {outcome.error}; retrying"
+                    t = self._transition(s, job_id, Action.RETRY, "worker", reason)
                 else:
-                    next_dispatch = follows
-            elif outcome.retry:
-                reason = f"step {index} failed: {outcome.error}; retrying"
-                t = self._transition(s, job_id, Action.RETRY, "worker", reason)
-            else:
-                t = self._transition(s, job_id, Action.FAIL, "worker", f"step {index} failed", error=outcome.error)
+                    error = outcome.error
+                    t = self._transition(s, job_id, Action.FAIL, "worker", f"step {index} failed", error=error)
             job = t.job if t is not None else store.get_job(s, job_id)
         # The attempt reporting is the one the transition stopped: it must not revoke itself.
         self._after(

@@ -742,16 +742,6 @@ def lock_dispatch(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(74726)"))
 
 
-def running_counts(session: Session) -> dict[int, int]:
-    """RUNNING jobs per project id."""
-    rows = session.execute(
-        select(models.Job.project_id, func.count())
-        .where(models.Job.status == S.RUNNING.value)
-        .group_by(models.Job.project_id)
-    )
-    return {pid: n for pid, n in rows}
-
-
 def project_loads(session: Session) -> dict[int, tuple[int | None, int]]:
     """Every project's id: (its own limit of RUNNING jobs, or None; how many it has RUNNING), in one statement."""
     running = (
@@ -835,7 +825,7 @@ def expired_leases(session: Session, now: datetime) -> list[ExpiredLease]:
 
 def resend_attempt(session: Session, job_id: str, index: int, fence: str, queue_lease_s: float) -> Dispatch | None:
     """Give a never-started attempt a fresh token and lease (its message was lost). None if it moved on."""
-    step = session.scalar(select(models.Step).where(*_attempt(job_id, index, fence, S.PENDING)).with_for_update())
+    step = session.scalar(select(models.Step).where(*fenced(job_id, index, fence, S.PENDING)).with_for_update())
     job_type = session.scalar(
         select(models.Job.type).where(models.Job.id == job_id, models.Job.status == S.RUNNING.value)
     )
@@ -850,8 +840,9 @@ def resend_attempt(session: Session, job_id: str, index: int, fence: str, queue_
 # ------------------------------------------------------------------------------- worker-side (fenced)
 
 
-def _attempt(job_id: str, index: int, fence: str, status: JobStatus | None = None) -> tuple[Any, ...]:
-    """The WHERE conditions that fence a write to step `index` of `job_id` to the attempt `fence`."""
+def fenced(job_id: Any, index: Any, fence: Any, status: JobStatus | None = None) -> tuple[Any, ...]:
+    """The WHERE conditions that fence a write to step `index` of `job_id` to the attempt `fence` (values, or
+    bind parameters for a prepared statement)."""
     conditions = (models.Step.job_id == job_id, models.Step.index == index, models.Step.fence == fence)
     return conditions if status is None else (*conditions, models.Step.status == status.value)
 
@@ -878,7 +869,7 @@ def lock_attempt(session: Session, job_id: str, index: int, fence: str, *, expir
     """Lock the job row (always before its steps: one lock order everywhere), then tell whether `fence` is
     still the step's current attempt - and, with `expired`, whether its lease has run out."""
     session.execute(select(models.Job.id).where(models.Job.id == job_id).with_for_update())
-    query = select(models.Step.index).where(*_attempt(job_id, index, fence))
+    query = select(models.Step.index).where(*fenced(job_id, index, fence))
     if expired:
         query = query.where(models.Step.lease_until < utcnow())
     return session.scalar(query) is not None
@@ -889,12 +880,12 @@ def heartbeat(session: Session, job_id: str, index: int, fence: str, progress: f
     values: dict[str, Any] = {"lease_until": utcnow() + timedelta(seconds=lease_s)}
     if progress is not None:
         values["progress"] = max(0.0, min(100.0, progress))
-    result = session.execute(update(models.Step).where(*_attempt(job_id, index, fence, S.RUNNING)).values(**values))
+    result = session.execute(update(models.Step).where(*fenced(job_id, index, fence, S.RUNNING)).values(**values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def is_current(session: Session, job_id: str, index: int, fence: str) -> bool:
-    return session.scalar(select(models.Step.index).where(*_attempt(job_id, index, fence))) is not None
+    return session.scalar(select(models.Step.index).where(*fenced(job_id, index, fence))) is not None
 
 
 def append_log(session: Session, job_id: str, index: int, fence: str, lines: Sequence[str]) -> bool:
@@ -910,7 +901,7 @@ def append_log(session: Session, job_id: str, index: int, fence: str, lines: Seq
 
 
 def save_checkpoint(session: Session, job_id: str, index: int, fence: str, checkpoint: dict[str, Any]) -> bool:
-    result = session.execute(update(models.Step).where(*_attempt(job_id, index, fence)).values(checkpoint=checkpoint))
+    result = session.execute(update(models.Step).where(*fenced(job_id, index, fence)).values(checkpoint=checkpoint))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -922,7 +913,7 @@ def complete_step(
     step returned).
     A stale attempt is not accepted and changes nothing.
     """
-    step = session.scalar(select(models.Step).where(*_attempt(job_id, index, fence, S.RUNNING)).with_for_update())
+    step = session.scalar(select(models.Step).where(*fenced(job_id, index, fence, S.RUNNING)).with_for_update())
     if step is None:
         return False, None
     now = utcnow()

@@ -44,15 +44,15 @@ T = TypeVar("T")
 
 _services: Services | None = None
 _current: Attempt | None = None
-_flushers: dict[int, Flusher] = {}  # by process id: a forked child starts its own
+_flusher: Flusher | None = None  # created on first use, in the pool process that runs attempts
 
 
-def _flusher(svc: Services) -> Flusher:
-    pid = os.getpid()
-    if pid not in _flushers:
-        _flushers.clear()
-        _flushers[pid] = Flusher(svc.settings.progress_flush_s)
-    return _flushers[pid]
+def flusher(svc: Services) -> Flusher:
+    """This process's flusher (`workers.flusher`)."""
+    global _flusher
+    if _flusher is None:
+        _flusher = Flusher(svc.settings.progress_flush_s)
+    return _flusher
 
 
 def init_process(services: Services) -> None:
@@ -137,8 +137,8 @@ class Attempt:
         `announce` (the job as the transaction that started the attempt left it) before the code runs."""
         finished = False
         ended: float | None = None
-        flusher = _flusher(self.svc)
-        flusher.attach(self)
+        ticks = flusher(self.svc)
+        ticks.attach(self)
         running = keys.attempt(self.start.fence)
         began = time.monotonic()
         pipe = self.svc.bus.batch()  # one round trip for the announcement, the registration and the metric
@@ -172,12 +172,12 @@ class Attempt:
             self.ctx.log(f"failed: {type(exc).__name__}: {exc}")
             return Failed(f"{type(exc).__name__}: {exc}", retry=retry)
         finally:
-            pipe = self.svc.redis.pipeline(transaction=False)  # one round trip for both, as at the start
+            pipe = self.svc.bus.batch()  # one round trip for both, as at the start
             pipe.delete(running)
             if ended is not None:
                 self.svc.metrics.observe("step_duration_seconds", ended - began, pipe)
             self._redis_quietly(pipe.execute)
-            flusher.detach()
+            ticks.detach()
             # A finished step's progress (100) is written with its outcome: only its last log lines are due here.
             retry_disconnects("flush the last progress", lambda: self._flush(final=True, finished=finished))
 
