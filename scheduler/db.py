@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -30,13 +30,21 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self._read = sessionmaker(self.engine, expire_on_commit=False)
-        self._write = sessionmaker(self.engine.execution_options(jobctl_write=True), expire_on_commit=False)
+        self._write_engine = self.engine.execution_options(jobctl_write=True)
+        self._write = sessionmaker(self._write_engine, expire_on_commit=False)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction, committed on success and rolled back on any exception."""
         with self._write.begin() as session:
             yield session
+
+    @contextmanager
+    def write_core(self) -> Iterator[Connection]:
+        """A write transaction on a Core connection (no ORM session: the hot path's `scheduler.handover`),
+        committed on success and rolled back on any exception."""
+        with self._write_engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -68,4 +76,5 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         immediate = conn.get_execution_options().get("jobctl_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # On the driver's connection: a BEGIN does not need SQLAlchemy's execution machinery around it.
+        conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")

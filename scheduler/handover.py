@@ -23,13 +23,14 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from scheduler import models
+from scheduler.prepared import Prepared, Reader
 from scheduler.records import Dispatch, JobRecord
 from scheduler.states import Action, JobStatus
-from scheduler.store import StepStart, Transition, account_time, fenced, new_id, utcnow
+from scheduler.store import INSERT_EVENT, StepStart, Transition, account_time, fenced, new_id, utcnow
 
 S = JobStatus
 _jobs, _steps, _events = models.JOBS, models.STEPS, models.EVENTS
@@ -48,7 +49,7 @@ def _labelled(entity: Any, prefix: str = "") -> list[Any]:
 _JOB_KEYS = [prop.key for prop in models.Job.__mapper__.column_attrs] + ["project_name"]
 _STEP_KEYS = [prop.key for prop in models.Step.__mapper__.column_attrs]
 #: The job with its project's name and its steps, in one round trip: a row per step, the job's columns on each.
-_READ = (
+_READ = Prepared(
     select(*_labelled(models.Job), models.Project.name.label("project_name"), *_labelled(models.Step, "step_"))
     .join(models.Project, models.Project.id == models.Job.project_id)
     .join(models.Step, models.Step.job_id == models.Job.id)
@@ -56,7 +57,7 @@ _READ = (
     .order_by(models.Step.index)
     .with_for_update(of=[_jobs, _steps])
 )
-_FINISH = (
+_FINISH = Prepared(
     update(_steps)
     .where(*fenced(bindparam("j"), bindparam("i"), bindparam("f"), S.RUNNING))
     .values(
@@ -81,7 +82,7 @@ _RUN_VALUES: dict[str, Any] = {
     "worker": bindparam("worker"),
     "lease_until": bindparam("lease_until"),
 }
-_FINISH_JOB = (
+_FINISH_JOB = Prepared(
     update(_jobs)
     .where(_jobs.c.id == bindparam("j"), _jobs.c.status == S.RUNNING.value)
     .values(
@@ -93,18 +94,11 @@ _FINISH_JOB = (
         updated_at=bindparam("now"),
     )
 )
-_EVENT = insert(_events).values(
-    job_id=bindparam("j"),
-    at=bindparam("now"),
-    actor=bindparam("actor"),
-    action=bindparam("action"),
-    from_status=bindparam("before"),
-    to_status=bindparam("after"),
-    reason=None,
-)
 #: Start a claimed attempt (the token is the claim's).
-_RUN = update(_steps).where(*fenced(bindparam("j"), bindparam("i"), bindparam("f"), S.PENDING)).values(**_RUN_VALUES)
-_DISPATCH_JOB = (
+_RUN = Prepared(
+    update(_steps).where(*fenced(bindparam("j"), bindparam("i"), bindparam("f"), S.PENDING)).values(**_RUN_VALUES)
+)
+_DISPATCH_JOB = Prepared(
     update(_jobs)
     .where(_jobs.c.id == bindparam("j"), _jobs.c.status == S.PENDING.value)
     .values(
@@ -117,7 +111,7 @@ _DISPATCH_JOB = (
     )
 )
 #: Claim and start a PENDING step under a new token (the hand-over, a dispatch to the process that runs it).
-_CLAIM_AND_RUN = (
+_CLAIM_AND_RUN = Prepared(
     update(_steps)
     .where(_steps.c.job_id == bindparam("j"), _steps.c.idx == bindparam("i"), _steps.c.status == S.PENDING.value)
     .values(fence=bindparam("f"), task_id=bindparam("f"), dispatches=_steps.c.dispatches + 1, **_RUN_VALUES)
@@ -152,11 +146,10 @@ Row = SimpleNamespace  # a row read here, as a mutable object with the ORM attri
 
 
 def start(
-    session: Session, job_id: str, index: int, fence: str, worker: str, *, lease_s: float, check_target: TargetCheck
+    conn: Connection, job_id: str, index: int, fence: str, worker: str, *, lease_s: float, check_target: TargetCheck
 ) -> Started | None:
     """Start the claimed attempt `fence` of step `index` for `worker`, in the caller's transaction. None, with
     nothing written, if it is no longer current (stale or redelivered: already started, or the job moved on)."""
-    conn = session.connection()
     read = _read(conn, job_id)
     if read is None:
         return None
@@ -164,11 +157,11 @@ def start(
     if index >= len(steps) or steps[index].fence != fence or steps[index].status != S.PENDING.value:
         return None
     step = steps[index]
-    reason = _target_reason(session, job, check_target)
+    reason = _target_reason(conn, job, check_target)
     now = utcnow()
     if reason is None:
         _mark_running(step, now, worker, lease_s)
-        if conn.execute(_RUN, {"j": job_id, "i": index, "f": fence, **_run_params(step)}).rowcount != 1:
+        if _RUN.run(conn, {"j": job_id, "i": index, "f": fence, **_run_params(step)}).rowcount != 1:
             raise RuntimeError(f"step {index} of job {job_id} changed under its lock")
     return Started(
         _step_start(job, steps, index, reason), reason, JobRecord.from_row(job, job.project_name, steps, now)
@@ -176,20 +169,19 @@ def start(
 
 
 def dispatch_and_start(
-    session: Session, job_id: str, worker: str, actor: str, *, lease_s: float, check_target: TargetCheck
+    conn: Connection, job_id: str, worker: str, actor: str, *, lease_s: float, check_target: TargetCheck
 ) -> Dispatched | None:
     """Dispatch the PENDING job `job_id` and start its current step for `worker`, in the caller's transaction
     (the scheduler's dispatch pass, which chose the job): the job RUNNING with its waiting time booked, the
     step claimed under a new token and RUNNING, the `dispatch` event by `actor` - what `store.transition
     (DISPATCH)` and `start` write. None, with nothing written, if the job is not PENDING, has no PENDING step to
     run, or its target no longer matches (the general path, `Operations.dispatch`, then decides)."""
-    conn = session.connection()
     read = _read(conn, job_id, S.PENDING)
     if read is None:
         return None
     job, steps = read
     step = next((st for st in steps if st.status != S.FINISHED.value), None)
-    if step is None or step.status != S.PENDING.value or _target_reason(session, job, check_target) is not None:
+    if step is None or step.status != S.PENDING.value or _target_reason(conn, job, check_target) is not None:
         return None
 
     now = utcnow()
@@ -197,15 +189,15 @@ def dispatch_and_start(
     account_time(job, S.PENDING, S.RUNNING, now)
     job.status, job.updated_at = S.RUNNING.value, now
     params = {"j": job_id, "now": now, "waiting_s": job.waiting_s, "started_at": job.started_at}
-    if conn.execute(_DISPATCH_JOB, params).rowcount != 1:
+    if _DISPATCH_JOB.run(conn, params).rowcount != 1:
         raise RuntimeError(f"job {job_id} changed under its lock")
     step.fence = step.task_id = new_id()
     step.dispatches += 1
     step.ready_at = step.ready_at or now
     _mark_running(step, now, worker, lease_s)
-    conn.execute(_CLAIM_AND_RUN, {"j": job_id, "i": step.index, "f": step.fence, **_run_params(step)})
+    _CLAIM_AND_RUN.run(conn, {"j": job_id, "i": step.index, "f": step.fence, **_run_params(step)})
     event = {"j": job_id, "now": now, "actor": actor, "action": Action.DISPATCH.value}
-    conn.execute(_EVENT, {**event, "before": S.PENDING.value, "after": S.RUNNING.value})
+    INSERT_EVENT.run(conn, {**event, "reason": None, "before": S.PENDING.value, "after": S.RUNNING.value})
 
     dispatch = Dispatch(job_id=job_id, job_type=job.type, step_index=step.index, step_name=step.name, fence=step.fence)
     record = JobRecord.from_row(job, job.project_name, steps, now)
@@ -216,7 +208,7 @@ def dispatch_and_start(
 
 
 def hand_over(
-    session: Session,
+    conn: Connection,
     job_id: str,
     index: int,
     fence: str,
@@ -230,7 +222,6 @@ def hand_over(
     """Finish attempt `fence` of step `index` with `output` and start step `index + 1` for `worker`, in the
     caller's transaction. None, with nothing written, if the attempt is no longer current or the step has no
     PENDING successor (the caller then takes the general path, `store.complete_step`)."""
-    conn = session.connection()
     read = _read(conn, job_id)
     if read is None:
         return None
@@ -243,7 +234,7 @@ def hand_over(
 
     now = utcnow()
     _finish_step(conn, job_id, done, now, output)
-    reason = _target_reason(session, job, check_target)
+    reason = _target_reason(conn, job, check_target)
     nxt.fence = nxt.task_id = new_id()
     nxt.dispatches += 1
     nxt.ready_at = now
@@ -251,7 +242,7 @@ def hand_over(
         _mark_running(nxt, now, worker, lease_s)
     else:  # claimed only, as store.complete_step leaves it: the caller discards the job
         nxt.lease_until = now + timedelta(seconds=queue_lease_s)
-    conn.execute(_CLAIM_AND_RUN, {"j": job_id, "i": index + 1, "f": nxt.fence, **_run_params(nxt)})
+    _CLAIM_AND_RUN.run(conn, {"j": job_id, "i": index + 1, "f": nxt.fence, **_run_params(nxt)})
 
     dispatch = Dispatch(job_id=job_id, job_type=job.type, step_index=index + 1, step_name=nxt.name, fence=nxt.fence)
     record = JobRecord.from_row(job, job.project_name, steps, now)
@@ -259,13 +250,12 @@ def hand_over(
 
 
 def finish_job(
-    session: Session, job_id: str, index: int, fence: str, output: dict[str, Any] | None, actor: str = "worker"
+    conn: Connection, job_id: str, index: int, fence: str, output: dict[str, Any] | None, actor: str = "worker"
 ) -> Transition | None:
     """Finish attempt `fence` of the job's last step `index` with `output`, and with it the job: FINISHED, its
     result what the step returned, its running time booked, its `finish` event written - what
     `store.complete_step` and `store.transition(FINISH)` write, in the caller's transaction. None, with nothing
     written, if the attempt is no longer current or the step is not the last (the general path decides)."""
-    conn = session.connection()
     read = _read(conn, job_id)
     if read is None:
         return None
@@ -283,10 +273,10 @@ def finish_job(
     if output is not None:
         job.result = output
     params = {"j": job_id, "now": now, "result": job.result, "duration_s": job.duration_s}
-    if conn.execute(_FINISH_JOB, params).rowcount != 1:
+    if _FINISH_JOB.run(conn, params).rowcount != 1:
         raise RuntimeError(f"job {job_id} changed under its lock")
     event = {"j": job_id, "now": now, "actor": actor, "action": Action.FINISH.value}
-    conn.execute(_EVENT, {**event, "before": S.RUNNING.value, "after": S.FINISHED.value})
+    INSERT_EVENT.run(conn, {**event, "reason": None, "before": S.RUNNING.value, "after": S.FINISHED.value})
     record = JobRecord.from_row(job, job.project_name, steps, now)
     return Transition(job_id, job.type, job.project_name, Action.FINISH, S.RUNNING, S.FINISHED, None, job=record)
 
@@ -305,7 +295,7 @@ def _finish_step(conn: Connection, job_id: str, step: Any, now: datetime, output
         "output": output,
         "duration_s": step.duration_s,
     }
-    if conn.execute(_FINISH, params).rowcount != 1:  # cannot happen under the locks taken by _read
+    if _FINISH.run(conn, params).rowcount != 1:  # cannot happen under the locks taken by _read
         raise RuntimeError(f"step {step.index} of job {job_id} changed under its lock")
     step.status, step.progress, step.finished_at, step.output = S.FINISHED.value, 100.0, now, output
     step.running_since = step.fence = step.lease_until = None
@@ -313,17 +303,29 @@ def _finish_step(conn: Connection, job_id: str, step: Any, now: datetime, output
 
 def _read(conn: Connection, job_id: str, status: JobStatus = S.RUNNING) -> tuple[Any, list[Any]] | None:
     """The job (locked; with `project_name`) and its steps in order (locked), if the job is in `status`."""
-    rows = conn.execute(_READ, {"job_id": job_id}).all()
-    if not rows or rows[0].status != status.value:
+    rows = _READ.fetch(conn, {"job_id": job_id})
+    readers = _readers.get(conn.dialect.name)
+    if readers is None:
+        dialect = conn.dialect
+        readers = _readers[dialect.name] = (
+            _READ.position(dialect, "status"),
+            _READ.reader(dialect, _JOB_KEYS),
+            _READ.reader(dialect, _STEP_KEYS, "step_"),
+        )
+    status_at, read_job, read_step = readers
+    if not rows or rows[0][status_at] != status.value:
         return None
-    job = Row(**{key: getattr(rows[0], key) for key in _JOB_KEYS})
-    return job, [Row(**{key: getattr(row, "step_" + key) for key in _STEP_KEYS}) for row in rows]
+    return Row(**read_job(rows[0])), [Row(**read_step(row)) for row in rows]
 
 
-def _target_reason(session: Session, job: Any, check_target: TargetCheck) -> str | None:
+_readers: dict[str, tuple[int, Reader, Reader]] = {}  # by dialect: where `status` is, the job's, a step's
+
+
+def _target_reason(conn: Connection, job: Any, check_target: TargetCheck) -> str | None:
     if not job.target_kind:
         return None
-    return check_target(session, job.project_id, job.target_kind, job.target_name or "", job.target_version)
+    with Session(bind=conn) as session:  # joins the caller's transaction; closing it leaves that alone
+        return check_target(session, job.project_id, job.target_kind, job.target_name or "", job.target_version)
 
 
 def _mark_running(step: Any, now: datetime, worker: str, lease_s: float) -> None:

@@ -105,7 +105,7 @@ class Scheduler:
         done: list[Done] = []
         failed = False
         with self.db.write() as s:
-            finished = handover.finish_job(s, job_id, index, fence, output)
+            finished = handover.finish_job(s.connection(), job_id, index, fence, output)
             if finished is None:
                 return None
             try:
@@ -123,7 +123,12 @@ class Scheduler:
         if not chosen:
             return None, []
         taken = handover.dispatch_and_start(
-            s, chosen[0], worker, self.name, lease_s=self.settings.lease_s, check_target=self.ops.targets.check
+            s.connection(),
+            chosen[0],
+            worker,
+            self.name,
+            lease_s=self.settings.lease_s,
+            check_target=self.ops.targets.check,
         )
         if taken is None:  # its target moved (or it changed since it was chosen): the general path
             return None, self.ops.dispatch(chosen, s, self.name)

@@ -281,7 +281,11 @@ class Operations:
         next_dispatch: Dispatch | None = None
         with self.db.write() as s:
             # The job's last step finishing is the common case: one read and three writes (scheduler.handover).
-            t = handover.finish_job(s, job_id, index, fence, outcome.result) if isinstance(outcome, Finished) else None
+            t = (
+                handover.finish_job(s.connection(), job_id, index, fence, outcome.result)
+                if isinstance(outcome, Finished)
+                else None
+            )
             if t is None:  # not the last step, a failure, or a stale attempt: the general path
                 if not store.lock_attempt(s, job_id, index, fence):
                     return Recorded(False)
@@ -316,9 +320,9 @@ class Operations:
         attempt is stale, or this was the last step): `record_outcome` then decides.
 
         The caller announces the job (`bus.job_changed`; with the started step's first Redis round trip)."""
-        with self.db.write() as s:
+        with self.db.write_core() as conn:
             done = handover.hand_over(
-                s,
+                conn,
                 job_id,
                 index,
                 fence,

@@ -8,6 +8,7 @@ touch a step whose current attempt token is the caller's.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,11 +16,12 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, text, union_all, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, text, union_all, update
 from sqlalchemy.orm import Session
 
 from scheduler import models
 from scheduler.errors import Conflict, Invalid, NotFound
+from scheduler.prepared import Prepared
 from scheduler.records import (
     Dispatch,
     EventRecord,
@@ -57,11 +59,18 @@ def create_project(session: Session, name: str, max_running: int | None) -> Proj
 
 def get_project(session: Session, name: str) -> ProjectRecord:
     """The project called `name`; `NotFound` otherwise."""
-    p = models.Project
-    row = session.execute(select(p.id, p.name, p.max_running, p.created_at).where(p.name == name)).one_or_none()
-    if row is None:
+    conn = session.connection()
+    rows = _PROJECT.fetch(conn, {"name": name})
+    if not rows:
         raise NotFound(f"project {name!r} not found")
-    return ProjectRecord(id=row.id, name=row.name, max_running=row.max_running, created_at=row.created_at)
+    return ProjectRecord(**_PROJECT.reader(conn.dialect, ["id", "name", "max_running", "created_at"])(rows[0]))
+
+
+_PROJECT = Prepared(
+    select(models.Project.id, models.Project.name, models.Project.max_running, models.Project.created_at).where(
+        models.Project.name == bindparam("name")
+    )
+)
 
 
 def list_projects(session: Session, names: Iterable[str] | None = None) -> list[ProjectRecord]:
@@ -235,6 +244,22 @@ def _target(row: models.Target, project: str) -> TargetRecord:
 # ------------------------------------------------------------------------------------------------- jobs
 
 
+_INSERT_JOB = Prepared(insert(models.JOBS))
+_INSERT_STEPS = Prepared(insert(models.STEPS))
+#: An event row: parameters j (the job), now, actor, action, before, after, reason.
+INSERT_EVENT = Prepared(
+    insert(models.EVENTS).values(
+        job_id=bindparam("j"),
+        at=bindparam("now"),
+        actor=bindparam("actor"),
+        action=bindparam("action"),
+        from_status=bindparam("before"),
+        to_status=bindparam("after"),
+        reason=bindparam("reason"),
+    )
+)
+
+
 def insert_job(
     session: Session,
     *,
@@ -300,11 +325,11 @@ def insert_job(
         }
         for i, spec in enumerate(steps)
     ]
-    conn = session.connection()  # Core statements on the tables: the ORM's bulk insert costs more than the rest
-    conn.execute(insert(models.JOBS), [job])
-    conn.execute(insert(models.STEPS), [{("idx" if k == "index" else k): v for k, v in r.items()} for r in rows])
-    event = {"job_id": job["id"], "at": now, "actor": submitter, "action": Action.SUBMIT.value}
-    conn.execute(insert(models.EVENTS), [{**event, "from_status": None, "to_status": S.PENDING.value}])
+    conn = session.connection()  # prepared Core statements: the ORM's bulk insert costs more than the rest
+    _INSERT_JOB.run(conn, job).close()
+    _INSERT_STEPS.run_many(conn, [{("idx" if k == "index" else k): v for k, v in r.items()} for r in rows])
+    event = {"j": job["id"], "now": now, "actor": submitter, "action": Action.SUBMIT.value, "reason": None}
+    INSERT_EVENT.run(conn, {**event, "before": None, "after": S.PENDING.value}).close()
     return JobRecord.from_row(SimpleNamespace(**job), project, [SimpleNamespace(**r) for r in rows], now)
 
 
@@ -736,26 +761,32 @@ def lock_jobs(session: Session, job_ids: Sequence[str]) -> None:
         )
 
 
+_DISPATCH_LOCK = Prepared(text("SELECT pg_advisory_xact_lock(74726)"))
+
+
 def lock_dispatch(session: Session) -> None:
     """Serialise dispatch passes across schedulers (PostgreSQL advisory lock; SQLite's write lock)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(74726)"))
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        _DISPATCH_LOCK.run(conn, {}).close()
+
+
+_RUNNING = (
+    select(models.Job.project_id, func.count().label("n"))
+    .where(models.Job.status == S.RUNNING.value)
+    .group_by(models.Job.project_id)
+    .subquery()
+)
+_LOADS = Prepared(
+    select(models.Project.id, models.Project.max_running, func.coalesce(_RUNNING.c.n, 0)).outerjoin(
+        _RUNNING, _RUNNING.c.project_id == models.Project.id
+    )
+)
 
 
 def project_loads(session: Session) -> dict[int, tuple[int | None, int]]:
     """Every project's id: (its own limit of RUNNING jobs, or None; how many it has RUNNING), in one statement."""
-    running = (
-        select(models.Job.project_id, func.count().label("n"))
-        .where(models.Job.status == S.RUNNING.value)
-        .group_by(models.Job.project_id)
-        .subquery()
-    )
-    rows = session.execute(
-        select(models.Project.id, models.Project.max_running, func.coalesce(running.c.n, 0)).outerjoin(
-            running, running.c.project_id == models.Project.id
-        )
-    )
-    return {pid: (limit, n) for pid, limit, n in rows}
+    return {pid: (limit, n) for pid, limit, n in _LOADS.fetch(session.connection(), {})}
 
 
 def pending_candidates(
@@ -770,17 +801,28 @@ def pending_candidates(
     wanted = {pid: n for pid, n in wanted.items() if n > 0}
     if not wanted:
         return []
+    params: dict[str, int] = {}
+    for i, (pid, n) in enumerate(sorted(wanted.items())):
+        params[f"p{i}"], params[f"n{i}"] = pid, n
+    statement = _candidates(len(wanted))
+    conn = session.connection()
+    created = statement.reader(conn.dialect, ["created_at"])
+    return [(r[0], r[1], r[2], created(r)["created_at"]) for r in statement.fetch(conn, params)]
+
+
+@functools.cache
+def _candidates(projects: int) -> Prepared:
+    """`pending_candidates`' statement for this many projects: parameters p<i> (the project), n<i> (how many)."""
     job = models.Job
     parts = [
         select(job.id, job.project_id, job.priority, job.created_at)
-        .where(job.status == S.PENDING.value, job.project_id == pid)
+        .where(job.status == S.PENDING.value, job.project_id == bindparam(f"p{i}"))
         .order_by(job.priority, job.created_at, job.id)
-        .limit(n)
+        .limit(bindparam(f"n{i}"))
         .subquery()
-        for pid, n in sorted(wanted.items())
+        for i in range(projects)
     ]
-    query = union_all(*(select(part) for part in parts))
-    return [(r[0], r[1], r[2], r[3]) for r in session.execute(query)]
+    return Prepared(union_all(*(select(part) for part in parts)))
 
 
 def job_target(session: Session, job_id: str) -> tuple[int, str, str, str | None] | None:

@@ -388,9 +388,9 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
     global _current
 
     def begin() -> Begun | None:
-        with svc.db.write() as session:
+        with svc.db.write_core() as conn:
             started = handover.start(
-                session, job_id, index, fence, worker, lease_s=svc.settings.lease_s, check_target=svc.targets.check
+                conn, job_id, index, fence, worker, lease_s=svc.settings.lease_s, check_target=svc.targets.check
             )
         if started is None:
             return None

@@ -58,12 +58,14 @@ def test_dispatch_and_start_writes_what_dispatch_then_start_writes(
     core, orm = (submit(client, project, params={"steps": 3, "seconds": 0}) for _ in range(2))
     check = services.targets.check
     with services.db.write() as s:
-        taken = handover.dispatch_and_start(s, core, WORKER, "scheduler", lease_s=30, check_target=check)
+        taken = handover.dispatch_and_start(s.connection(), core, WORKER, "scheduler", lease_s=30, check_target=check)
     with services.db.write() as s:
         dispatched = store.transition(s, orm, Action.DISPATCH, "scheduler")
     assert dispatched.dispatch is not None and taken is not None
     with services.db.write() as s:
-        started = handover.start(s, orm, 0, dispatched.dispatch.fence, WORKER, lease_s=30, check_target=check)
+        started = handover.start(
+            s.connection(), orm, 0, dispatched.dispatch.fence, WORKER, lease_s=30, check_target=check
+        )
     assert started is not None
 
     assert rows(services, core) == rows(services, orm)
@@ -92,7 +94,7 @@ def test_dispatch_and_start_writes_nothing_for_a_job_it_must_not_start(
         before = rows(services, job_id) if job_id != "no-such-job" else None
         with services.db.write() as s:
             taken = handover.dispatch_and_start(
-                s, job_id, WORKER, "scheduler", lease_s=30, check_target=services.targets.check
+                s.connection(), job_id, WORKER, "scheduler", lease_s=30, check_target=services.targets.check
             )
         assert taken is None
         if before is not None:
@@ -107,24 +109,26 @@ def test_hand_over_and_finish_job_write_what_the_general_path_writes(
     fences = {}
     for job_id in (core, orm):
         with services.db.write() as s:
-            taken = handover.dispatch_and_start(s, job_id, WORKER, "scheduler", lease_s=30, check_target=check)
+            taken = handover.dispatch_and_start(
+                s.connection(), job_id, WORKER, "scheduler", lease_s=30, check_target=check
+            )
         assert taken is not None
         fences[job_id] = taken.dispatch.fence
 
     with services.db.write() as s:  # core: finish step 0 and start step 1 in one go, then finish the job
         over = handover.hand_over(
-            s, core, 0, fences[core], {"n": 0}, WORKER, lease_s=30, queue_lease_s=60, check_target=check
+            s.connection(), core, 0, fences[core], {"n": 0}, WORKER, lease_s=30, queue_lease_s=60, check_target=check
         )
     assert over is not None and over.reason is None
     with services.db.write() as s:
-        assert handover.finish_job(s, core, 1, "stale-token", {"n": 1}) is None  # a stale attempt: nothing
-        assert handover.finish_job(s, core, 1, over.dispatch.fence, {"n": 1}) is not None
+        assert handover.finish_job(s.connection(), core, 1, "stale-token", {"n": 1}) is None  # a stale attempt: nothing
+        assert handover.finish_job(s.connection(), core, 1, over.dispatch.fence, {"n": 1}) is not None
 
     with services.db.write() as s:  # orm: complete step 0 (claims step 1), start it, complete it, finish the job
         accepted, follows = store.complete_step(s, orm, 0, fences[orm], {"n": 0}, 60)
     assert accepted and follows is not None and not isinstance(follows, store.Transition)
     with services.db.write() as s:
-        assert handover.start(s, orm, 1, follows.fence, WORKER, lease_s=30, check_target=check) is not None
+        assert handover.start(s.connection(), orm, 1, follows.fence, WORKER, lease_s=30, check_target=check) is not None
     with services.db.write() as s:
         accepted, finished = store.complete_step(s, orm, 1, follows.fence, {"n": 1}, 60)
     assert accepted and isinstance(finished, store.Transition)
@@ -149,7 +153,7 @@ def _running(services: Services, job_id: str) -> str:
     """Dispatch and start `job_id` through the Core path; the started attempt's token."""
     with services.db.write() as s:
         taken = handover.dispatch_and_start(
-            s, job_id, WORKER, "scheduler", lease_s=30, check_target=services.targets.check
+            s.connection(), job_id, WORKER, "scheduler", lease_s=30, check_target=services.targets.check
         )
     assert taken is not None
     return taken.dispatch.fence

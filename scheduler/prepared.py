@@ -1,0 +1,142 @@
+"""Core statements compiled once per dialect and run on the driver's cursor, for the per-step hot path.
+
+SQLAlchemy still writes the SQL (from the typed models) and converts the values (each column type's own bind
+and result processors for the dialect). What a `Prepared` statement skips is the work around them on every
+call: the cache-key lookup, the execution context and the result object, which were most of a small
+statement's cost on the hand-over path. It runs in the caller's transaction, on the driver connection that
+the caller's `Connection` holds, so the transaction, the pool and the SQLite write lock stay SQLAlchemy's; a
+driver error is raised as SQLAlchemy's `DBAPIError`, and a lost connection is invalidated, as
+`Connection.execute` does (`connection_invalidated` tells the caller it may retry).
+
+Only for statements whose shape never changes: no expanding IN lists. Everything else uses
+`Connection.execute`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.expression import Executable
+
+Processor = Callable[[Any], Any] | None
+Reader = Callable[[Sequence[Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    names: Sequence[str] | None  # positional paramstyles: the parameters' names in order; None: by name
+    defaults: Mapping[str, Any]  # values fixed in the statement, such as `.values(status="FINISHED")`
+    binds: Sequence[tuple[str, Processor]]  # the parameters that have a bind processor
+    columns: Mapping[str, int]  # a SELECT's result columns: label -> position
+    types: Sequence[Any]  # and their SQLAlchemy types, by position
+    results: list[Processor] = field(default_factory=list)  # their result processors, once a fetch described them
+
+
+class Prepared:
+    """A statement run as `run(conn, params)` (the driver's cursor, for `rowcount`) or `fetch(conn, params)`."""
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
+        """Execute with `params` (by bind parameter name) in `conn`'s transaction; the driver's cursor."""
+        compiled = self._compiled(conn.dialect)
+        return self._execute(conn, compiled, "execute", self._args(compiled, params))
+
+    def run_many(self, conn: Connection, params: Sequence[Mapping[str, Any]]) -> None:
+        """Execute once for each of `params` (the driver's `executemany`), in `conn`'s transaction."""
+        compiled = self._compiled(conn.dialect)
+        self._execute(conn, compiled, "executemany", [self._args(compiled, one) for one in params]).close()
+
+    @staticmethod
+    def _args(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
+        values = {**compiled.defaults, **params}
+        for name, process in compiled.binds:
+            value = values.get(name)
+            if value is not None:
+                values[name] = process(value)  # type: ignore[misc]
+        return values if compiled.names is None else [values[name] for name in compiled.names]
+
+    @staticmethod
+    def _execute(conn: Connection, compiled: _Compiled, method: str, args: Any) -> Any:
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        cursor = dbapi.cursor()
+        try:
+            getattr(cursor, method)(compiled.sql, args)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            lost = conn.dialect.is_disconnect(exc, dbapi, cursor)
+            if lost:
+                conn.invalidate(exc)
+            raise DBAPIError.instance(
+                compiled.sql,
+                args,
+                exc,
+                conn.dialect.loaded_dbapi.Error,
+                connection_invalidated=lost,
+                dialect=conn.dialect,
+            ) from exc
+        return cursor
+
+    def fetch(self, conn: Connection, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        """A SELECT's rows as the driver returns them (unconverted: see `reader`)."""
+        cursor = self.run(conn, params)
+        try:
+            compiled = self._compiled(conn.dialect)
+            if not compiled.results:  # some processors depend on the driver's column type (PostgreSQL's numerics)
+                compiled.results[:] = [
+                    kind.dialect_impl(conn.dialect).result_processor(conn.dialect, described[1])
+                    for kind, described in zip(compiled.types, cursor.description, strict=True)
+                ]
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def reader(self, dialect: Dialect, labels: Sequence[str], prefix: str = "") -> Reader:
+        """A function that turns a row that `fetch` returned into {label: value} for `labels` (each selected as
+        `prefix + label`), converted by the column types, as the ORM would load them."""
+        compiled = self._compiled(dialect)
+        positions = [(label, compiled.columns[prefix + label]) for label in labels]
+        picked: list[tuple[str, int, Processor]] = []
+
+        def read(row: Sequence[Any]) -> dict[str, Any]:
+            if not picked:
+                picked.extend((label, at, compiled.results[at]) for label, at in positions)
+            out = {}
+            for label, position, process in picked:
+                value = row[position]
+                out[label] = value if process is None or value is None else process(value)
+            return out
+
+        return read
+
+    def position(self, dialect: Dialect, label: str) -> int:
+        """Where the column labelled `label` is in a fetched row."""
+        return self._compiled(dialect).columns[label]
+
+    def _compiled(self, dialect: Dialect) -> _Compiled:
+        compiled = self._by_dialect.get(dialect.name)
+        if compiled is None:
+            compiled = self._by_dialect[dialect.name] = _compile(self.statement, dialect)
+        return compiled
+
+
+def _compile(statement: Executable, dialect: Dialect) -> _Compiled:
+    compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+    binds = []
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            binds.append((name, process))
+    defaults = {name: bind.value for name, bind in compiled.binds.items() if not bind.required}
+    selected = list(getattr(statement, "selected_columns", ()))
+    columns = {column.key: position for position, column in enumerate(selected)}
+    names = list(compiled.positiontup) if compiled.positional else None
+    return _Compiled(compiled.string, names, defaults, binds, columns, [column.type for column in selected])
