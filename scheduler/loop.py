@@ -104,8 +104,8 @@ class Scheduler:
         taken: handover.Dispatched | None = None
         done: list[Done] = []
         failed = False
-        with self.db.write() as s:
-            finished = handover.finish_job(s.connection(), job_id, index, fence, output)
+        with self.db.write_core() as conn, Session(bind=conn) as s:  # the take's general path needs a session
+            finished = handover.finish_job(conn, job_id, index, fence, output)
             if finished is None:
                 return None
             try:

@@ -1,0 +1,68 @@
+"""`scheduler.db.WriteLock`: jobctl's SQLite writers queue on a lock file, across processes - a forked child
+included, which must not share its parent's lock - and across the threads of one process."""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+from pathlib import Path
+
+from scheduler.db import Database, WriteLock
+
+
+def _waits_for(lock: WriteLock) -> tuple[int, int]:
+    """Fork a child that takes `lock` and then writes to a pipe; the pipe's read end and the child's pid."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            os.close(read)
+            with lock.held():
+                os.write(write, b"x")
+        finally:
+            os._exit(0)
+    os.close(write)
+    return read, pid
+
+
+def test_a_forked_child_waits_for_its_parents_lock(tmp_path: Path) -> None:
+    lock = WriteLock(str(tmp_path / "db-writers.lock"))
+    with lock.held():
+        read, pid = _waits_for(lock)
+        ready, _, _ = select.select([read], [], [], 0.3)
+        assert not ready, "the child took the lock its parent holds"
+    ready, _, _ = select.select([read], [], [], 10)
+    assert ready and os.read(read, 1) == b"x"
+    os.waitpid(pid, 0)
+
+
+def test_threads_of_one_process_take_turns(tmp_path: Path) -> None:
+    lock = WriteLock(str(tmp_path / "db-writers.lock"))
+    inside = 0
+    most = 0
+    guard = threading.Lock()
+
+    def work() -> None:
+        nonlocal inside, most
+        for _ in range(50):
+            with lock.held():
+                with guard:
+                    inside += 1
+                    most = max(most, inside)
+                time.sleep(0.0005)  # a transaction's length: another thread would get in now
+                with guard:
+                    inside -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == 1
+
+
+def test_only_file_databases_queue(tmp_path: Path) -> None:
+    assert Database(f"sqlite:///{tmp_path / 'x.db'}")._queue is not None
+    assert Database("sqlite://")._queue is None
