@@ -14,31 +14,39 @@ persistence of the Redis server it runs against).
 
 ## What limits the figures
 
-- **Throughput (missed).** Raw Celery spends per task one broker message, one hand-over to the pool and one
-  result write, and writes nothing durable. jobctl spends per job six write transactions and about a dozen
-  Redis round trips, each transaction committed before anything acts on it: the submission (three INSERTs);
-  one transaction per step after the first that finishes the step and starts the next one for the same pool
+- **Throughput (met on SQLite, missed on PostgreSQL).** Raw Celery spends per task one broker message, one hand-over to the pool and one result
+  write, and writes nothing durable. jobctl spends per job six write transactions and about a dozen Redis
+  round trips, each transaction committed before anything acts on it: the submission (three INSERTs); one
+  transaction per step after the first that finishes the step and starts the next one for the same pool
   process (`scheduler/handover.py`); and one in which the last step finishes the job and the freed slot takes
   the next PENDING job by the scheduler's rules (lock, limits, fair order) and starts its first step
   (`Scheduler.finish_and_take`; the take is a savepoint, so a failed take never undoes the finish). Each is a
-  few prepared Core statements - one read of the job, its project's name and its steps, locked; fenced
-  UPDATEs; the event INSERT - with no ORM load-modify-flush and no read-back: the job it announces is built
-  from what it wrote. A step's Redis work is two pipelined round trips (its announcement, its pid registration
-  for stops and its waiting-time metric; then the pid removal and its duration metric); a transition's
-  announcements, counters and scheduler wake-up are one more. What limits the figure now, from py-spy on the
-  pool processes during this workload (sampled wall-clock time of the task-running thread): on SQLite about a
-  third is waiting for the single write lock (`BEGIN IMMEDIATE`: the other pool process, the scheduler or the
-  submitting client holds it; SQLite's busy handler sleeps 1, 2, 5 ms... between tries) and a sixth Redis
-  round trips; on PostgreSQL half is waiting for the server (a network round trip per statement, a connection
-  ping per transaction from `pool_pre_ping`, kept because it lets every process ride out a terminated
-  connection) and a sixth Redis. On two shared cores the pool processes, the scheduler, the submitting client,
-  Redis and the PostgreSQL server compete for the CPU. Tried and not kept: serialising SQLite writers with an
-  `flock` in front of `BEGIN IMMEDIATE` (no measurable change). What would take it further: batch submission
-  (one transaction for many jobs), a pool process keeping its database connection across its transactions (no
-  ping per transaction), and worker registrations in one Redis hash instead of keys found by SCAN. Reaching
-  1.0 against a baseline that writes nothing durable is not reached here. The history of this figure: 0.15
-  (SQLite) / 0.14 (PostgreSQL) with an ORM transition per step and a Celery round trip per step; each change
-  above was measured with the same workload before it was kept.
+  few statements - one read of the job, its project's name and its steps, locked; fenced UPDATEs; the event
+  INSERT - with no ORM load-modify-flush and no read-back. Three changes took the figure from about 0.5 to
+  what the table shows, each measured with this workload before it was kept:
+  1. *Prepared statements* (`scheduler/prepared.py`): SQLAlchemy compiles each hot-path statement once per
+     dialect and its column types convert the values, but the statement runs on the driver's cursor, without
+     a cache-key lookup, an execution context and a result object per call (most of a small statement's CPU).
+     A worker's transactions use a Core connection, not an ORM session. One process's database work per job
+     went from 5.5 ms to 2.3 ms on SQLite.
+  2. *SQLite writers queue in the kernel* (`db.WriteLock`): before `BEGIN IMMEDIATE`, jobctl's writers take
+     an `flock` on `<database>-writers.lock`, and the kernel wakes the next one the moment the lock is let go.
+     SQLite's busy handler had made a writer that found the database locked sleep 1, 2, 5 ms... between
+     tries: with transactions now a few tenths of a millisecond long, 40 % of the pool processes' time went
+     to those sleeps (py-spy). (Tried in an earlier session with the old, longer transactions: no change.)
+  3. *No ping per transaction on the hot path*: the worker's transactions come from a pool without
+     `pool_pre_ping` (a round trip on PostgreSQL); a lost connection fails the transaction as invalidated and
+     the worker retries it (`retry_disconnects`), as before. Every other process keeps the ping.
+
+  What limits it now. SQLite: the CPU - the pool processes, the scheduler, the submitting client and Redis
+  share two cores, and jobctl's side uses less CPU per job than raw Celery's. PostgreSQL: the round trips.
+  A single-process probe of one worker's database work counts about 46 waits for the server per job, half of
+  them transaction commands that psycopg sends on their own (`BEGIN`, `COMMIT`, `SAVEPOINT`), and each costs
+  CPU in the client and in the server on the same two cores. Next: psycopg's pipeline mode, so that a
+  hand-over sends `BEGIN` with its read and its writes with `COMMIT` (five round trips to two), and batch
+  submission. The history of this figure: 0.15 (SQLite) / 0.14 (PostgreSQL) with an ORM transition and a
+  Celery round trip per step; 0.54 / 0.41 with the hand-over path on SQLAlchemy Core; then the three changes
+  above.
 - **Stop latency.** A pause commits PAUSED, records the stop request in Redis, and broadcasts the stop command;
   the worker's main process signals the pool process (SIGUSR2), whose handler confirms the stop in Redis and
   raises inside the step; the step's resources are released while it unwinds. The broadcast and the worker's
