@@ -21,8 +21,8 @@ persistence of the Redis server it runs against).
   one for the same pool process (`scheduler/handover.py`); and one in which the last step finishes the job and the
   freed slot takes the next PENDING job by the scheduler's rules (lock, limits, fair order) and starts its first
   step (`Scheduler.finish_and_take`; the take is a savepoint, so a failed take never undoes the finish). Each is a
-  few statements - one read of the job, its project's name and its steps, locked; fenced UPDATEs; the event INSERT
-  - with no ORM load-modify-flush and no read-back. Three changes took the figure from about 0.5 to what the table
+  few statements (one read of the job, its project's name and its steps, locked; fenced UPDATEs; the event INSERT),
+  with no ORM load-modify-flush and no read-back. Three changes took the figure from about 0.5 to what the table
   shows, each measured with this workload before it was kept:
   1. *Prepared statements* (`scheduler/prepared.py`): SQLAlchemy compiles each hot-path statement once per
      dialect and its column types convert the values, but the statement runs on the driver's cursor, without
