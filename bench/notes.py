@@ -39,14 +39,15 @@ persistence of the Redis server it runs against).
      the worker retries it (`retry_disconnects`), as before. Every other process keeps the ping.
 
   What limits it now. SQLite: the CPU - the pool processes, the scheduler, the submitting client and Redis
-  share two cores, and jobctl's side uses less CPU per job than raw Celery's. PostgreSQL: the round trips.
-  A single-process probe of one worker's database work counts about 46 waits for the server per job, half of
-  them transaction commands that psycopg sends on their own (`BEGIN`, `COMMIT`, `SAVEPOINT`), and each costs
-  CPU in the client and in the server on the same two cores. Next: psycopg's pipeline mode, so that a
-  hand-over sends `BEGIN` with its read and its writes with `COMMIT` (five round trips to two), and batch
-  submission. The history of this figure: 0.15 (SQLite) / 0.14 (PostgreSQL) with an ORM transition and a
-  Celery round trip per step; 0.54 / 0.41 with the hand-over path on SQLAlchemy Core; then the three changes
-  above.
+  share two cores, and jobctl's side uses less CPU per job than raw Celery's. PostgreSQL: the round trips, five
+  per hand-over (`BEGIN`, the locked read, two UPDATEs, `COMMIT`) and about fourteen for finish-and-take, each
+  costing CPU in the client and in the server on the same two cores. Tried and not kept: psycopg's pipeline
+  mode (`BEGIN` sent with the read, the writes together) - entering and leaving it per transaction made more
+  waits for the server, not fewer (19,286 against 13,886 for 300 jobs in a single-process probe). Next: a
+  hand-over that writes without reading first (the fenced UPDATE decides; the job as announced kept by the
+  worker from its start), one statement for the two UPDATEs on PostgreSQL, and batch submission. The history
+  of this figure: 0.15 (SQLite) / 0.14 (PostgreSQL) with an ORM transition and a Celery round trip per step;
+  0.54 / 0.41 with the hand-over path on SQLAlchemy Core; then the three changes above.
 - **Stop latency.** A pause commits PAUSED, records the stop request in Redis, and broadcasts the stop command;
   the worker's main process signals the pool process (SIGUSR2), whose handler confirms the stop in Redis and
   raises inside the step; the step's resources are released while it unwinds. The broadcast and the worker's
