@@ -40,7 +40,7 @@ persistence of the Redis server it runs against).
 
   What limits it now. SQLite: the CPU - the pool processes, the scheduler, the submitting client and Redis
   share two cores, and jobctl's side uses less CPU per job than raw Celery's. PostgreSQL: the round trips, five
-  per hand-over (`BEGIN`, the locked read, two UPDATEs, `COMMIT`) and about fourteen for finish-and-take, each
+  per hand-over (`BEGIN`, the locked read, two UPDATEs, `COMMIT`) and about fifteen for finish-and-take, each
   costing CPU in the client and in the server on the same two cores. Tried and not kept: psycopg's pipeline
   mode (`BEGIN` sent with the read, the writes together) - entering and leaving it per transaction made more
   waits for the server, not fewer (19,286 against 13,886 for 300 jobs in a single-process probe). Next: a
@@ -60,9 +60,12 @@ persistence of the Redis server it runs against).
 - **Dispatch rate.** `pending_candidates` reads each project's next jobs with its own index range scan
   (`ix_jobs_dispatch`, which now ends in `id`, migration 0002) instead of ranking every PENDING job with a
   window function, so a pass costs the same with 1,000 or 100,000 PENDING jobs.
-- **Progress cost.** `progress()` stores a float and reads a flag (no lock, no call); the flusher thread writes
-  the latest value a few times a second. With a realistic loop body (hashing 1 KiB) the calls are in the noise;
-  against an empty loop body the figure is the cost of a Python method call, shown for context.
+- **Progress cost (at the target's edge).** `progress()` stores a float and reads a flag (no lock, no further
+  call); the flusher thread writes the latest value a few times a second. What is left is the Python method
+  call itself and the caller's `100.0 * i / n`: 60 to 80 ns against about 590 ns of loop body hashing 1 KiB,
+  so the ratio lands between 1.09 and 1.19 from run to run on this machine, with the code unchanged. No cheaper
+  call was found (`functools.partial(list.__setitem__)` was slower). Against an empty loop body the figure is
+  that call's cost alone, shown for context.
 - **Memory.** Nothing is kept per job in a worker process; the resident memory after 10,000 jobs is that of
   the imported libraries and the connection pools.
 """
