@@ -65,9 +65,12 @@ persistence of the Redis server it runs against).
 - **Progress cost (at the target's edge).** `progress()` stores a float and reads a flag (no lock, no further
   call); the flusher thread writes the latest value a few times a second. What is left is the Python method
   call itself and the caller's `100.0 * i / n`: 60 to 80 ns against about 590 ns of loop body hashing 1 KiB,
-  so the ratio lands between 1.09 and 1.19 from run to run on this machine, with the code unchanged. No cheaper
-  call was found (`functools.partial(list.__setitem__)` was slower). Against an empty loop body the figure is
-  that call's cost alone, shown for context.
+  so the ratio lands between 1.09 and 1.19 from run to run on this machine, with the code unchanged. About half
+  of it is the caller's own argument: timed alone (timeit, best of 30), an iteration calling
+  `ctx.progress(100.0 * i / n)` costs 72 ns more than an empty one, computing `100.0 * i / n` alone 38 ns, and
+  the call with a constant 37 ns. No cheaper call was kept: `functools.partial(list.__setitem__)` was slower,
+  and a deque's C `append` as `progress` saved about 10 ns but would drop `progress()`'s own stop check. Against
+  an empty loop body the figure is the call's cost alone, shown for context.
 - **Memory.** Nothing is kept per job in a worker process; the resident memory after 10,000 jobs is that of
   the imported libraries and the connection pools.
 """
