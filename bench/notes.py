@@ -43,7 +43,11 @@ persistence of the Redis server it runs against).
   per hand-over (`BEGIN`, the locked read, two UPDATEs, `COMMIT`) and about fifteen for finish-and-take, each
   costing CPU in the client and in the server on the same two cores; and each of a job's six commits waits for
   the WAL flush that makes it durable (`synchronous_commit=on`; a one-row INSERT and COMMIT took 0.48-0.59 ms
-  on this machine against 0.25 ms with the flush turned off). Tried and not kept: psycopg's pipeline
+  on this machine against 0.25 ms with the flush turned off). py-spy on the pool processes (wall time of the
+  task thread, 500-job rounds): 53 % waiting for PostgreSQL, of which 30 % of all the time is the hand-overs'
+  `COMMIT` - the WAL flush - and about 9 % each the locked reads and the writes. The flush is what durability
+  costs; `synchronous_commit=off` would remove it but lose the last commits if the server crashed, and the
+  benchmark keeps the server's default. Tried and not kept: psycopg's pipeline
   mode (`BEGIN` sent with the read, the writes together) - entering and leaving it per transaction made more
   waits for the server, not fewer (19,286 against 13,886 for 300 jobs in a single-process probe). Next: a
   hand-over that writes without reading first (the fenced UPDATE decides; the job as announced kept by the
