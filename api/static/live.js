@@ -48,8 +48,9 @@ export class SseParser {
 
 /**
  * A self-reconnecting subscription. `onJob(message)` gets every `job` event's data; `onState(state)` gets
- * "connecting", "live", "reconnecting" or "unauthorized"; `onResync()` is called after a reconnect, when
- * changes may have been missed.
+ * "connecting", "live", "reconnecting" or "unauthorized"; `onResync()` is called each time the server confirms
+ * the subscription (its first bytes, sent once it is subscribed) - the first time too, since whatever changed
+ * between the page's own load and that moment came before the stream.
  */
 export class LiveStream {
   constructor({ projects = [], onJob, onState = () => {}, onResync = () => {} }) {
@@ -96,10 +97,8 @@ export class LiveStream {
           break;
         }
         if (!response.ok || !response.body) throw new Error(`events: HTTP ${response.status}`);
-        this.onState("live");
-        if (connectedBefore) this.onResync();
         connectedBefore = true;
-        backoff = 500;
+        let subscribed = false;
         const parser = new SseParser((message) => {
           if (message.event !== "job") return;
           try {
@@ -113,6 +112,13 @@ export class LiveStream {
           const { value, done } = await reader.read();
           if (done) break;
           feedWatchdog();
+          if (!subscribed) {
+            // The headers come before the server subscribes; its first bytes, after. From here nothing is missed.
+            subscribed = true;
+            backoff = 500;
+            this.onState("live");
+            this.onResync();
+          }
           parser.feed(value);
         }
       } catch (error) {
