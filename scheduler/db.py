@@ -109,16 +109,15 @@ class WriteLock:
     def __init__(self, path: str) -> None:
         self.path = path
         self._threads = threading.Lock()
-        self._fd = -1
-        self._pid = -1
+        self._fd = -1  # opened on first use
         os.register_at_fork(after_in_child=self._forked)
 
     @contextmanager
     def held(self) -> Iterator[None]:
         """Hold the lock for the duration of the block."""
         with self._threads:
-            if self._pid != os.getpid():
-                self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+            if self._fd < 0:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
                 yield
@@ -126,4 +125,9 @@ class WriteLock:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _forked(self) -> None:
+        """In a forked child: a lock of its own and a file of its own (closing the inherited descriptor does not
+        release a lock its parent holds: the parent's descriptor still refers to it)."""
         self._threads = threading.Lock()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

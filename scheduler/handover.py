@@ -27,7 +27,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from scheduler import models
-from scheduler.prepared import Prepared, Reader
+from scheduler.prepared import Prepared
 from scheduler.records import Dispatch, JobRecord
 from scheduler.states import Action, JobStatus
 from scheduler.store import INSERT_EVENT, StepStart, Transition, account_time, fenced, new_id, utcnow
@@ -161,7 +161,7 @@ def start(
     now = utcnow()
     if reason is None:
         _mark_running(step, now, worker, lease_s)
-        if _RUN.run(conn, {"j": job_id, "i": index, "f": fence, **_run_params(step)}).rowcount != 1:
+        if _RUN.run(conn, {"j": job_id, "i": index, "f": fence, **_run_params(step)}) != 1:
             raise RuntimeError(f"step {index} of job {job_id} changed under its lock")
     return Started(
         _step_start(job, steps, index, reason), reason, JobRecord.from_row(job, job.project_name, steps, now)
@@ -189,7 +189,7 @@ def dispatch_and_start(
     account_time(job, S.PENDING, S.RUNNING, now)
     job.status, job.updated_at = S.RUNNING.value, now
     params = {"j": job_id, "now": now, "waiting_s": job.waiting_s, "started_at": job.started_at}
-    if _DISPATCH_JOB.run(conn, params).rowcount != 1:
+    if _DISPATCH_JOB.run(conn, params) != 1:
         raise RuntimeError(f"job {job_id} changed under its lock")
     step.fence = step.task_id = new_id()
     step.dispatches += 1
@@ -273,7 +273,7 @@ def finish_job(
     if output is not None:
         job.result = output
     params = {"j": job_id, "now": now, "result": job.result, "duration_s": job.duration_s}
-    if _FINISH_JOB.run(conn, params).rowcount != 1:
+    if _FINISH_JOB.run(conn, params) != 1:
         raise RuntimeError(f"job {job_id} changed under its lock")
     event = {"j": job_id, "now": now, "actor": actor, "action": Action.FINISH.value}
     INSERT_EVENT.run(conn, {**event, "reason": None, "before": S.RUNNING.value, "after": S.FINISHED.value})
@@ -295,7 +295,7 @@ def _finish_step(conn: Connection, job_id: str, step: Any, now: datetime, output
         "output": output,
         "duration_s": step.duration_s,
     }
-    if _FINISH.run(conn, params).rowcount != 1:  # cannot happen under the locks taken by _read
+    if _FINISH.run(conn, params) != 1:  # cannot happen under the locks taken by _read
         raise RuntimeError(f"step {step.index} of job {job_id} changed under its lock")
     step.status, step.progress, step.finished_at, step.output = S.FINISHED.value, 100.0, now, output
     step.running_since = step.fence = step.lease_until = None
@@ -304,21 +304,10 @@ def _finish_step(conn: Connection, job_id: str, step: Any, now: datetime, output
 def _read(conn: Connection, job_id: str, status: JobStatus = S.RUNNING) -> tuple[Any, list[Any]] | None:
     """The job (locked; with `project_name`) and its steps in order (locked), if the job is in `status`."""
     rows = _READ.fetch(conn, {"job_id": job_id})
-    readers = _readers.get(conn.dialect.name)
-    if readers is None:
-        dialect = conn.dialect
-        readers = _readers[dialect.name] = (
-            _READ.position(dialect, "status"),
-            _READ.reader(dialect, _JOB_KEYS),
-            _READ.reader(dialect, _STEP_KEYS, "step_"),
-        )
-    status_at, read_job, read_step = readers
-    if not rows or rows[0][status_at] != status.value:
+    if not rows or rows[0][_READ.position(conn.dialect, "status")] != status.value:
         return None
+    read_job, read_step = _READ.reader(conn.dialect, _JOB_KEYS), _READ.reader(conn.dialect, _STEP_KEYS, "step_")
     return Row(**read_job(rows[0])), [Row(**read_step(row)) for row in rows]
-
-
-_readers: dict[str, tuple[int, Reader, Reader]] = {}  # by dialect: where `status` is, the job's, a step's
 
 
 def _target_reason(conn: Connection, job: Any, check_target: TargetCheck) -> str | None:

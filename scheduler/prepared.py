@@ -39,16 +39,21 @@ class _Compiled:
 
 
 class Prepared:
-    """A statement run as `run(conn, params)` (the driver's cursor, for `rowcount`) or `fetch(conn, params)`."""
+    """A statement run as `run(conn, params)` (a write: how many rows it changed) or `fetch(conn, params)`."""
 
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._by_dialect: dict[str, _Compiled] = {}
+        self._readers: dict[tuple[str, tuple[str, ...], str], Reader] = {}
 
-    def run(self, conn: Connection, params: Mapping[str, Any]) -> Any:
-        """Execute with `params` (by bind parameter name) in `conn`'s transaction; the driver's cursor."""
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """Execute with `params` (by bind parameter name) in `conn`'s transaction; the driver's row count."""
         compiled = self._compiled(conn.dialect)
-        return self._execute(conn, compiled, "execute", self._args(compiled, params))
+        cursor = self._execute(conn, compiled, "execute", self._args(compiled, params))
+        try:
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
 
     def run_many(self, conn: Connection, params: Sequence[Mapping[str, Any]]) -> None:
         """Execute once for each of `params` (the driver's `executemany`), in `conn`'s transaction."""
@@ -87,9 +92,9 @@ class Prepared:
 
     def fetch(self, conn: Connection, params: Mapping[str, Any]) -> list[Sequence[Any]]:
         """A SELECT's rows as the driver returns them (unconverted: see `reader`)."""
-        cursor = self.run(conn, params)
+        compiled = self._compiled(conn.dialect)
+        cursor = self._execute(conn, compiled, "execute", self._args(compiled, params))
         try:
-            compiled = self._compiled(conn.dialect)
             if not compiled.results:  # some processors depend on the driver's column type (PostgreSQL's numerics)
                 compiled.results[:] = [
                     kind.dialect_impl(conn.dialect).result_processor(conn.dialect, described[1])
@@ -101,7 +106,14 @@ class Prepared:
 
     def reader(self, dialect: Dialect, labels: Sequence[str], prefix: str = "") -> Reader:
         """A function that turns a row that `fetch` returned into {label: value} for `labels` (each selected as
-        `prefix + label`), converted by the column types, as the ORM would load them."""
+        `prefix + label`), converted by the column types, as the ORM would load them. Made once per dialect."""
+        key = (dialect.name, tuple(labels), prefix)
+        reader = self._readers.get(key)
+        if reader is None:
+            reader = self._readers[key] = self._reader(dialect, labels, prefix)
+        return reader
+
+    def _reader(self, dialect: Dialect, labels: Sequence[str], prefix: str) -> Reader:
         compiled = self._compiled(dialect)
         positions = [(label, compiled.columns[prefix + label]) for label in labels]
         picked: list[tuple[str, int, Processor]] = []

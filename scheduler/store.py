@@ -326,10 +326,10 @@ def insert_job(
         for i, spec in enumerate(steps)
     ]
     conn = session.connection()  # prepared Core statements: the ORM's bulk insert costs more than the rest
-    _INSERT_JOB.run(conn, job).close()
+    _INSERT_JOB.run(conn, job)
     _INSERT_STEPS.run_many(conn, [{("idx" if k == "index" else k): v for k, v in r.items()} for r in rows])
     event = {"j": job["id"], "now": now, "actor": submitter, "action": Action.SUBMIT.value, "reason": None}
-    INSERT_EVENT.run(conn, {**event, "before": None, "after": S.PENDING.value}).close()
+    INSERT_EVENT.run(conn, {**event, "before": None, "after": S.PENDING.value})
     return JobRecord.from_row(SimpleNamespace(**job), project, [SimpleNamespace(**r) for r in rows], now)
 
 
@@ -768,7 +768,7 @@ def lock_dispatch(session: Session) -> None:
     """Serialise dispatch passes across schedulers (PostgreSQL advisory lock; SQLite's write lock)."""
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        _DISPATCH_LOCK.run(conn, {}).close()
+        _DISPATCH_LOCK.run(conn, {})
 
 
 _RUNNING = (

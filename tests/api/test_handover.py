@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, select, update
 
 from scheduler import handover, keys, models, store
 from scheduler.loop import Scheduler
@@ -191,8 +190,8 @@ def test_a_failed_take_leaves_the_finish_standing(
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("injected: the take fails after it wrote")
 
-    def half_take(s: Session, job_id: str, *args: Any, **kwargs: Any) -> None:
-        s.execute(update(models.Job).where(models.Job.id == job_id).values(priority=4))  # undone by the savepoint
+    def half_take(conn: Connection, job_id: str, *args: Any, **kwargs: Any) -> None:
+        conn.execute(update(models.Job).where(models.Job.id == job_id).values(priority=4))  # undone by the savepoint
         broken()
 
     monkeypatch.setattr(handover, "dispatch_and_start", half_take)
