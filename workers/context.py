@@ -2,7 +2,8 @@
 
 Everything here is cheap to call from a hot loop: `progress()` and `log()` only store values; a flusher
 thread (`workers.runtime`) writes them to the database and Redis a few times a second, fenced by the
-attempt's token.
+attempt's token. `progress` is a C call (a one-slot deque's `append`) until the attempt is stopped, when it
+becomes a function that raises `StepStopped`: a loop reporting progress stops at its next call.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack, suppress
 from typing import Any
 
@@ -60,21 +62,17 @@ class StepContext:
         self.resources = ExitStack()
         self._redis = redis_client
         self._save_checkpoint = save_checkpoint
-        self._progress = 0.0
+        self._reported: deque[float] = deque((0.0,), maxlen=1)
+        #: `progress(percent)`: report the step's progress (0-100). Meant for hot loops (it only stores the
+        #: value); raises `StepStopped` once the attempt is stopped. Look it up on the context at each call:
+        #: a stop replaces it (a copy kept in a variable still stores, and the stop signal still interrupts).
+        self.progress: Callable[[float], None] = self._reported.append
         self._lines: list[str] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._stopped = False  # mirrors `_stop`, read without a call by `progress()`
         self._groups: set[int] = set()
 
     # -- reporting --------------------------------------------------------------------------------------
-
-    def progress(self, percent: float) -> None:
-        """Report the step's progress (0-100). Cheap (two attribute accesses: it is meant for hot loops);
-        raises `StepStopped` once the attempt is stopped."""
-        self._progress = percent
-        if self._stopped:
-            raise StepStopped()
 
     def log(self, line: str) -> None:
         """Append a line to the step's log (stored with the step, shown by the API)."""
@@ -154,13 +152,18 @@ class StepContext:
     # -- for the runtime ----------------------------------------------------------------------------------
 
     def request_stop(self) -> None:
-        self._stopped = True
         self._stop.set()
+        self.progress = _stopped
 
     def take_reports(self) -> tuple[float, list[str]]:
         with self._lock:
             lines, self._lines = self._lines, []
-        return self._progress, lines
+        return self._reported[-1], lines
+
+
+def _stopped(percent: float) -> None:
+    """`StepContext.progress` once the attempt is stopped."""
+    raise StepStopped()
 
 
 def _kill_group(pgid: int) -> None:
