@@ -55,6 +55,32 @@ def flusher(svc: Services) -> Flusher:
     return _flusher
 
 
+#: Histogram observations of this process not sent yet: they go with its next Redis round trip.
+_observed: list[tuple[str, float]] = []
+
+
+def _queue_observed(svc: Services, pipe: Any) -> None:
+    for name, value in _observed:
+        svc.metrics.observe(name, value, pipe)
+    _observed.clear()
+
+
+def release(svc: Services, worker: str) -> None:
+    """This process runs no attempt any more (its task ended, or its attempt was stopped): unregister it and
+    send the observations still waiting. Never raises."""
+    pipe = svc.bus.batch()
+    pipe.delete(keys.runner(worker, os.getpid()))
+    _queue_observed(svc, pipe)
+    _redis_quietly(pipe.execute)
+
+
+def _redis_quietly(call: Any) -> None:
+    try:
+        call()
+    except redis.RedisError as exc:
+        log.warning("Redis: %s", exc)
+
+
 def init_process(services: Services) -> None:
     """Called once in each pool process after fork: own services and the stop-signal handler."""
     global _services
@@ -77,9 +103,10 @@ def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
 class Attempt:
     """One attempt of one step, while it runs in this process."""
 
-    def __init__(self, svc: Services, start: store.StepStart, project: str, weights: list[float]) -> None:
+    def __init__(self, svc: Services, start: store.StepStart, worker: str, project: str, weights: list[float]) -> None:
         self.svc = svc
         self.start = start
+        self.worker = worker
         self.project = project
         self.weights = weights
         self.interruptible = False
@@ -132,21 +159,25 @@ class Attempt:
     # -- run -----------------------------------------------------------------------------------------------
 
     def run(self, step: Any, waiting_s: float, announce: JobRecord | None = None) -> Outcome | None:
-        """Run the step's code; return its outcome, or None if the attempt was stopped. Registers this process
-        as the attempt's runner (for stops) while it runs, and observes how long it waited and ran; announces
-        `announce` (the job as the transaction that started the attempt left it) before the code runs."""
-        finished = False
+        """Run the step's code; return its outcome, or None if the attempt was stopped. Registers the attempt
+        as this process's (for stops) before the code runs, and observes how long it waited and ran; announces
+        `announce` (the job as the transaction that started the attempt left it) before the code runs.
+
+        One Redis round trip per attempt: the registration replaces the previous attempt's, and the running
+        time is sent with the next attempt's round trip or when the task ends (`release`). A stopped attempt
+        is released at once, so the stop's escalation finds it gone."""
+        finished = stopped = False
         ended: float | None = None
         ticks = flusher(self.svc)
         ticks.attach(self)
-        running = keys.attempt(self.start.fence)
         began = time.monotonic()
-        pipe = self.svc.bus.batch()  # one round trip for the announcement, the registration and the metric
+        pipe = self.svc.bus.batch()  # one round trip for the announcement, the registration and the metrics
         if announce is not None:
             self.svc.bus.job_changed(announce, pipe)
-        pipe.set(running, os.getpid(), ex=24 * 3600)
-        self.svc.metrics.observe("step_waiting_seconds", waiting_s, pipe)
-        self._redis_quietly(pipe.execute)
+        pipe.set(keys.runner(self.worker, os.getpid()), self.start.fence, ex=24 * 3600)
+        _observed.append(("step_waiting_seconds", waiting_s))
+        _queue_observed(self.svc, pipe)
+        _redis_quietly(pipe.execute)
         try:
             try:
                 self.interruptible = True
@@ -162,6 +193,7 @@ class Attempt:
             return Finished(result if isinstance(result, dict) else None)
         except StepStopped:
             log.info("step %s of job %s stopped", self.start.step_index, self.start.job_id)
+            stopped = True
             self._observe_stop()
             return None
         except Exception as exc:
@@ -172,11 +204,10 @@ class Attempt:
             self.ctx.log(f"failed: {type(exc).__name__}: {exc}")
             return Failed(f"{type(exc).__name__}: {exc}", retry=retry)
         finally:
-            pipe = self.svc.bus.batch()  # one round trip for both, as at the start
-            pipe.delete(running)
             if ended is not None:
-                self.svc.metrics.observe("step_duration_seconds", ended - began, pipe)
-            self._redis_quietly(pipe.execute)
+                _observed.append(("step_duration_seconds", ended - began))
+            if stopped:
+                release(self.svc, self.worker)
             ticks.detach()
             # A finished step's progress (100) is written with its outcome: only its last log lines are due here.
             retry_disconnects("flush the last progress", lambda: self._flush(final=True, finished=finished))
@@ -189,13 +220,6 @@ class Attempt:
             return
         if requested is not None:
             self.svc.metrics.observe("stop_latency_seconds", max(0.0, time.time() - float(requested)))
-
-    @staticmethod
-    def _redis_quietly(call: Any) -> None:
-        try:
-            call()
-        except redis.RedisError as exc:
-            log.warning("Redis: %s", exc)
 
     # -- flushing -----------------------------------------------------------------------------------------
 
@@ -286,13 +310,14 @@ def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
     An inline attempt runs without a Celery round trip: the transaction that finished the previous step (or
     dispatched the job) claimed it with a new fence and started it for this process - fenced, target-checked,
     leased and recorded exactly as if it had arrived as a message; a stop finds it through the pid it
-    registers (`workers.control`). Should this process die while running it, its lease runs out and the
+    registers as its process's (`workers.control`). Should this process die while running it, its lease runs out and the
     scheduler retries it. After `settings.chain_s` the next attempt goes through the queue instead, so one task
     never holds a process (or a warm shutdown) for longer than its step plus that."""
     svc = services()
     try:
         return _run_chain(svc, job_id, index, fence, worker)
     finally:
+        release(svc, worker)
         taskevents.flush(worker)
 
 
@@ -410,7 +435,7 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
         return Ran(f"discarded: {job}")
     set_work(job_id, index, start.attempt)
     job_type = svc.registry.get(start.job_type)
-    attempt = Attempt(svc, start, job.project, [st.weight for st in job.steps])
+    attempt = Attempt(svc, start, worker, job.project, [st.weight for st in job.steps])
     _current = attempt
     try:
         outcome = attempt.run(job_type.step(start.params, index), job.steps[index].waiting_s, begun.announce)

@@ -107,7 +107,14 @@ def test_a_stop_signal_meant_for_another_attempt_is_ignored(dedicated: Callable[
     wait_until(marker.exists, 15, "the step to acquire its resource")
     fence = live.job(job.id).steps[0].task_id
     assert fence
-    pid = int(wait_until(lambda: live.svc.redis.get(keys.attempt(fence)), 5, "the attempt to register its pid"))
+
+    def registered_pid() -> int | None:  # the pool process that registered the attempt as the one it runs
+        for key in live.svc.redis.scan_iter(match=keys.runner("*", "*")):
+            if live.svc.redis.get(key) == fence.encode():
+                return int(key.decode().rsplit(":", 1)[1])
+        return None
+
+    pid = wait_until(registered_pid, 5, "the attempt to register its process")
 
     os.kill(pid, signal.SIGUSR2)  # a stray stop signal: nobody asked this attempt to stop
     progressed = live.job(job.id).steps[0].attempt
