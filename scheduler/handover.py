@@ -23,8 +23,9 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, and_, bindparam, case, literal, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import BindParameter, ColumnElement
 
 from scheduler import models
 from scheduler.prepared import Prepared
@@ -57,19 +58,19 @@ _READ = Prepared(
     .order_by(models.Step.index)
     .with_for_update(of=[_jobs, _steps])
 )
+#: What a step whose attempt finished is written with (parameters `now`, `output`, `duration_s`).
+_FINISH_VALUES: dict[str, Any] = {
+    "status": S.FINISHED.value,
+    "progress": 100.0,
+    "finished_at": bindparam("now"),
+    "output": bindparam("output"),
+    "duration_s": bindparam("duration_s"),
+    "running_since": None,
+    "fence": None,
+    "lease_until": None,
+}
 _FINISH = Prepared(
-    update(_steps)
-    .where(*fenced(bindparam("j"), bindparam("i"), bindparam("f"), S.RUNNING))
-    .values(
-        status=S.FINISHED.value,
-        progress=100.0,
-        finished_at=bindparam("now"),
-        output=bindparam("output"),
-        duration_s=bindparam("duration_s"),
-        running_since=None,
-        fence=None,
-        lease_until=None,
-    )
+    update(_steps).where(*fenced(bindparam("j"), bindparam("i"), bindparam("f"), S.RUNNING)).values(**_FINISH_VALUES)
 )
 _RUN_VALUES: dict[str, Any] = {
     "status": bindparam("status"),
@@ -115,6 +116,48 @@ _CLAIM_AND_RUN = Prepared(
     update(_steps)
     .where(_steps.c.job_id == bindparam("j"), _steps.c.idx == bindparam("i"), _steps.c.status == S.PENDING.value)
     .values(fence=bindparam("f"), task_id=bindparam("f"), dispatches=_steps.c.dispatches + 1, **_RUN_VALUES)
+)
+
+
+def _per_row(finished: dict[str, Any], claimed: dict[str, Any]) -> dict[str, Any]:
+    """SET clauses writing `finished` to step `i` and `claimed` to step `n` of one job, in one UPDATE: each
+    column as CASE on the step's index (a column one side leaves alone keeps its value on that side)."""
+
+    def typed(value: Any, column: Any) -> Any:  # CASE does not give its values the column's type
+        if isinstance(value, BindParameter):
+            return bindparam(value.key, type_=column.type)
+        return value if isinstance(value, ColumnElement) else literal(value, column.type)
+
+    values = {}
+    for name in sorted(finished.keys() | claimed.keys()):
+        column = _steps.c[name]
+        on_finished, on_claimed = (typed(side.get(name, column), column) for side in (finished, claimed))
+        values[name] = case((_steps.c.idx == bindparam("i"), on_finished), else_=on_claimed)
+    return values
+
+
+#: The hand-over's writes in one statement (one round trip): step `i`, attempt `f` RUNNING, FINISHED as by
+#: `_FINISH`; step `n`, PENDING, claimed under token `nf` as by `_CLAIM_AND_RUN`. Two rows, or the locks failed.
+_HAND_OVER = Prepared(
+    update(_steps)
+    .where(
+        _steps.c.job_id == bindparam("j"),
+        or_(
+            and_(_steps.c.idx == bindparam("i"), _steps.c.fence == bindparam("f"), _steps.c.status == S.RUNNING.value),
+            and_(_steps.c.idx == bindparam("n"), _steps.c.status == S.PENDING.value),
+        ),
+    )
+    .values(
+        _per_row(
+            _FINISH_VALUES,
+            {
+                "fence": bindparam("nf"),
+                "task_id": bindparam("nf"),
+                "dispatches": _steps.c.dispatches + 1,
+                **_RUN_VALUES,
+            },
+        )
+    )
 )
 
 
@@ -233,8 +276,8 @@ def hand_over(
         return None
 
     now = utcnow()
-    _finish_step(conn, job_id, done, now, output)
     reason = _target_reason(conn, job, check_target)
+    params = {"j": job_id, "i": index, "f": fence, "n": index + 1, **_finished(done, now, output)}
     nxt.fence = nxt.task_id = new_id()
     nxt.dispatches += 1
     nxt.ready_at = now
@@ -242,7 +285,8 @@ def hand_over(
         _mark_running(nxt, now, worker, lease_s)
     else:  # claimed only, as store.complete_step leaves it: the caller discards the job
         nxt.lease_until = now + timedelta(seconds=queue_lease_s)
-    _CLAIM_AND_RUN.run(conn, {"j": job_id, "i": index + 1, "f": nxt.fence, **_run_params(nxt)})
+    if _HAND_OVER.run(conn, {**params, "nf": nxt.fence, **_run_params(nxt)}) != 2:
+        raise RuntimeError(f"steps {index} and {index + 1} of job {job_id} changed under their locks")
 
     dispatch = Dispatch(job_id=job_id, job_type=job.type, step_index=index + 1, step_name=nxt.name, fence=nxt.fence)
     record = JobRecord.from_row(job, job.project_name, steps, now)
@@ -286,19 +330,17 @@ def finish_job(
 
 def _finish_step(conn: Connection, job_id: str, step: Any, now: datetime, output: dict[str, Any] | None) -> None:
     """Step `step` (a row read here, whose attempt is current) FINISHED with `output`; its running time booked."""
-    step.duration_s += (now - step.running_since).total_seconds() if step.running_since else 0.0
-    params = {
-        "j": job_id,
-        "i": step.index,
-        "f": step.fence,
-        "now": now,
-        "output": output,
-        "duration_s": step.duration_s,
-    }
+    params = {"j": job_id, "i": step.index, "f": step.fence, **_finished(step, now, output)}
     if _FINISH.run(conn, params) != 1:  # cannot happen under the locks taken by _read
         raise RuntimeError(f"step {step.index} of job {job_id} changed under its lock")
+
+
+def _finished(step: Any, now: datetime, output: dict[str, Any] | None) -> dict[str, Any]:
+    """Mark `step` (a row read here) FINISHED with `output`, its running time booked; `_FINISH_VALUES`' parameters."""
+    step.duration_s += (now - step.running_since).total_seconds() if step.running_since else 0.0
     step.status, step.progress, step.finished_at, step.output = S.FINISHED.value, 100.0, now, output
     step.running_since = step.fence = step.lease_until = None
+    return {"now": now, "output": output, "duration_s": step.duration_s}
 
 
 def _read(conn: Connection, job_id: str, status: JobStatus = S.RUNNING) -> tuple[Any, list[Any]] | None:

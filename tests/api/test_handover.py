@@ -119,6 +119,7 @@ def test_hand_over_and_finish_job_write_what_the_general_path_writes(
             s.connection(), core, 0, fences[core], {"n": 0}, WORKER, lease_s=30, queue_lease_s=60, check_target=check
         )
     assert over is not None and over.reason is None
+    handed_over = rows(services, core)
     with services.db.write() as s:
         assert handover.finish_job(s.connection(), core, 1, "stale-token", {"n": 1}) is None  # a stale attempt: nothing
         assert handover.finish_job(s.connection(), core, 1, over.dispatch.fence, {"n": 1}) is not None
@@ -128,6 +129,8 @@ def test_hand_over_and_finish_job_write_what_the_general_path_writes(
     assert accepted and follows is not None and not isinstance(follows, store.Transition)
     with services.db.write() as s:
         assert handover.start(s.connection(), orm, 1, follows.fence, WORKER, lease_s=30, check_target=check) is not None
+    assert handed_over == rows(services, orm)  # step 0 FINISHED, step 1 RUNNING (leased) on both paths
+    assert handed_over["leased"] == [False, True]
     with services.db.write() as s:
         accepted, finished = store.complete_step(s, orm, 1, follows.fence, {"n": 1}, 60)
     assert accepted and isinstance(finished, store.Transition)
