@@ -94,27 +94,32 @@ class Scheduler:
         """Finish the job's last step `index` (attempt `fence`) with `output`, and with it the job
         (`handover.finish_job`), then `take` for `worker` - in one transaction. None, with nothing written, if
         the attempt is no longer current or the step is not the job's last (`Operations.record_outcome` then
-        decides). The take is a savepoint: should it fail, the finish stands, and the schedulers are woken to
-        dispatch to the slot."""
+        decides). Should the take fail, the transaction is rolled back and the finish alone committed in
+        another (no savepoint: two round trips per job saved for a rare failure); the schedulers are then woken
+        to dispatch to the slot."""
         try:
             capacity = self._capacity(max_age=1.0)
         except redis.RedisError as exc:
             log.warning("could not read the workers' capacity (%s); not taking the next job", exc)
             capacity = 0
-        taken: handover.Dispatched | None = None
-        done: list[Done] = []
-        failed = False
-        with self.db.write_core() as conn, Session(bind=conn) as s:  # the take's general path needs a session
-            finished = handover.finish_job(conn, job_id, index, fence, output)
+        finished: Transition | None = None
+        try:
+            with self.db.write_core() as conn, Session(bind=conn) as s:  # the take's general path needs a session
+                finished = handover.finish_job(conn, job_id, index, fence, output)
+                if finished is None:
+                    return None
+                taken, done = self._take(s, capacity, worker)
+        except Exception as exc:
+            if finished is None:  # the finish failed, not the take: the caller decides (retry, general path)
+                raise
+            log.warning("could not take the next job (%s); the scheduler will dispatch it", exc)
+            with self.db.write_core() as conn:
+                finished = handover.finish_job(conn, job_id, index, fence, output)
             if finished is None:
                 return None
-            try:
-                with s.begin_nested():
-                    taken, done = self._take(s, capacity, worker)
-            except Exception as exc:
-                log.warning("could not take the next job (%s); the scheduler will dispatch it", exc)
-                taken, done, failed = None, [], True
-        self.ops.announce([(finished, finished.job), *done], wake_for_finished=failed)
+            self.ops.announce([(finished, finished.job)], wake_for_finished=True)
+            return finished, None
+        self.ops.announce([(finished, finished.job), *done], wake_for_finished=False)
         return finished, taken
 
     def _take(self, s: Session, capacity: int, worker: str) -> tuple[handover.Dispatched | None, list[Done]]:

@@ -194,7 +194,7 @@ def test_a_failed_take_leaves_the_finish_standing(
         raise RuntimeError("injected: the take fails after it wrote")
 
     def half_take(conn: Connection, job_id: str, *args: Any, **kwargs: Any) -> None:
-        conn.execute(update(models.Job).where(models.Job.id == job_id).values(priority=4))  # undone by the savepoint
+        conn.execute(update(models.Job).where(models.Job.id == job_id).values(priority=4))  # undone with the take
         broken()
 
     monkeypatch.setattr(handover, "dispatch_and_start", half_take)
