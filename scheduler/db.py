@@ -58,6 +58,13 @@ class Database:
         with self._queued(), self._write_hot.begin() as conn:
             yield conn
 
+    @contextmanager
+    def autocommit_core(self) -> Iterator[Connection]:
+        """A Core connection of the hot path's pool outside any transaction: each statement commits by itself
+        (on PostgreSQL, a statement and its commit are one round trip). Not pinged first, as `write_core`."""
+        with self._queued(), self._write_hot.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
     def _queued(self) -> contextlib.AbstractContextManager[None]:
         return self._queue.held() if self._queue is not None else contextlib.nullcontext()
 

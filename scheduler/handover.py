@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, bindparam, case, literal, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, exists, func, literal, or_, select, union_all, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import BindParameter, ColumnElement
 
@@ -48,7 +48,8 @@ def _labelled(entity: Any, prefix: str = "") -> list[Any]:
 
 
 _JOB_KEYS = [prop.key for prop in models.Job.__mapper__.column_attrs] + ["project_name"]
-_STEP_KEYS = [prop.key for prop in models.Step.__mapper__.column_attrs]
+_STEP_PROPS = list(models.Step.__mapper__.column_attrs)
+_STEP_KEYS = [prop.key for prop in _STEP_PROPS]
 #: The job with its project's name and its steps, in one round trip: a row per step, the job's columns on each.
 _READ = Prepared(
     select(*_labelled(models.Job), models.Project.name.label("project_name"), *_labelled(models.Step, "step_"))
@@ -159,6 +160,78 @@ _HAND_OVER = Prepared(
         )
     )
 )
+
+
+#: PostgreSQL: the whole hand-over of a job without a target - lock, checks, both writes and the read-back - in
+#: one statement, run in autocommit mode: one round trip and one commit, not four round trips. The job's row is
+#: locked first (`locked`), as every transaction that changes a job's steps does, so it serialises with them
+#: exactly as `hand_over` does; `finished` writes step `i` only if attempt `f` is current and step `n` waits,
+#: `claimed` claims and starts step `n` only if `finished` wrote, and the SELECT returns the job and its steps
+#: as the statement left them (the rows `_READ` returns), or nothing if it wrote nothing.
+#: What it writes is `_FINISH_VALUES` and what `_finished` and `_mark_running` do for a hand-over (the next
+#: step's ready time is the hand-over's, so its waiting time does not grow), in SQL: the hand-over test holds
+#: the two paths to the same rows.
+def _at_once() -> Prepared:
+    c = _steps.c
+    now = bindparam("now", type_=c.finished_at.type)
+    locked = (
+        select(_jobs.c.id)
+        .where(_jobs.c.id == bindparam("j"), _jobs.c.status == S.RUNNING.value, _jobs.c.target_kind.is_(None))
+        .with_for_update()
+        .cte("locked")
+    )
+    waiting = select(c.idx).where(c.job_id == bindparam("j"), c.idx == bindparam("n"), c.status == S.PENDING.value)
+    elapsed = func.coalesce(func.extract("epoch", now - c.running_since), 0.0)
+    finished = (
+        update(_steps)
+        .where(
+            c.job_id == select(locked.c.id).scalar_subquery(),
+            c.idx == bindparam("i"),
+            c.fence == bindparam("f"),
+            c.status == S.RUNNING.value,
+            exists(waiting),
+        )
+        .values({**_FINISH_VALUES, "duration_s": c.duration_s + elapsed})
+        .returning(*c)
+        .cte("finished")
+    )
+    claimed = (
+        update(_steps)
+        .where(
+            c.job_id == bindparam("j"),
+            c.idx == bindparam("n"),
+            c.status == S.PENDING.value,
+            exists(select(finished.c.idx)),
+        )
+        .values(
+            status=S.RUNNING.value,
+            attempt=c.attempt + 1,
+            error=None,
+            started_at=func.coalesce(c.started_at, now),
+            running_since=now,
+            ready_at=None,
+            worker=bindparam("worker"),
+            lease_until=bindparam("lease_until"),
+            fence=bindparam("nf"),
+            task_id=bindparam("nf"),
+            dispatches=c.dispatches + 1,
+        )
+        .returning(*c)
+        .cte("claimed")
+    )
+    others = select(*c).where(c.job_id == bindparam("j"), c.idx != bindparam("i"), c.idx != bindparam("n"))
+    merged = union_all(others, select(*finished.c), select(*claimed.c)).subquery("merged")
+    step_columns = [merged.c[prop.columns[0].name].label("step_" + prop.key) for prop in _STEP_PROPS]
+    return Prepared(
+        select(*_labelled(models.Job), models.Project.name.label("project_name"), *step_columns)
+        .join(models.Project, models.Project.id == models.Job.project_id)
+        .join(merged, merged.c.job_id == models.Job.id)
+        .where(models.Job.id == bindparam("j"), exists(select(claimed.c.idx)))
+        .order_by(merged.c.idx)
+    )
+
+
+_AT_ONCE = _at_once()
 
 
 @dataclass(frozen=True)
@@ -293,6 +366,42 @@ def hand_over(
     return HandedOver(_step_start(job, steps, index + 1, reason), reason, record, dispatch)
 
 
+def hand_over_at_once(
+    conn: Connection,
+    job_id: str,
+    index: int,
+    fence: str,
+    output: dict[str, Any] | None,
+    worker: str,
+    *,
+    lease_s: float,
+) -> HandedOver | None:
+    """`hand_over` for a job without a target, on PostgreSQL, as one statement (`_AT_ONCE`) on a connection in
+    autocommit mode (`Database.autocommit_core`): it commits by itself, in one round trip. None, with nothing
+    written, if it does not apply - the attempt is no longer current, the step has no PENDING successor, or the
+    job has a target - and the caller then runs `hand_over`, which decides."""
+    now = utcnow()
+    params = {
+        "j": job_id,
+        "i": index,
+        "n": index + 1,
+        "f": fence,
+        "nf": new_id(),
+        "now": now,
+        "output": output,
+        "worker": worker,
+        "lease_until": now + timedelta(seconds=lease_s),
+    }
+    rows = _AT_ONCE.fetch(conn, params)
+    if not rows:
+        return None
+    job, steps = _rows(_AT_ONCE, conn, rows)
+    nxt = steps[index + 1]
+    dispatch = Dispatch(job_id=job_id, job_type=job.type, step_index=index + 1, step_name=nxt.name, fence=nxt.fence)
+    record = JobRecord.from_row(job, job.project_name, steps, now)
+    return HandedOver(_step_start(job, steps, index + 1, None), None, record, dispatch)
+
+
 def finish_job(
     conn: Connection, job_id: str, index: int, fence: str, output: dict[str, Any] | None, actor: str = "worker"
 ) -> Transition | None:
@@ -348,7 +457,13 @@ def _read(conn: Connection, job_id: str, status: JobStatus = S.RUNNING) -> tuple
     rows = _READ.fetch(conn, {"job_id": job_id})
     if not rows or rows[0][_READ.position(conn.dialect, "status")] != status.value:
         return None
-    read_job, read_step = _READ.reader(conn.dialect, _JOB_KEYS), _READ.reader(conn.dialect, _STEP_KEYS, "step_")
+    return _rows(_READ, conn, rows)
+
+
+def _rows(statement: Prepared, conn: Connection, rows: list[Any]) -> tuple[Any, list[Any]]:
+    """The job and its steps from the rows of `_READ` or `_AT_ONCE` (a row per step, the job's columns on each)."""
+    read_job = statement.reader(conn.dialect, _JOB_KEYS)
+    read_step = statement.reader(conn.dialect, _STEP_KEYS, "step_")
     return Row(**read_job(rows[0])), [Row(**read_step(row)) for row in rows]
 
 

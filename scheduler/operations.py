@@ -313,13 +313,23 @@ class Operations:
         )
         return Recorded(True, next_dispatch, None, job)
 
-    def hand_over(self, job_id: str, index: int, fence: str, outcome: Finished, worker: str) -> Recorded | None:
+    def hand_over(
+        self, job_id: str, index: int, fence: str, outcome: Finished, worker: str, targeted: bool = True
+    ) -> Recorded | None:
         """Finish step `index` (attempt `fence`) and start the job's next step for `worker` to run itself, in one
         transaction (`scheduler.handover`); the started attempt is in `started`, with the reason its target
         discards the job if it does. None, with nothing written, where the hand-over does not apply (the
-        attempt is stale, or this was the last step): `record_outcome` then decides.
+        attempt is stale, or this was the last step): `record_outcome` then decides. On PostgreSQL, a job
+        without a target (`targeted` False) is handed over by one statement that commits by itself.
 
         The caller announces the job (`bus.job_changed`; with the started step's first Redis round trip)."""
+        if not targeted and not self.db.is_sqlite:
+            with self.db.autocommit_core() as conn:
+                at_once = handover.hand_over_at_once(
+                    conn, job_id, index, fence, outcome.result, worker, lease_s=self.settings.lease_s
+                )
+            if at_once is not None:
+                return Recorded(True, at_once.dispatch, (at_once.start, None), at_once.job)
         with self.db.write_core() as conn:
             done = handover.hand_over(
                 conn,

@@ -448,7 +448,8 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
     if chaining and isinstance(outcome, Finished) and index + 1 < start.step_count:
         done = outcome
         recorded = retry_disconnects(
-            "hand over to the next step", lambda: svc.ops.hand_over(job_id, index, fence, done, worker)
+            "hand over to the next step",
+            lambda: svc.ops.hand_over(job_id, index, fence, done, worker, targeted=start.target is not None),
         )
     elif chaining and isinstance(outcome, Finished):  # the job's last step: finish it and take the next job
         result = outcome.result

@@ -100,9 +100,31 @@ def test_dispatch_and_start_writes_nothing_for_a_job_it_must_not_start(
             assert rows(services, job_id) == before
 
 
+def _hand_over(services: Services, at_once: bool, job_id: str, fence: str, output: dict[str, Any]) -> Any:
+    """`handover.hand_over` in a transaction, or `hand_over_at_once` (PostgreSQL) outside one."""
+    if at_once:
+        with services.db.autocommit_core() as conn:
+            return handover.hand_over_at_once(conn, job_id, 0, fence, output, WORKER, lease_s=30)
+    with services.db.write() as s:
+        return handover.hand_over(
+            s.connection(),
+            job_id,
+            0,
+            fence,
+            output,
+            WORKER,
+            lease_s=30,
+            queue_lease_s=60,
+            check_target=services.targets.check,
+        )
+
+
+@pytest.mark.parametrize("at_once", [False, True], ids=["transaction", "at-once"])
 def test_hand_over_and_finish_job_write_what_the_general_path_writes(
-    client: TestClient, services: Services, project: str
+    client: TestClient, services: Services, project: str, at_once: bool
 ) -> None:
+    if at_once and services.db.is_sqlite:
+        pytest.skip("the one-statement hand-over is PostgreSQL's")
     core, orm = (submit(client, project, params={"steps": 2, "seconds": 0}) for _ in range(2))
     check = services.targets.check
     fences = {}
@@ -114,12 +136,12 @@ def test_hand_over_and_finish_job_write_what_the_general_path_writes(
         assert taken is not None
         fences[job_id] = taken.dispatch.fence
 
-    with services.db.write() as s:  # core: finish step 0 and start step 1 in one go, then finish the job
-        over = handover.hand_over(
-            s.connection(), core, 0, fences[core], {"n": 0}, WORKER, lease_s=30, queue_lease_s=60, check_target=check
-        )
+    over = _hand_over(services, at_once, core, fences[core], {"n": 0})  # core: finish step 0, start step 1
     assert over is not None and over.reason is None
     handed_over = rows(services, core)
+    assert [st.status for st in over.job.steps] == [JobStatus.FINISHED, JobStatus.RUNNING]  # announced as written
+    assert over.start.step_index == 1 and over.start.attempt == 1 and over.start.fence == over.dispatch.fence
+    assert over.start.outputs == {over.job.steps[0].name: {"n": 0}}
     with services.db.write() as s:
         assert handover.finish_job(s.connection(), core, 1, "stale-token", {"n": 1}) is None  # a stale attempt: nothing
         assert handover.finish_job(s.connection(), core, 1, over.dispatch.fence, {"n": 1}) is not None
@@ -204,3 +226,30 @@ def test_a_failed_take_leaves_the_finish_standing(
     assert done is not None and done[1] is None
     assert rows(services, first)["job"]["status"] == "FINISHED"
     assert rows(services, second) == before
+
+
+def test_the_one_statement_hand_over_writes_nothing_where_it_does_not_apply(
+    client: TestClient, services: Services, project: str
+) -> None:
+    if services.db.is_sqlite:
+        pytest.skip("the one-statement hand-over is PostgreSQL's")
+    record = client.put(f"/api/v1/projects/{project}/targets/record/r2", json={"attributes": {"v": 1}})
+    assert record.status_code in (200, 201), record.text
+    plain = submit(client, project, params={"steps": 2, "seconds": 0})
+    targeted = submit(client, project, params={"steps": 2, "seconds": 0}, target={"kind": "record", "name": "r2"})
+    last = submit(client, project, params={"steps": 1, "seconds": 0})
+    fences = {job_id: _running(services, job_id) for job_id in (plain, targeted, last)}
+    paused = submit(client, project, params={"steps": 2, "seconds": 0})
+    paused_fence = _running(services, paused)
+    assert client.post(f"/api/v1/jobs/{paused}/pause").status_code == 200
+
+    for job_id, fence in (
+        (plain, "stale-token"),
+        (targeted, fences[targeted]),
+        (last, fences[last]),
+        (paused, paused_fence),
+    ):
+        before = rows(services, job_id)
+        assert _hand_over(services, True, job_id, fence, {"n": 0}) is None
+        assert rows(services, job_id) == before
+    assert _hand_over(services, True, plain, fences[plain], {"n": 0}) is not None  # and applies where it does
