@@ -30,6 +30,7 @@ class Flusher:
         self._attempt: Flushed | None = None
         self._due = 0.0
         self._pid = 0
+        self._idle = False  # the thread waits for an attempt with no time limit: `attach` must wake it
 
     def attach(self, attempt: Flushed) -> None:
         """Start ticking `attempt` (in place of any other)."""
@@ -39,7 +40,8 @@ class Flusher:
                 threading.Thread(target=self._loop, name="flusher", daemon=True).start()
             self._attempt = attempt
             self._due = time.monotonic() + self.period
-            self._cond.notify()
+            if self._idle:  # else it wakes by itself, at the latest when the previous attempt's tick was due
+                self._cond.notify()
 
     def detach(self) -> None:
         """Stop ticking the attached attempt. Returns once no tick of it is under way."""
@@ -52,7 +54,9 @@ class Flusher:
                 attempt = self._attempt
                 delay = self._due - time.monotonic()
                 if attempt is None or delay > 0:
+                    self._idle = attempt is None
                     self._cond.wait(None if attempt is None else delay)
+                    self._idle = False
                     continue
                 self._due = time.monotonic() + self.period
                 try:
