@@ -41,11 +41,15 @@ persistence of the Redis server it runs against).
      `finish_and_take` lost its savepoint (a failed take rolls back and the finish is committed alone).
      Round trips from the pool processes per job: 35 -> 17 to PostgreSQL (strace), 13 -> 8 to Redis; the
      three changes together about +10 % on PostgreSQL (0.72 -> 0.79 in paired probes).
+  6. *The flusher thread is woken only when it is idle* (`workers/flusher.py`): in a chain of short steps it
+     is still waiting for the previous step's tick, so waking it at every step only handed the GIL back and
+     forth. SQLite 1.32 -> 1.41, PostgreSQL 0.77 -> 0.81 (paired probes, twice each).
 
   What limits PostgreSQL now (600-job rounds, CPU seconds per job from /proc, this machine's two cores):
-  jobctl's side spends 12.2 ms of CPU per job - worker 5.8, PostgreSQL server 3.5, submitting client 1.45,
-  scheduler 0.8, Redis 0.5 - against raw Celery's 9.8 per chain (worker 7.5, client 1.2, Redis 1.1); both
-  sides keep about 1.6 of the 2 cores busy, so the ratio of CPU per job is the throughput ratio. The server's
+  jobctl's side spends 12.2 ms of CPU per job - worker 5.55, PostgreSQL server 3.45, submitting client 1.45,
+  scheduler 0.9, Redis 0.8 - against raw Celery's 10.1 per chain (worker 7.9, client 1.1, Redis 1.1); both
+  sides keep about 1.6 of the 2 cores busy, so the ratio of CPU per job is the throughput ratio. (On SQLite
+  jobctl's side spends 6.8 ms per job: worker 4.5, client 1.0, Redis 0.7, scheduler 0.6.) The server's
   share: 40 statements per job take 1.8 ms to execute (pg_stat_statements); the rest is per-message work
   and the six commits' WAL flushes (5.4 per job, some shared; a one-row INSERT and COMMIT took 0.48-0.59 ms
   with `synchronous_commit=on` against 0.25 ms with it off). The flush is what durability costs, and the
