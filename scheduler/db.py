@@ -60,8 +60,10 @@ class Database:
 
     @contextmanager
     def autocommit_core(self) -> Iterator[Connection]:
-        """A Core connection of the hot path's pool outside any transaction: each statement commits by itself
-        (on PostgreSQL, a statement and its commit are one round trip). Not pinged first, as `write_core`."""
+        """PostgreSQL: a Core connection of the hot path's pool outside any transaction, where each statement
+        commits by itself (a statement and its commit are one round trip). Not pinged first, as `write_core`.
+        Not for SQLite, whose driver connections jobctl keeps in autocommit already (it emits BEGIN itself):
+        the isolation level's reset on release would change that."""
         with self._queued(), self._write_hot.connect() as conn:
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
 

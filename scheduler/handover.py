@@ -4,7 +4,8 @@
 starts its step for the worker process that takes it; `hand_over` finishes a step and starts the job's next one
 in the same transaction, for the same process to run; `finish_job` finishes a job's last step and the job.
 Every step of every job goes through them, so they avoid the ORM's load-modify-flush (`store.complete_step`
-and `store.transition` do the rest). Each:
+and `store.transition` do the rest). Each (`hand_over_at_once`, PostgreSQL's one-statement hand-over, does the
+same inside its statement):
 
 1. lock the job row and read it with its project's name (`FOR UPDATE OF jobs`; SQLite's write transaction
    already holds the database);
@@ -360,10 +361,7 @@ def hand_over(
         nxt.lease_until = now + timedelta(seconds=queue_lease_s)
     if _HAND_OVER.run(conn, {**params, "nf": nxt.fence, **_run_params(nxt)}) != 2:
         raise RuntimeError(f"steps {index} and {index + 1} of job {job_id} changed under their locks")
-
-    dispatch = Dispatch(job_id=job_id, job_type=job.type, step_index=index + 1, step_name=nxt.name, fence=nxt.fence)
-    record = JobRecord.from_row(job, job.project_name, steps, now)
-    return HandedOver(_step_start(job, steps, index + 1, reason), reason, record, dispatch)
+    return _handed_over(job, steps, index + 1, reason, now)
 
 
 def hand_over_at_once(
@@ -396,10 +394,7 @@ def hand_over_at_once(
     if not rows:
         return None
     job, steps = _rows(_AT_ONCE, conn, rows)
-    nxt = steps[index + 1]
-    dispatch = Dispatch(job_id=job_id, job_type=job.type, step_index=index + 1, step_name=nxt.name, fence=nxt.fence)
-    record = JobRecord.from_row(job, job.project_name, steps, now)
-    return HandedOver(_step_start(job, steps, index + 1, None), None, record, dispatch)
+    return _handed_over(job, steps, index + 1, None, now)
 
 
 def finish_job(
@@ -435,6 +430,14 @@ def finish_job(
 
 
 # ------------------------------------------------------------------------------------------------ internals
+
+
+def _handed_over(job: Any, steps: list[Any], index: int, reason: str | None, now: datetime) -> HandedOver:
+    """A hand-over's result from the job and its steps as it left them: step `index` as claimed and started."""
+    step = steps[index]
+    dispatch = Dispatch(job_id=job.id, job_type=job.type, step_index=index, step_name=step.name, fence=step.fence)
+    record = JobRecord.from_row(job, job.project_name, steps, now)
+    return HandedOver(_step_start(job, steps, index, reason), reason, record, dispatch)
 
 
 def _finish_step(conn: Connection, job_id: str, step: Any, now: datetime, output: dict[str, Any] | None) -> None:

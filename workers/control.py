@@ -78,14 +78,6 @@ def _inline_attempt_pid(task_id: str, hostname: str, redis_url: str) -> int | No
     return next((pid for pid, fence in zip(busy, running, strict=True) if fence == task_id.encode()), None)
 
 
-def _pid_running(task_id: str) -> int | None:
-    """The pool process Celery gave the task to, if this worker is running it."""
-    for request in list(worker_state.active_requests):
-        if request.id == task_id and request.worker_pid:
-            return int(request.worker_pid)
-    return None
-
-
 def _escalate(task_id: str, hostname: str, pid: int, redis_url: str, settings_queue: str) -> None:
     """Kill what is left of a stopped attempt: its pool process if the attempt still runs there, then every
     process group it started. A pool process registers the attempt it runs under `keys.runner` (and clears it

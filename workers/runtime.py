@@ -175,7 +175,7 @@ class Attempt:
         if announce is not None:
             self.svc.bus.job_changed(announce, pipe)
         pipe.set(keys.runner(self.worker, os.getpid()), self.start.fence, ex=24 * 3600)
-        _observed.append(("step_waiting_seconds", waiting_s))
+        self.svc.metrics.observe("step_waiting_seconds", waiting_s, pipe)
         _queue_observed(self.svc, pipe)
         _redis_quietly(pipe.execute)
         try:
@@ -309,10 +309,11 @@ def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
 
     An inline attempt runs without a Celery round trip: the transaction that finished the previous step (or
     dispatched the job) claimed it with a new fence and started it for this process - fenced, target-checked,
-    leased and recorded exactly as if it had arrived as a message; a stop finds it through the pid it
-    registers as its process's (`workers.control`). Should this process die while running it, its lease runs out and the
-    scheduler retries it. After `settings.chain_s` the next attempt goes through the queue instead, so one task
-    never holds a process (or a warm shutdown) for longer than its step plus that."""
+    leased and recorded exactly as if it had arrived as a message; a stop finds its process through the attempt
+    the process registers as the one it runs (`keys.runner`, `workers.control`). Should this process die while
+    running it, its lease runs out and the scheduler retries it. After `settings.chain_s` the next attempt goes
+    through the queue instead, so one task never holds a process (or a warm shutdown) for longer than its step
+    plus that."""
     svc = services()
     try:
         return _run_chain(svc, job_id, index, fence, worker)
