@@ -9,6 +9,7 @@ import redis
 from redis.client import Pipeline
 
 from scheduler import keys
+from scheduler.outbox import Outbox
 from scheduler.records import JobRecord
 
 log = logging.getLogger(__name__)
@@ -29,20 +30,32 @@ def job_message(job: JobRecord) -> dict[str, object]:
 
 
 class RedisBus:
-    """`scheduler.executor.Bus` on Redis. A failed notification is logged, never raised: it is not the truth."""
+    """`scheduler.executor.Bus` on Redis. A failed notification is logged, never raised: it is not the truth.
 
-    def __init__(self, client: redis.Redis) -> None:
+    With an `outbox` (a worker's pool processes), `flush` hands the batch to it and returns at once."""
+
+    def __init__(self, client: redis.Redis, outbox: Outbox | None = None) -> None:
         self.redis = client
+        self.outbox = outbox
 
     def batch(self) -> Pipeline:
         """A pipeline (no MULTI) to queue notifications and metrics on, sent by `flush`: one round trip."""
         return self.redis.pipeline(transaction=False)
 
     def flush(self, batch: Pipeline) -> None:
+        """Send `batch` - now, or through the outbox (in the order of the flushes)."""
+        if self.outbox is not None:
+            self.outbox.post(batch)
+            return
         try:
             batch.execute()
         except redis.RedisError as exc:
             log.warning("could not send notifications: %s", exc)
+
+    def settle(self) -> None:
+        """Return once every batch flushed so far has been sent (at once without an outbox)."""
+        if self.outbox is not None and not self.outbox.settle():
+            log.warning("notifications still unsent after waiting for them")
 
     def job_changed(self, job: JobRecord, batch: Pipeline | None = None) -> None:
         self._publish(job_message(job), batch)

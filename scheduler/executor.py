@@ -30,7 +30,11 @@ class Bus(Protocol):
         """A new, empty batch of notifications."""
 
     def flush(self, batch: Any) -> None:
-        """Send a batch's notifications together (never raises: a lost notification has its fallback)."""
+        """Send a batch's notifications together (never raises: a lost notification has its fallback); it
+        may return before they are sent, in the order of the flushes."""
+
+    def settle(self) -> None:
+        """Return once the batches flushed so far have been sent."""
 
     def job_changed(self, job: JobRecord, batch: Any = None) -> None:
         """Announce a job's new status or progress (SSE and metrics feed on this)."""

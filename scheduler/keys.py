@@ -29,11 +29,5 @@ def pgids(fence: str) -> str:
     return f"jobctl:pgids:{fence}"
 
 
-def runner(worker: str, pid: int | str) -> str:
-    """The attempt (its fence) that pool process `pid` of `worker` runs, or ran last in its current task: how
-    a stop finds the process of an attempt that no Celery request carries, and whether it still runs it."""
-    return f"jobctl:runner:{worker}:{pid}"
-
-
 def stop_requested(fence: str) -> str:
     return f"jobctl:stop:{fence}"

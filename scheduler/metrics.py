@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 
 import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -67,6 +68,21 @@ class Metrics:
             queue.execute()
         except redis.RedisError as exc:
             log.warning("metric %s not recorded: %s", name, exc)
+
+    def observe_many(self, observations: Sequence[tuple[str, float]], pipe: redis.client.Pipeline) -> None:
+        """Queue `observations` (histogram name, value) on `pipe` as few commands as they take: one count per
+        histogram bucket hit, one sum and one total per histogram."""
+        hits: Counter[tuple[str, str]] = Counter()
+        sums: dict[str, float] = {}
+        for name, value in observations:
+            bound = next((b for b in HISTOGRAMS[name][1] if value <= b), math.inf)
+            hits[(name, f"le:{bound}")] += 1
+            hits[(name, "count")] += 1
+            sums[name] = sums.get(name, 0.0) + value
+        for (name, field), n in hits.items():
+            pipe.hincrby(_hist_key(self.queue, name), field, n)
+        for name, total in sums.items():
+            pipe.hincrbyfloat(_hist_key(self.queue, name), "sum", total)
 
     def count(self, name: str, label: str, amount: int = 1, pipe: redis.client.Pipeline | None = None) -> None:
         """Add `amount` to counter `name` (one of `COUNTERS`) for the label value `label` (with `pipe`: queued

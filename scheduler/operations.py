@@ -347,7 +347,9 @@ class Operations:
         return Recorded(True, done.dispatch, (done.start, done.reason), done.job)
 
     def send(self, dispatch: Dispatch) -> None:
-        """Queue an attempt claimed by `record_outcome` for any worker (never raises: the lease is the fallback)."""
+        """Queue an attempt claimed by `record_outcome` for any worker (never raises: the lease is the fallback),
+        once the announcements flushed so far are out (the worker that takes it announces what follows)."""
+        self.bus.settle()
         self._send(dispatch)
 
     # ----------------------------------------------------------------------------------------- internals
@@ -388,9 +390,10 @@ class Operations:
         if wake:
             self.bus.wake_scheduler(batch)
         self.bus.flush(batch)
-        for t, _ in done:
-            if t is None:
-                continue
+        effects = [t for t, _ in done if t is not None and (t.stopped_fence or t.action in _CLEANS_UP or t.dispatch)]
+        if effects:  # what they start elsewhere is announced from there: after these announcements
+            self.bus.settle()
+        for t in effects:
             if t.stopped_fence:
                 self._effect("revoke the stopped attempt", self.executor.stop, t.stopped_fence)
             if t.action in _CLEANS_UP:

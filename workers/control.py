@@ -22,7 +22,7 @@ from celery.worker.control import control_command, ok
 
 from scheduler import keys
 from scheduler.metrics import Metrics
-from workers import procs
+from workers import procs, runners
 
 log = logging.getLogger(__name__)
 
@@ -44,53 +44,39 @@ def jobctl_stop(state: Any, task_id: str, grace: float = 1.0, **kwargs: Any) -> 
             pid = int(request.worker_pid)
             request.terminate(state.consumer.pool, signal=signals.signum(STOP_SIGNAL))
     settings = state.app.conf.jobctl_settings
-    hostname = state.consumer.hostname
     if pid is None:
-        pid = _inline_attempt_pid(task_id, hostname, settings.redis_url)
+        pid = _inline_attempt_pid(task_id)
         if pid is None:
             return ok(f"{task_id} revoked")
         # An attempt that a pool process runs right after the job's previous step, inside that step's task
         # (`workers.runtime.run_attempt`): no request carries its id. Its handler checks the stop is its own.
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signals.signum(STOP_SIGNAL))
-    timer = threading.Timer(grace, _escalate, args=(task_id, hostname, pid, settings.redis_url, settings.queue))
+    timer = threading.Timer(grace, _escalate, args=(task_id, pid, settings.redis_url, settings.queue))
     timer.daemon = True
     timer.start()
     return ok(f"{task_id} stopping in process {pid}")
 
 
-_redis: dict[str, redis.Redis] = {}
-
-
-def _inline_attempt_pid(task_id: str, hostname: str, redis_url: str) -> int | None:
+def _inline_attempt_pid(task_id: str) -> int | None:
     """The pool process of this worker running attempt `task_id` outside a request of its own: the one, among
     the processes running a request of this worker now, whose registered attempt is `task_id`."""
     busy = sorted({int(r.worker_pid) for r in list(worker_state.active_requests) if r.worker_pid})
-    if not busy:
-        return None
-    try:
-        if redis_url not in _redis:
-            _redis[redis_url] = redis.Redis.from_url(redis_url, socket_timeout=2)
-        running = _redis[redis_url].mget([keys.runner(hostname, pid) for pid in busy])
-    except redis.RedisError as exc:
-        log.warning("could not look up attempt %s (%s); its fence check will stop it", task_id, exc)
-        return None
-    return next((pid for pid, fence in zip(busy, running, strict=True) if fence == task_id.encode()), None)
+    return next((pid for pid in busy if runners.running(os.getpid(), pid) == task_id), None)
 
 
-def _escalate(task_id: str, hostname: str, pid: int, redis_url: str, settings_queue: str) -> None:
+def _escalate(task_id: str, pid: int, redis_url: str, settings_queue: str) -> None:
     """Kill what is left of a stopped attempt: its pool process if the attempt still runs there, then every
-    process group it started. A pool process registers the attempt it runs under `keys.runner` (and clears it
-    once stopped or done): Celery forgets a terminated request at once, so its own bookkeeping cannot tell."""
+    process group it started. A pool process registers the attempt it runs (`workers.runners`; cleared once
+    stopped or done): Celery forgets a terminated request at once, so its own bookkeeping cannot tell."""
     try:
         client = redis.Redis.from_url(redis_url, socket_timeout=5)
-        runner = keys.runner(hostname, pid)
-        if client.get(runner) == task_id.encode():
+        if runners.running(os.getpid(), pid) == task_id:
             log.warning("step %s ignored the stop; killing pool process %s", task_id, pid)
             procs.kill_descendants(pid)  # before the pool process: once it dies they are no longer its own
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            client.delete(runner)
+            runners.forget(os.getpid(), pid)
             requested = client.get(keys.stop_requested(task_id))
             if requested is not None:
                 Metrics(client, settings_queue).observe(

@@ -1,6 +1,7 @@
 """Celery signal handlers, gathered in one place. A failing hook is logged and contained.
 
-- each pool process builds its own services after fork and installs the stop-signal handler;
+- each pool process builds its own services after fork and installs the stop-signal handler, and sends its
+  queued notifications before it exits;
 - the main process announces its capacity (process count) in Redis while it is alive, which is what the
   scheduler dispatches against.
 """
@@ -9,12 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from typing import Any
 
-from celery.signals import setup_logging, task_prerun, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import (
+    setup_logging,
+    task_prerun,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
 from scheduler import keys
+from workers import runners
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +40,13 @@ def install(app: Any) -> None:
         from workers import runtime
         from workers.services import build
 
-        runtime.init_process(build(settings, pool_size=2))
+        runtime.init_process(build(settings, pool_size=2, background_notifications=True))
+
+    @worker_process_shutdown.connect(weak=False)
+    def _close_pool_process(**_: Any) -> None:
+        from workers import runtime
+
+        runtime.close_process()
 
     @setup_logging.connect(weak=False)
     def _keep_our_logging(**_: Any) -> None:
@@ -55,6 +71,7 @@ def install(app: Any) -> None:
     @worker_shutdown.connect(weak=False)
     def _withdraw(sender: Any = None, **_: Any) -> None:
         _beat_stop.set()
+        runners.remove(os.getpid())
 
 
 def _beat(settings: Any, hostname: str, concurrency: int) -> None:

@@ -30,7 +30,7 @@ from scheduler.loop import Scheduler
 from scheduler.operations import Failed, Finished, Outcome, Recorded
 from scheduler.records import Dispatch, JobRecord
 from scheduler.states import JobStatus
-from workers import procs, taskevents
+from workers import procs, runners, taskevents
 from workers.context import StepContext, StepStopped
 from workers.flusher import Flusher
 from workers.logs import set_work
@@ -43,6 +43,7 @@ STOPPED = "stopped"
 T = TypeVar("T")
 
 _services: Services | None = None
+_registration: runners.Registration | None = None  # which attempt this process runs (`workers.runners`)
 _current: Attempt | None = None
 _flusher: Flusher | None = None  # created on first use, in the pool process that runs attempts
 
@@ -55,37 +56,56 @@ def flusher(svc: Services) -> Flusher:
     return _flusher
 
 
-#: Histogram observations of this process not sent yet: they go with its next Redis round trip.
+#: Histogram observations of this process not sent yet (and since when): they go together, with the first
+#: batch of notifications sent `HOLD_OBSERVATIONS_S` after the oldest, or when the task ends.
 _observed: list[tuple[str, float]] = []
+_observed_since = 0.0
+HOLD_OBSERVATIONS_S = 1.0
 
 
-def _queue_observed(svc: Services, pipe: Any) -> None:
-    for name, value in _observed:
-        svc.metrics.observe(name, value, pipe)
-    _observed.clear()
+def _observe(name: str, value: float) -> None:
+    global _observed_since
+    if not _observed:
+        _observed_since = time.monotonic()
+    _observed.append((name, value))
 
 
-def release(svc: Services, worker: str) -> None:
+def _queue_observed(svc: Services, pipe: Any, *, held: bool = True) -> None:
+    """Queue the observations on `pipe` - unless `held` and the oldest is younger than `HOLD_OBSERVATIONS_S`."""
+    if _observed and not (held and time.monotonic() - _observed_since < HOLD_OBSERVATIONS_S):
+        svc.metrics.observe_many(_observed, pipe)
+        _observed.clear()
+
+
+def release(svc: Services) -> None:
     """This process runs no attempt any more (its task ended, or its attempt was stopped): unregister it and
     send the observations still waiting. Never raises."""
-    pipe = svc.bus.batch()
-    pipe.delete(keys.runner(worker, os.getpid()))
-    _queue_observed(svc, pipe)
-    _redis_quietly(pipe.execute)
-
-
-def _redis_quietly(call: Any) -> None:
-    try:
-        call()
-    except redis.RedisError as exc:
-        log.warning("Redis: %s", exc)
+    registration().clear()
+    if _observed:
+        pipe = svc.bus.batch()
+        _queue_observed(svc, pipe, held=False)
+        svc.bus.flush(pipe)
 
 
 def init_process(services: Services) -> None:
-    """Called once in each pool process after fork: own services and the stop-signal handler."""
-    global _services
+    """Called once in each pool process after fork: own services, its record of the attempt it runs and the
+    stop-signal handler."""
+    global _services, _registration
     _services = services
+    _registration = runners.Registration()
     signal.signal(STOP_SIGNAL, _on_stop_signal)
+
+
+def close_process() -> None:
+    """Called when the pool process exits: send the notifications still queued (a few seconds at most)."""
+    if _services is not None:
+        _services.bus.settle()
+
+
+def registration() -> runners.Registration:
+    if _registration is None:
+        raise RuntimeError("the step runtime was not initialised in this process")
+    return _registration
 
 
 def services() -> Services:
@@ -163,21 +183,22 @@ class Attempt:
         as this process's (for stops) before the code runs, and observes how long it waited and ran; announces
         `announce` (the job as the transaction that started the attempt left it) before the code runs.
 
-        One Redis round trip per attempt: the registration replaces the previous attempt's, and the running
-        time is sent with the next attempt's round trip or when the task ends (`release`). A stopped attempt
-        is released at once, so the stop's escalation finds it gone."""
+        No round trip on the way: the registration is a local write (`workers.runners`) that replaces the
+        previous attempt's, the announcement goes to the outbox (`scheduler.outbox`) without waiting, and the
+        waiting and running times are held to go together (`_queue_observed`, `release` when the task ends). A
+        stopped attempt is released at once, so the stop's escalation finds it gone."""
         finished = stopped = False
         ended: float | None = None
         ticks = flusher(self.svc)
         ticks.attach(self)
         began = time.monotonic()
-        pipe = self.svc.bus.batch()  # one round trip for the announcement, the registration and the metrics
+        registration().set(self.start.fence)
+        pipe = self.svc.bus.batch()  # the announcement and the observations due, together
         if announce is not None:
             self.svc.bus.job_changed(announce, pipe)
-        pipe.set(keys.runner(self.worker, os.getpid()), self.start.fence, ex=24 * 3600)
-        self.svc.metrics.observe("step_waiting_seconds", waiting_s, pipe)
+        _observe("step_waiting_seconds", waiting_s)
         _queue_observed(self.svc, pipe)
-        _redis_quietly(pipe.execute)
+        self.svc.bus.flush(pipe)
         try:
             try:
                 self.interruptible = True
@@ -205,9 +226,9 @@ class Attempt:
             return Failed(f"{type(exc).__name__}: {exc}", retry=retry)
         finally:
             if ended is not None:
-                _observed.append(("step_duration_seconds", ended - began))
+                _observe("step_duration_seconds", ended - began)
             if stopped:
-                release(self.svc, self.worker)
+                release(self.svc)
             ticks.detach()
             # A finished step's progress (100) is written with its outcome: only its last log lines are due here.
             retry_disconnects("flush the last progress", lambda: self._flush(final=True, finished=finished))
@@ -310,7 +331,7 @@ def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
     An inline attempt runs without a Celery round trip: the transaction that finished the previous step (or
     dispatched the job) claimed it with a new fence and started it for this process - fenced, target-checked,
     leased and recorded exactly as if it had arrived as a message; a stop finds its process through the attempt
-    the process registers as the one it runs (`keys.runner`, `workers.control`). Should this process die while
+    the process registers as the one it runs (`workers.runners`, `workers.control`). Should this process die while
     running it, its lease runs out and the scheduler retries it. After `settings.chain_s` the next attempt goes
     through the queue instead, so one task never holds a process (or a warm shutdown) for longer than its step
     plus that."""
@@ -318,7 +339,7 @@ def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
     try:
         return _run_chain(svc, job_id, index, fence, worker)
     finally:
-        release(svc, worker)
+        release(svc)
         taskevents.flush(worker)
 
 

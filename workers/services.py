@@ -14,6 +14,7 @@ from scheduler.bus import RedisBus
 from scheduler.db import Database
 from scheduler.metrics import Metrics
 from scheduler.operations import Operations
+from scheduler.outbox import Outbox
 from scheduler.settings import Settings
 from scheduler.targets import TargetKinds
 from workers.registry import Registry, load_plugins, registry
@@ -35,8 +36,10 @@ class Services:
         self.redis.close()
 
 
-def build(settings: Settings, *, pool_size: int = 5) -> Services:
-    """Wire the services for one process. Creates no tables: run `jobctl db upgrade` for that."""
+def build(settings: Settings, *, pool_size: int = 5, background_notifications: bool = False) -> Services:
+    """Wire the services for one process. Creates no tables: run `jobctl db upgrade` for that. With
+    `background_notifications` (a worker's pool processes), notifications are sent by a thread of their own
+    (`scheduler.outbox`): a step never waits for Redis."""
     from workers.executor import CeleryExecutor
 
     load_plugins(settings.plugins)
@@ -44,7 +47,7 @@ def build(settings: Settings, *, pool_size: int = 5) -> Services:
     client = redis.Redis.from_url(
         settings.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, retry_on_timeout=True
     )
-    bus = RedisBus(client)
+    bus = RedisBus(client, Outbox(client) if background_notifications else None)
     targets = TargetKinds(settings.file_root)
     metrics = Metrics(client, settings.queue)
     ops = Operations(db, CeleryExecutor(settings, client), bus, targets, settings, metrics)

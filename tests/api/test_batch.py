@@ -272,6 +272,9 @@ class Recorder:
     def flush(self, batch: None) -> None:
         pass
 
+    def settle(self) -> None:
+        pass
+
     def job_changed(self, job: JobRecord, batch: None = None) -> None:
         self.calls.append(("changed", (job.id, job.status)))
 

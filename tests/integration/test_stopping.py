@@ -96,11 +96,11 @@ def test_a_stop_signal_meant_for_another_attempt_is_ignored(dedicated: Callable[
     import os
     import signal
 
-    from scheduler import keys
+    from workers import runners
 
     live = dedicated(plugins=PLUGINS)
     live.start_scheduler()
-    live.start_worker(concurrency=1)
+    main_pid = live.start_worker(concurrency=1).popen.pid
     project = live.project()
     marker = tmp_path / f"held-{uuid.uuid4().hex}"
     job = live.submit(project, "hold", params={"marker": str(marker), "seconds": 600})
@@ -109,9 +109,9 @@ def test_a_stop_signal_meant_for_another_attempt_is_ignored(dedicated: Callable[
     assert fence
 
     def registered_pid() -> int | None:  # the pool process that registered the attempt as the one it runs
-        for key in live.svc.redis.scan_iter(match=keys.runner("*", "*")):
-            if live.svc.redis.get(key) == fence.encode():
-                return int(key.decode().rsplit(":", 1)[1])
+        for record in runners.directory(main_pid).iterdir():
+            if runners.running(main_pid, int(record.name)) == fence:
+                return int(record.name)
         return None
 
     pid = wait_until(registered_pid, 5, "the attempt to register its process")
