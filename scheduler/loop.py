@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 
 Candidate = tuple[str, int, int, datetime]  # (job id, project id, priority, created_at)
 
+#: After a pass that found every slot taken, the loop waits this long before the next: the wake-ups of a burst
+#: of submissions (one each) then cost one pass, not one each, while a freed slot is filled this much later.
+FULL_PAUSE_S = 0.02
+
 
 def fair_order(candidates: Sequence[Candidate], slots: int) -> list[str]:
     """Pick up to `slots` jobs: round-robin over projects, each round ordered by priority then age.
@@ -64,12 +68,14 @@ class Scheduler:
         self.retry_on_lost = retry_on_lost
         self.stopping = threading.Event()
         self._capacity_read = (-float("inf"), 0)  # (monotonic time, value) of the last capacity read
+        self.full = False  # the last dispatch pass found every slot taken
 
     def dispatch(self) -> int:
         """One dispatch pass. Returns how many jobs left PENDING (dispatched or auto-discarded)."""
         capacity = self.bus.capacity(self.settings.queue)
         with self.db.read() as s:  # every slot taken (the common case in a burst): no write transaction, no lock
-            if self._slots(capacity, store.project_loads(s)) <= 0:
+            self.full = self._slots(capacity, store.project_loads(s)) <= 0
+            if self.full:
                 return 0
         with self.db.write() as s:
             chosen = self._choose(s, capacity, None)
@@ -182,9 +188,9 @@ class Scheduler:
 
     def run(self) -> None:
         """Loop until `stopping` is set: dispatch on every wake-up or tick (passes that keep finding work go on
-        for at most a tick, then the chores below get their turn); recover expired leases once a tick
-        (a burst of submissions wakes the loop for each, and leases are counted in seconds); the rest of the
-        periodic chores less often."""
+        for at most a tick, then the chores below get their turn; after a pass that found no free slot, not
+        before `FULL_PAUSE_S`); recover expired leases once a tick (a burst of submissions wakes the loop for
+        each, and leases are counted in seconds); the rest of the periodic chores less often."""
         last_recover = last_targets = last_purge = 0.0
         backoff = 0.0
         while not self.stopping.is_set():
@@ -210,4 +216,6 @@ class Scheduler:
                 self.stopping.wait(backoff)
                 continue
             if not more:  # work left over goes on after the chores, without waiting
+                if self.full:
+                    self.stopping.wait(FULL_PAUSE_S)
                 self.bus.wait_for_wake(self.settings.scheduler_tick_s)
