@@ -246,7 +246,8 @@ class Attempt:
 
     def tick(self) -> bool:
         """The flusher's call while the step runs: flush what is due. If the attempt is no longer current (a
-        stop we did not hear about), interrupt the step and return False."""
+        stop we did not hear about), interrupt the step and return False. Publishes the held task events."""
+        taskevents.flush_held(self.worker)
         if self._flush(final=False):
             return True
         if not self.ctx.stopped:

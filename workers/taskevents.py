@@ -3,13 +3,19 @@
 Such an attempt arrives without a Celery message of its own, so no worker announces it; this module sends
 the events Celery would have sent (`task-received`, `task-started`, then `task-succeeded`, `task-failed` or
 `task-revoked`), under the attempt's fence as the task id, so Flower shows every step attempt as a task.
-They are buffered and published together (one `task.multi` message) when the chain of inline attempts ends
-or 24 are pending. Events are notifications: a failure to send one is logged, never raised.
+They are buffered and published together (one `task.multi` message: most of a message's cost is the same for
+one event or hundreds) when the chain of inline attempts ends, when `BUFFER` are pending, or - from the
+flusher's tick while a step runs - when the oldest has waited `HOLD_S`. Events are notifications: a failure to
+send one is logged, never raised.
+
+The flusher ticks only between `Flusher.attach` and `detach`, while no event is sent: one thread at a time
+uses a dispatcher.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from scheduler.records import Dispatch
@@ -17,7 +23,11 @@ from scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
 
+BUFFER = 500
+HOLD_S = 1.0
+
 _dispatchers: dict[str, Any] = {}
+_oldest: dict[str, float] = {}  # by worker: when the oldest event not published yet was sent
 
 
 def _dispatcher(settings: Settings, hostname: str) -> Any:
@@ -26,13 +36,14 @@ def _dispatcher(settings: Settings, hostname: str) -> Any:
 
         app = get_app(settings)
         _dispatchers[hostname] = app.events.Dispatcher(
-            app.connection_for_write(), hostname=hostname, enabled=True, buffer_group={"task"}, buffer_limit=24
+            app.connection_for_write(), hostname=hostname, enabled=True, buffer_group={"task"}, buffer_limit=BUFFER
         )
     return _dispatchers[hostname]
 
 
 def send(settings: Settings, hostname: str, kind: str, fence: str, **fields: Any) -> None:
     """Send the task event `task-<kind>` for attempt `fence` from worker `hostname`."""
+    _oldest.setdefault(hostname, time.monotonic())
     try:
         _dispatcher(settings, hostname).send(f"task-{kind}", uuid=fence, **fields)
     except Exception as exc:
@@ -42,6 +53,7 @@ def send(settings: Settings, hostname: str, kind: str, fence: str, **fields: Any
 
 def flush(hostname: str) -> None:
     """Publish the buffered events (in one message); called when a chain of inline attempts ends."""
+    _oldest.pop(hostname, None)
     dispatcher = _dispatchers.get(hostname)
     if dispatcher is None:
         return
@@ -50,6 +62,13 @@ def flush(hostname: str) -> None:
     except Exception as exc:
         log.warning("task events not sent: %s", exc)
         _dispatchers.pop(hostname, None)
+
+
+def flush_held(hostname: str) -> None:
+    """`flush` if the oldest buffered event has waited `HOLD_S` (a long step's start shows up in Flower)."""
+    oldest = _oldest.get(hostname)
+    if oldest is not None and time.monotonic() - oldest >= HOLD_S:
+        flush(hostname)
 
 
 def started(settings: Settings, hostname: str, dispatch: Dispatch, task_name: str) -> None:

@@ -54,3 +54,26 @@ def test_flower_shows_step_tasks_and_stopped_attempts(dedicated: Callable[..., S
         "Flower to show the stopped attempt in a final state",
     )
     assert stopped["name"] == "jobctl.step.sleep" and long.id in str(stopped["args"])
+
+
+def test_flower_sees_a_long_step_started_in_the_process_that_took_its_job(dedicated: Callable[..., System]) -> None:
+    """A job the pool process takes itself (its previous job finished) runs without a Celery message; its
+    task events are held to go together, but a step that runs on is shown STARTED within about a second."""
+    live = dedicated()
+    flower, base = live.start_flower()
+    auth = (live.settings.flower_user or "", live.settings.flower_password or "")
+    live.start_scheduler()
+    live.start_worker(concurrency=1)
+    project = live.project()
+    first = live.submit(project, params={"steps": 1, "seconds": 0.5})
+    taken = live.submit(project, params={"steps": 1, "seconds": 60})  # waits for the only slot
+    live.wait_status(first.id, "FINISHED")
+    fence = live.wait_step_running(taken.id, 0).steps[0].fence or ""
+
+    def state() -> str | None:
+        response = httpx.get(f"{base}/api/tasks", auth=auth, timeout=5)
+        return (response.json().get(fence) or {}).get("state")
+
+    wait_until(lambda: state() == "STARTED", 10, "Flower to show the running step STARTED")
+    assert live.job(taken.id).status.value == "RUNNING"
+    live.op(taken.id, "discard")
