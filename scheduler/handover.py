@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import BindParameter, ColumnElement
 
 from scheduler import models
-from scheduler.prepared import Prepared
+from scheduler.prepared import Prepared, Writes
 from scheduler.records import Dispatch, JobRecord
 from scheduler.states import Action, JobStatus
 from scheduler.store import INSERT_EVENT, StepStart, Transition, account_time, fenced, new_id, utcnow
@@ -91,7 +91,7 @@ _FINISH_JOB = Prepared(
     .values(
         status=S.FINISHED.value,
         result=bindparam("result"),
-        duration_s=bindparam("duration_s"),
+        duration_s=bindparam("job_duration_s"),
         running_since=None,
         finished_at=bindparam("now"),
         updated_at=bindparam("now"),
@@ -106,10 +106,10 @@ _DISPATCH_JOB = Prepared(
     .where(_jobs.c.id == bindparam("j"), _jobs.c.status == S.PENDING.value)
     .values(
         status=S.RUNNING.value,
-        waiting_s=bindparam("waiting_s"),
+        waiting_s=bindparam("job_waiting_s"),
         pending_since=None,
         running_since=bindparam("now"),
-        started_at=bindparam("started_at"),
+        started_at=bindparam("job_started_at"),
         updated_at=bindparam("now"),
     )
 )
@@ -119,6 +119,11 @@ _CLAIM_AND_RUN = Prepared(
     .where(_steps.c.job_id == bindparam("j"), _steps.c.idx == bindparam("i"), _steps.c.status == S.PENDING.value)
     .values(fence=bindparam("f"), task_id=bindparam("f"), dispatches=_steps.c.dispatches + 1, **_RUN_VALUES)
 )
+
+#: `finish_job`'s writes (the step, the job, the event) and `dispatch_and_start`'s (the job, the step, the
+#: event): one round trip each on PostgreSQL.
+_FINISH_ALL = Writes(_FINISH, _FINISH_JOB, INSERT_EVENT)
+_DISPATCH_ALL = Writes(_DISPATCH_JOB, _CLAIM_AND_RUN, INSERT_EVENT)
 
 
 def _per_row(finished: dict[str, Any], claimed: dict[str, Any]) -> dict[str, Any]:
@@ -305,16 +310,26 @@ def dispatch_and_start(
     waited = (now - job.pending_since).total_seconds() if job.pending_since else None
     account_time(job, S.PENDING, S.RUNNING, now)
     job.status, job.updated_at = S.RUNNING.value, now
-    params = {"j": job_id, "now": now, "waiting_s": job.waiting_s, "started_at": job.started_at}
-    if _DISPATCH_JOB.run(conn, params) != 1:
-        raise RuntimeError(f"job {job_id} changed under its lock")
     step.fence = step.task_id = new_id()
     step.dispatches += 1
     step.ready_at = step.ready_at or now
     _mark_running(step, now, worker, lease_s)
-    _CLAIM_AND_RUN.run(conn, {"j": job_id, "i": step.index, "f": step.fence, **_run_params(step)})
-    event = {"j": job_id, "now": now, "actor": actor, "action": Action.DISPATCH.value}
-    INSERT_EVENT.run(conn, {**event, "reason": None, "before": S.PENDING.value, "after": S.RUNNING.value})
+    params = {
+        "j": job_id,
+        "now": now,
+        "job_waiting_s": job.waiting_s,
+        "job_started_at": job.started_at,
+        "i": step.index,
+        "f": step.fence,
+        **_run_params(step),
+        "actor": actor,
+        "action": Action.DISPATCH.value,
+        "reason": None,
+        "before": S.PENDING.value,
+        "after": S.RUNNING.value,
+    }
+    if _DISPATCH_ALL.run(conn, params) != (1, 1, 1):
+        raise RuntimeError(f"job {job_id} changed under its lock")
 
     dispatch = Dispatch(job_id=job_id, job_type=job.type, step_index=step.index, step_name=step.name, fence=step.fence)
     record = JobRecord.from_row(job, job.project_name, steps, now)
@@ -415,16 +430,26 @@ def finish_job(
         return None
 
     now = utcnow()
-    _finish_step(conn, job_id, done, now, output)
+    finished = _finished(done, now, output)
     account_time(job, S.RUNNING, S.FINISHED, now)
     job.status, job.updated_at = S.FINISHED.value, now
     if output is not None:
         job.result = output
-    params = {"j": job_id, "now": now, "result": job.result, "duration_s": job.duration_s}
-    if _FINISH_JOB.run(conn, params) != 1:
+    params = {
+        "j": job_id,
+        "i": index,
+        "f": fence,
+        **finished,
+        "result": job.result,
+        "job_duration_s": job.duration_s,
+        "actor": actor,
+        "action": Action.FINISH.value,
+        "reason": None,
+        "before": S.RUNNING.value,
+        "after": S.FINISHED.value,
+    }
+    if _FINISH_ALL.run(conn, params) != (1, 1, 1):  # cannot happen under the locks taken by _read
         raise RuntimeError(f"job {job_id} changed under its lock")
-    event = {"j": job_id, "now": now, "actor": actor, "action": Action.FINISH.value}
-    INSERT_EVENT.run(conn, {**event, "reason": None, "before": S.RUNNING.value, "after": S.FINISHED.value})
     record = JobRecord.from_row(job, job.project_name, steps, now)
     return Transition(job_id, job.type, job.project_name, Action.FINISH, S.RUNNING, S.FINISHED, None, job=record)
 
@@ -438,13 +463,6 @@ def _handed_over(job: Any, steps: list[Any], index: int, reason: str | None, now
     dispatch = Dispatch(job_id=job.id, job_type=job.type, step_index=index, step_name=step.name, fence=step.fence)
     record = JobRecord.from_row(job, job.project_name, steps, now)
     return HandedOver(_step_start(job, steps, index, reason), reason, record, dispatch)
-
-
-def _finish_step(conn: Connection, job_id: str, step: Any, now: datetime, output: dict[str, Any] | None) -> None:
-    """Step `step` (a row read here, whose attempt is current) FINISHED with `output`; its running time booked."""
-    params = {"j": job_id, "i": step.index, "f": step.fence, **_finished(step, now, output)}
-    if _FINISH.run(conn, params) != 1:  # cannot happen under the locks taken by _read
-        raise RuntimeError(f"step {step.index} of job {job_id} changed under its lock")
 
 
 def _finished(step: Any, now: datetime, output: dict[str, Any] | None) -> dict[str, Any]:

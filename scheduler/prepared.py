@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import Executable
@@ -143,6 +143,27 @@ class Prepared:
         if compiled is None:
             compiled = self._by_dialect[dialect.name] = _compile(self.statement, dialect)
         return compiled
+
+
+class Writes:
+    """Single-row writes (UPDATE or INSERT statements) run together: on PostgreSQL as one statement, each write a
+    data-modifying CTE (all run, whether or not they change a row), in one round trip; elsewhere one after
+    another. Their parameters share one namespace: a name two of them use must mean the same value there."""
+
+    def __init__(self, *writes: Prepared) -> None:
+        self.writes = writes
+        counts = []
+        for i, write in enumerate(writes):
+            statement: Any = write.statement
+            cte = statement.returning(*statement.table.primary_key.columns).cte(f"write{i}")
+            counts.append(select(func.count()).select_from(cte).scalar_subquery())
+        self._together = Prepared(select(*counts))
+
+    def run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[int, ...]:
+        """Run every write with `params`; how many rows each changed."""
+        if conn.dialect.name == "postgresql":
+            return tuple(self._together.fetch(conn, params)[0])
+        return tuple(write.run(conn, params) for write in self.writes)
 
 
 def _raw_cursor(dbapi_connection: Any) -> Any:

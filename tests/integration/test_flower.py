@@ -60,7 +60,7 @@ def test_flower_sees_a_long_step_started_in_the_process_that_took_its_job(dedica
     """A job the pool process takes itself (its previous job finished) runs without a Celery message; its
     task events are held to go together, but a step that runs on is shown STARTED within about a second."""
     live = dedicated()
-    flower, base = live.start_flower()
+    _flower, base = live.start_flower()
     auth = (live.settings.flower_user or "", live.settings.flower_password or "")
     live.start_scheduler()
     live.start_worker(concurrency=1)
