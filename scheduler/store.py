@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from scheduler import models
 from scheduler.errors import Conflict, Invalid, NotFound
-from scheduler.prepared import Prepared
+from scheduler.prepared import Prepared, Writes
 from scheduler.records import (
     Dispatch,
     EventRecord,
@@ -245,7 +245,7 @@ def _target(row: models.Target, project: str) -> TargetRecord:
 
 
 _INSERT_JOB = Prepared(insert(models.JOBS))
-_INSERT_STEPS = Prepared(insert(models.STEPS))
+STEPS_PER_INSERT = 64  # rows of a multi-row steps INSERT (a job's first ones go with the job's own INSERT)
 #: An event row: parameters j (the job), now, actor, action, before, after, reason.
 INSERT_EVENT = Prepared(
     insert(models.EVENTS).values(
@@ -273,7 +273,7 @@ def insert_job(
     project: str = "",
 ) -> JobRecord:
     """A new PENDING job with all its steps PENDING, and its `submit` event. Returns the job as written
-    (`project`: the project's name, for the record). Three INSERT statements, no read."""
+    (`project`: the project's name, for the record). Three INSERT statements (one on PostgreSQL), no read."""
     now = utcnow()
     job: dict[str, Any] = {
         "id": new_id(),
@@ -326,11 +326,37 @@ def insert_job(
         for i, spec in enumerate(steps)
     ]
     conn = session.connection()  # prepared Core statements: the ORM's bulk insert costs more than the rest
-    _INSERT_JOB.run(conn, job)
-    _INSERT_STEPS.run_many(conn, [{("idx" if k == "index" else k): v for k, v in r.items()} for r in rows])
+    columns = [{("idx" if k == "index" else k): v for k, v in r.items()} for r in rows]
+    chunks = [columns[at : at + STEPS_PER_INSERT] for at in range(0, len(columns), STEPS_PER_INSERT)]
     event = {"j": job["id"], "now": now, "actor": submitter, "action": Action.SUBMIT.value, "reason": None}
-    INSERT_EVENT.run(conn, {**event, "before": None, "after": S.PENDING.value})
+    params = {**job, **_numbered(chunks[0]), **event, "before": None, "after": S.PENDING.value}
+    if _submission(len(chunks[0])).run(conn, params) != (1, len(chunks[0]), 1):
+        raise RuntimeError(f"job {job['id']} was not written whole")
+    for chunk in chunks[1:]:
+        _insert_steps(len(chunk)).run(conn, _numbered(chunk))
     return JobRecord.from_row(SimpleNamespace(**job), project, [SimpleNamespace(**r) for r in rows], now)
+
+
+def _numbered(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The parameters of `_insert_steps(len(rows))` for `rows`: column `c` of row `r` as `c_r`."""
+    return {f"{column}_{r}": value for r, row in enumerate(rows) for column, value in row.items()}
+
+
+@functools.cache
+def _insert_steps(rows: int) -> Prepared:
+    """One INSERT of `rows` steps; the value of column `c` of row `r` is parameter `c_r`."""
+    return Prepared(
+        insert(models.STEPS).values(
+            [{c.name: bindparam(f"{c.name}_{r}", type_=c.type) for c in models.STEPS.columns} for r in range(rows)]
+        )
+    )
+
+
+@functools.cache
+def _submission(steps: int) -> Writes:
+    """A new job's writes: the job, its first `steps` steps (`_insert_steps`), its `submit` event - one
+    statement on PostgreSQL."""
+    return Writes(_INSERT_JOB, _insert_steps(steps), INSERT_EVENT)
 
 
 def get_job(session: Session, job_id: str) -> JobRecord:

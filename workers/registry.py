@@ -70,9 +70,13 @@ class JobType:
             raise Invalid(f"invalid params for job type {self.name!r}: {details}") from None
 
     def plan(self, raw: dict[str, Any] | None) -> tuple[dict[str, Any], list[StepSpec]]:
-        """The validated params (as stored) and the step list a job with them will have."""
+        """The validated params (as stored) and the step list a job with them will have; `Invalid` if that list
+        is empty (a job runs at least one step)."""
         params = self.parse(raw)
-        return params.model_dump(mode="json"), [StepSpec(s.name, s.weight) for s in self.steps(params)]
+        specs = [StepSpec(s.name, s.weight) for s in self.steps(params)]
+        if not specs:
+            raise Invalid(f"job type {self.name!r} planned no steps for these params")
+        return params.model_dump(mode="json"), specs
 
     def step(self, params: dict[str, Any], index: int) -> StepDef:
         return list(self.steps(self.parse(params)))[index]

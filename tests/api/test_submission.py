@@ -1,0 +1,47 @@
+"""A submission's writes: the job, every step (in multi-row INSERTs of `STEPS_PER_INSERT`) and its event, read
+back as written - on SQLite and on PostgreSQL, where the first of them go as one statement."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from scheduler import models, store
+from scheduler.errors import Invalid
+from scheduler.records import StepSpec
+from scheduler.states import JobStatus
+from workers.registry import JobType, Params
+from workers.services import Services
+
+
+@pytest.mark.parametrize("count", [1, 5, store.STEPS_PER_INSERT, 2 * store.STEPS_PER_INSERT + 3])
+def test_every_step_is_written_in_order(services: Services, project: str, count: int) -> None:
+    specs = [StepSpec(f"s{i}", weight=1.0 + i % 3) for i in range(count)]
+    with services.db.write() as s:
+        proj = store.get_project(s, project)
+        written = store.insert_job(
+            s,
+            project_id=proj.id,
+            job_type="sleep",
+            steps=specs,
+            params={"steps": count},
+            priority=2,
+            submitter="test",
+            target=None,
+            project=project,
+        )
+    with services.db.read() as s:
+        read = store.get_job(s, written.id)
+        events = s.scalar(select(func.count()).select_from(models.Event).where(models.Event.job_id == written.id))
+    assert read.status is JobStatus.PENDING and read.priority == 2 and read.params == {"steps": count}
+    assert [(st.index, st.name, st.weight, st.status) for st in read.steps] == [
+        (i, spec.name, spec.weight, JobStatus.PENDING) for i, spec in enumerate(specs)
+    ]
+    assert [(st.index, st.name) for st in written.steps] == [(st.index, st.name) for st in read.steps]
+    assert events == 1
+
+
+def test_a_plan_without_steps_is_refused() -> None:
+    empty = JobType(name="empty", params=Params, steps=lambda params: [])
+    with pytest.raises(Invalid, match="planned no steps"):
+        empty.plan({})
