@@ -57,12 +57,19 @@ class Outbox:
             return True
 
     def _ready(self) -> Any:
-        """This process's connection, with nothing left to read on it."""
+        """This process's connection, with nothing left to read on it. If the previous batch's replies cannot be
+        read, or the server closed the connection since (Redis restarted), it is dropped and the send connects
+        again: the batch being posted is not lost with it (the previous one may be)."""
         if self._pid != os.getpid():  # a fork's copy of another process's socket is not ours to use
             self._pid = os.getpid()
             self._connection = self._client.connection_pool.make_connection()
             self._unread = 0
-        self._read_replies()
+        try:
+            self._read_replies()
+            if self._connection.can_read(timeout=0):  # nothing is due: unasked-for bytes are not ours to send after
+                self._reset("unexpected data from Redis; reconnecting")
+        except redis.RedisError as exc:  # the server's end of the connection is gone
+            self._reset(f"the previous notifications may be lost: {exc}")
         return self._connection
 
     def _read_replies(self) -> None:
