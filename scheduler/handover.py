@@ -32,7 +32,16 @@ from scheduler import models
 from scheduler.prepared import Prepared, Writes
 from scheduler.records import Dispatch, JobRecord
 from scheduler.states import Action, JobStatus
-from scheduler.store import INSERT_EVENT, StepStart, Transition, account_time, fenced, new_id, utcnow
+from scheduler.store import (
+    DISPATCH_LOCK_KEY,
+    INSERT_EVENT,
+    StepStart,
+    Transition,
+    account_time,
+    fenced,
+    new_id,
+    utcnow,
+)
 
 S = JobStatus
 _jobs, _steps, _events = models.JOBS, models.STEPS, models.EVENTS
@@ -123,6 +132,8 @@ _CLAIM_AND_RUN = Prepared(
 #: `finish_job`'s writes (the step, the job, the event) and `dispatch_and_start`'s (the job, the step, the
 #: event): one round trip each on PostgreSQL.
 _FINISH_ALL = Writes(_FINISH, _FINISH_JOB, INSERT_EVENT)
+#: ... and the dispatch lock with them (`store.lock_dispatch`), for a finish followed by a take.
+_FINISH_ALL_LOCKING = Writes(_FINISH, _FINISH_JOB, INSERT_EVENT, also=func.pg_advisory_xact_lock(DISPATCH_LOCK_KEY))
 _DISPATCH_ALL = Writes(_DISPATCH_JOB, _CLAIM_AND_RUN, INSERT_EVENT)
 
 
@@ -413,12 +424,21 @@ def hand_over_at_once(
 
 
 def finish_job(
-    conn: Connection, job_id: str, index: int, fence: str, output: dict[str, Any] | None, actor: str = "worker"
+    conn: Connection,
+    job_id: str,
+    index: int,
+    fence: str,
+    output: dict[str, Any] | None,
+    actor: str = "worker",
+    *,
+    lock_dispatch: bool = False,
 ) -> Transition | None:
     """Finish attempt `fence` of the job's last step `index` with `output`, and with it the job: FINISHED, its
     result what the step returned, its running time booked, its `finish` event written - what
     `store.complete_step` and `store.transition(FINISH)` write, in the caller's transaction. None, with nothing
-    written, if the attempt is no longer current or the step is not the last (the general path decides)."""
+    written, if the attempt is no longer current or the step is not the last (the general path decides).
+    With `lock_dispatch`, the dispatch lock is taken too if the job was finished (`store.lock_dispatch`; in the
+    same statement on PostgreSQL)."""
     read = _read(conn, job_id)
     if read is None:
         return None
@@ -448,7 +468,8 @@ def finish_job(
         "before": S.RUNNING.value,
         "after": S.FINISHED.value,
     }
-    if _FINISH_ALL.run(conn, params) != (1, 1, 1):  # cannot happen under the locks taken by _read
+    writes = _FINISH_ALL_LOCKING if lock_dispatch else _FINISH_ALL
+    if writes.run(conn, params) != (1, 1, 1):  # cannot happen under the locks taken by _read
         raise RuntimeError(f"job {job_id} changed under its lock")
     record = JobRecord.from_row(job, job.project_name, steps, now)
     return Transition(job_id, job.type, job.project_name, Action.FINISH, S.RUNNING, S.FINISHED, None, job=record)

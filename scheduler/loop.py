@@ -98,7 +98,8 @@ class Scheduler:
         self, job_id: str, index: int, fence: str, output: dict[str, Any] | None, worker: str
     ) -> tuple[Transition, handover.Dispatched | None] | None:
         """Finish the job's last step `index` (attempt `fence`) with `output`, and with it the job
-        (`handover.finish_job`), then `take` for `worker` - in one transaction. None, with nothing written, if
+        (`handover.finish_job`, which takes the dispatch lock in the same round trip), then `take` for `worker`
+        - in one transaction. None, with nothing written, if
         the attempt is no longer current or the step is not the job's last (`Operations.record_outcome` then
         decides). Should the take fail, the transaction is rolled back and the finish alone committed in
         another (no savepoint: two round trips per job saved for a rare failure); the schedulers are then woken
@@ -111,10 +112,10 @@ class Scheduler:
         finished: Transition | None = None
         try:
             with self.db.write_core() as conn, Session(bind=conn) as s:  # the take's general path needs a session
-                finished = handover.finish_job(conn, job_id, index, fence, output)
+                finished = handover.finish_job(conn, job_id, index, fence, output, lock_dispatch=True)
                 if finished is None:
                     return None
-                taken, done = self._take(s, capacity, worker)
+                taken, done = self._take(s, capacity, worker, locked=True)
         except Exception as exc:
             if finished is None:  # the finish failed, not the take: the caller decides (retry, general path)
                 raise
@@ -128,9 +129,12 @@ class Scheduler:
         self.ops.announce([(finished, finished.job), *done], wake_for_finished=False)
         return finished, taken
 
-    def _take(self, s: Session, capacity: int, worker: str) -> tuple[handover.Dispatched | None, list[Done]]:
-        """In the caller's transaction: choose one job and start its step for `worker`; what to announce."""
-        chosen = self._choose(s, capacity, 1)
+    def _take(
+        self, s: Session, capacity: int, worker: str, *, locked: bool = False
+    ) -> tuple[handover.Dispatched | None, list[Done]]:
+        """In the caller's transaction: choose one job and start its step for `worker`; what to announce
+        (`locked`: the caller's transaction holds the dispatch lock already)."""
+        chosen = self._choose(s, capacity, 1, locked=locked)
         if not chosen:
             return None, []
         taken = handover.dispatch_and_start(
@@ -154,9 +158,11 @@ class Scheduler:
             self._capacity_read = (time.monotonic(), value)
         return value
 
-    def _choose(self, s: Session, capacity: int, at_most: int | None) -> list[str]:
-        """Under the dispatch lock: the PENDING jobs that may start now, at most `at_most`, in fair order."""
-        store.lock_dispatch(s)
+    def _choose(self, s: Session, capacity: int, at_most: int | None, *, locked: bool = False) -> list[str]:
+        """Under the dispatch lock (taken here unless `locked`): the PENDING jobs that may start now, at most
+        `at_most`, in fair order."""
+        if not locked:
+            store.lock_dispatch(s)
         loads = store.project_loads(s)
         slots = self._slots(capacity, loads)
         if at_most is not None:

@@ -148,21 +148,23 @@ class Prepared:
 class Writes:
     """Single-row writes (UPDATE or INSERT statements) run together: on PostgreSQL as one statement, each write a
     data-modifying CTE (all run, whether or not they change a row), in one round trip; elsewhere one after
-    another. Their parameters share one namespace: a name two of them use must mean the same value there."""
+    another. Their parameters share one namespace: a name two of them use must mean the same value there.
+    `also`, PostgreSQL only: an expression evaluated in the same statement (a lock to take with the writes)."""
 
-    def __init__(self, *writes: Prepared) -> None:
+    def __init__(self, *writes: Prepared, also: Any = None) -> None:
         self.writes = writes
         counts = []
         for i, write in enumerate(writes):
             statement: Any = write.statement
             cte = statement.returning(*statement.table.primary_key.columns).cte(f"write{i}")
             counts.append(select(func.count()).select_from(cte).scalar_subquery())
-        self._together = Prepared(select(*counts))
+        self._together = Prepared(select(*counts, *([] if also is None else [also])))
+        self._count = len(writes)
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[int, ...]:
         """Run every write with `params`; how many rows each changed."""
         if conn.dialect.name == "postgresql":
-            return tuple(self._together.fetch(conn, params)[0])
+            return tuple(self._together.fetch(conn, params)[0][: self._count])
         return tuple(write.run(conn, params) for write in self.writes)
 
 

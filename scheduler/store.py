@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, text, union_all, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from scheduler import models
@@ -787,7 +787,8 @@ def lock_jobs(session: Session, job_ids: Sequence[str]) -> None:
         )
 
 
-_DISPATCH_LOCK = Prepared(text("SELECT pg_advisory_xact_lock(74726)"))
+DISPATCH_LOCK_KEY = 74726  # PostgreSQL's advisory lock of dispatch passes
+_DISPATCH_LOCK = Prepared(select(func.pg_advisory_xact_lock(DISPATCH_LOCK_KEY)))
 
 
 def lock_dispatch(session: Session) -> None:
