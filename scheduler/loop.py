@@ -163,14 +163,21 @@ class Scheduler:
         `at_most`, in fair order."""
         if not locked:
             store.lock_dispatch(s)
-        loads = store.project_loads(s)
+        if at_most == 1:  # each project's first job is all the choice needs: read with the loads
+            loads, heads = store.project_loads_and_heads(s)
+        else:
+            loads = store.project_loads(s)
         slots = self._slots(capacity, loads)
         if at_most is not None:
             slots = min(slots, at_most)
         if slots <= 0:
             return []
         free = {pid: (limit or self.settings.project_max_running) - n for pid, (limit, n) in loads.items()}
-        return fair_order(store.pending_candidates(s, free, slots), slots)
+        if at_most == 1:
+            candidates = [heads[pid] for pid, n in free.items() if n > 0 and pid in heads]
+        else:
+            candidates = store.pending_candidates(s, free, slots)
+        return fair_order(candidates, slots)
 
     def _slots(self, capacity: int, loads: dict[int, tuple[int | None, int]]) -> int:
         """How many more jobs may run: the live workers' capacity and `max_running` less the RUNNING jobs."""

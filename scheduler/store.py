@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select, union_all, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from scheduler import models
 from scheduler.errors import Conflict, Invalid, NotFound
@@ -811,9 +811,47 @@ _LOADS = Prepared(
 )
 
 
+_HEAD = aliased(models.Job, name="head")
+#: `_LOADS`, and each project's first PENDING job in dispatch order (`ix_jobs_dispatch`), if it has one.
+_LOADS_AND_HEADS = Prepared(
+    select(
+        models.Project.id,
+        models.Project.max_running,
+        func.coalesce(_RUNNING.c.n, 0),
+        _HEAD.id,
+        _HEAD.priority,
+        _HEAD.created_at,
+    )
+    .outerjoin(_RUNNING, _RUNNING.c.project_id == models.Project.id)
+    .outerjoin(
+        _HEAD,
+        _HEAD.id
+        == select(models.Job.id)
+        .where(models.Job.status == S.PENDING.value, models.Job.project_id == models.Project.id)
+        .order_by(models.Job.priority, models.Job.created_at, models.Job.id)
+        .limit(1)
+        .correlate(models.Project)
+        .scalar_subquery(),
+    )
+)
+
+
 def project_loads(session: Session) -> dict[int, tuple[int | None, int]]:
     """Every project's id: (its own limit of RUNNING jobs, or None; how many it has RUNNING), in one statement."""
     return {pid: (limit, n) for pid, limit, n in _LOADS.fetch(session.connection(), {})}
+
+
+def project_loads_and_heads(
+    session: Session,
+) -> tuple[dict[int, tuple[int | None, int]], dict[int, tuple[str, int, int, datetime]]]:
+    """`project_loads`, and each project's first PENDING job in dispatch order as `pending_candidates` returns
+    it (what a pass that starts one job chooses from), in one statement."""
+    conn = session.connection()
+    rows = _LOADS_AND_HEADS.fetch(conn, {})
+    created = _LOADS_AND_HEADS.reader(conn.dialect, ["created_at"])
+    loads = {r[0]: (r[1], r[2]) for r in rows}
+    heads = {r[0]: (r[3], r[0], r[4], created(r)["created_at"]) for r in rows if r[3] is not None}
+    return loads, heads
 
 
 def pending_candidates(
