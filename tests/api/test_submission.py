@@ -3,6 +3,8 @@ back as written - on SQLite and on PostgreSQL, where the first of them go as one
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy import func, select
 
@@ -45,3 +47,30 @@ def test_a_plan_without_steps_is_refused() -> None:
     empty = JobType(name="empty", params=Params, steps=lambda params: [])
     with pytest.raises(Invalid, match="planned no steps"):
         empty.plan({})
+
+
+def test_heads_are_what_pending_candidates_picks_first(services: Services, new_project: Callable[[], str]) -> None:
+    """The take's one-statement read gives each project's loads and its first PENDING job in dispatch order,
+    exactly as `project_loads` and `pending_candidates(limit=1)` do."""
+    projects = [new_project() for _ in range(3)]
+    with services.db.write() as s:
+        for n, name in enumerate(projects):
+            pid = store.get_project(s, name).id
+            for priority in (3, 1, 1, 4)[: n + 2]:
+                store.insert_job(
+                    s,
+                    project_id=pid,
+                    job_type="sleep",
+                    steps=[StepSpec("s0")],
+                    params={},
+                    priority=priority,
+                    submitter="test",
+                    target=None,
+                )
+    with services.db.read() as s:
+        loads, heads = store.project_loads_and_heads(s)
+        assert loads == store.project_loads(s)
+        ids = [store.get_project(s, name).id for name in projects]
+        expected = store.pending_candidates(s, dict.fromkeys(ids, 1), 1)
+    assert sorted(heads[pid] for pid in ids) == sorted(expected)
+    assert all(head[2] == 1 for head in (heads[pid] for pid in ids))  # the highest priority comes first
