@@ -14,13 +14,13 @@ persistence of the Redis server it runs against).
 
 ## What limits the figures
 
-- **Throughput (met on SQLite, missed on PostgreSQL).** Raw Celery spends per task one broker message, one
-  hand-over to the pool and one result write, and writes nothing durable. jobctl spends per job six committed
-  write transactions: the submission (three INSERTs); one per step after the first, which finishes the step and
-  starts the next one for the same pool process (`scheduler/handover.py`); and one in which the last step
-  finishes the job and the freed slot takes the next PENDING job by the scheduler's rules (lock, limits, fair
-  order) and starts its first step (`Scheduler.finish_and_take`). What took the figure from about 0.5, each
-  change measured with this workload (paired rounds against raw Celery) before it was kept:
+- **Throughput (met on both).** Raw Celery spends per task one broker message, one hand-over to the pool and
+  one result write, and writes nothing durable. jobctl spends per job six committed write transactions: the
+  submission; one per step after the first, which finishes the step and starts the next one for the same pool
+  process (`scheduler/handover.py`); and one in which the last step finishes the job and the freed slot takes
+  the next PENDING job by the scheduler's rules (lock, limits, fair order) and starts its first step
+  (`Scheduler.finish_and_take`). What took the figure from about 0.5, each change measured with this workload
+  (paired rounds against raw Celery, old and new code alternating) before it was kept:
   1. *Prepared statements* (`scheduler/prepared.py`): SQLAlchemy compiles each hot-path statement once per
      dialect and its column types convert the values, but the statement runs on the driver's cursor, without
      a cache-key lookup, an execution context and a result object per call. One process's database work per
@@ -30,39 +30,53 @@ persistence of the Redis server it runs against).
      processes' time, py-spy).
   3. *No ping per transaction on the hot path*: a lost connection fails the transaction as invalidated and
      the worker retries it (`retry_disconnects`).
-  4. *One Redis round trip per step, not two*: a pool process registers the attempt it runs under its own
-     key (`keys.runner`), so the next attempt's registration replaces it and nothing has to be deleted when a
-     step ends; the step's running time goes with the next round trip. 0.66 -> 0.72 (PostgreSQL), 1.24 -> 1.30
-     (SQLite).
-  5. *PostgreSQL: a step hands over in one statement* (`handover.hand_over_at_once`, jobs without a target):
+  4. *PostgreSQL: a step hands over in one statement* (`handover.hand_over_at_once`, jobs without a target):
      a data-modifying CTE locks the job row, finishes the step, claims and starts the next one and reads the
      job back, in autocommit mode - one round trip and its commit instead of `BEGIN`, the locked read, the
-     writes and `COMMIT`. Before it, the two writes became one UPDATE (a CASE per column), and
-     `finish_and_take` lost its savepoint (a failed take rolls back and the finish is committed alone).
-     Round trips from the pool processes per job: 35 -> 17 to PostgreSQL (strace), 13 -> 8 to Redis; the
-     three changes together about +10 % on PostgreSQL (0.72 -> 0.79 in paired probes).
-  6. *The flusher thread is woken only when it is idle* (`workers/flusher.py`): in a chain of short steps it
-     is still waiting for the previous step's tick, so waking it at every step only handed the GIL back and
-     forth. SQLite 1.32 -> 1.41, PostgreSQL 0.77 -> 0.81 (paired probes, twice each).
+     writes and `COMMIT`.
+  5. *The flusher thread is woken only when it is idle* (`workers/flusher.py`).
+  6. *A step never waits for Redis* - the largest single gain, PostgreSQL 0.69 -> 0.82 in paired probes. Each
+     step cost the pool process one Redis round trip (announce the step, register the attempt for stops,
+     metrics); on two cores shared by seven busy processes a round trip is mostly waiting to be scheduled,
+     about 0.5 ms. Now the attempt is registered in a small local file that the worker's main process reads
+     (`workers/runners.py`), the announcement goes out without waiting for its reply (`scheduler/outbox.py`:
+     the replies are read before the next send), and histogram observations are held up to a second and sent
+     as one count per bucket (`Metrics.observe_many`). A bound measured first: dropping the round trip
+     altogether gave 0.70 -> 0.92.
+  7. *The scheduler pauses 20 ms after a pass that found every slot taken* (`loop.FULL_PAUSE_S`): a burst of
+     submissions wakes it once per job, and each wake-up cost a pass (Redis scan of the workers, the loads
+     query): about 0.85 ms of CPU per job across the scheduler, PostgreSQL and Redis. 0.84 -> 0.94.
+  8. *Flower events of inline attempts go 500 per message* (at the latest a second after the oldest, from the
+     flusher's tick) instead of 24: a message's cost hardly depends on its size. About +5 %; a long step
+     taken inline now shows STARTED in Flower while it runs (it did not until its chain ended).
+  9. *psycopg runs the prepared statements on a `RawCursor` with `$n` placeholders*: it had re-parsed the
+     5.6 KB hand-over statement on every call (its parse cache stops at 4 KiB), 10 % of a pool process's time.
+     About +2 %.
+  10. *PostgreSQL: several writes as one statement* (`prepared.Writes`, data-modifying CTEs): the finish of a
+      job (step, job, event) and the dispatch of the taken one (job, step, event), 3 round trips -> 1 each;
+      the submission (job, steps as one multi-row INSERT, event), 3 -> 1. About +3 % each.
+  11. *A take in fewer round trips*: the dispatch lock is taken in the finish's own statement, and a pass that
+      starts one job reads the project loads and each project's first PENDING job together
+      (`store.project_loads_and_heads`). About +3 % each (1.03 -> 1.07, 1.07 -> 1.11 in paired probes).
 
-  What limits PostgreSQL now (600-job rounds, CPU seconds per job from /proc, this machine's two cores):
-  jobctl's side spends 12.2 ms of CPU per job - worker 5.55, PostgreSQL server 3.45, submitting client 1.45,
-  scheduler 0.9, Redis 0.8 - against raw Celery's 10.1 per chain (worker 7.9, client 1.1, Redis 1.1); both
-  sides keep about 1.6 of the 2 cores busy, so the ratio of CPU per job is the throughput ratio. (On SQLite
-  jobctl's side spends 6.8 ms per job: worker 4.5, client 1.0, Redis 0.7, scheduler 0.6.) The server's
-  share: 40 statements per job take 1.8 ms to execute (pg_stat_statements); the rest is per-message work
-  and the six commits' WAL flushes (5.4 per job, some shared; a one-row INSERT and COMMIT took 0.48-0.59 ms
-  with `synchronous_commit=on` against 0.25 ms with it off). The flush is what durability costs, and the
-  benchmark keeps the server's default. Halving the round trips gained about 10 %, not more: the remaining
-  cost is work, not waiting. Tried and not kept: psycopg's pipeline mode (a 5-statement transaction took as
-  long: 602 against 638 us, with 9 socket writes instead of 5); a scheduler pass reading the project loads on
-  a ping-less autocommit connection (no change measured); writing the one-statement hand-over's union as
-  text to bring it under psycopg's 4 KiB statement cache limit (no change measured). Next: the submission as
-  one statement on PostgreSQL (it is three INSERTs, one per step, and a commit), and `finish_and_take` in
-  fewer round trips (it is 13: the finish, the dispatch lock, the loads, the candidates, the dispatch); each is
-  worth a few per cent. Reaching 1.0 would take about 2.5 ms less CPU per job, most of the server's share.
-  The history of this figure: 0.15 (SQLite) / 0.14 (PostgreSQL) with an ORM transition and a Celery round
-  trip per step; 0.54 / 0.41 with the hand-over path on SQLAlchemy Core; then the changes above.
+  Where the time goes now (600-job rounds on PostgreSQL, CPU ms per job from /proc, this machine's two
+  cores): jobctl 6.8-7.3 - worker 3.0-3.2, PostgreSQL server 2.4-2.5, submitting client 0.8-1.0, Redis 0.3,
+  scheduler 0.15 - against raw Celery's 7.2-7.3 per chain (worker 5.5-5.6, client 0.7-0.8, Redis 0.8);
+  session 5 began at 12.2 against 10.1. On SQLite jobctl spends 3.7 ms per job (worker 2.7, client 0.7) and
+  is bound by the commits' latency, not by CPU. PostgreSQL executes 25 statements per job (40 before these
+  changes; 1.1 ms of execution, pg_stat_statements); a pool process makes 11 round trips to it per job (17
+  before): 4 one-statement hand-overs and, for the finish-and-take, `BEGIN`, the locked read, the finish
+  (with the dispatch lock), the loads and heads, the taken job's locked read, its dispatch and `COMMIT`.
+  On two shared cores a round trip is mostly waiting to be scheduled, so each one removed is worth more
+  than its CPU. Every commit's WAL flush is kept (`synchronous_commit=on`, the server's default): that is
+  what durability costs. Next, each worth a few per cent: the finish's locked read folded into its writes
+  (the duration bookkeeping in SQL, as the one-statement hand-over does); the taken job's read and dispatch
+  as one statement for jobs without a target. Tried and not kept (no gain
+  measured): psycopg's pipeline mode, a ping-less autocommit read for the scheduler's loads, fillfactor on
+  `jobs` and `steps` (no update became HOT: each changes an indexed column).
+  The history of this figure (SQLite / PostgreSQL): 0.15 / 0.14 with an ORM transition and a Celery round
+  trip per step; 0.54 / 0.41 with the hand-over path on SQLAlchemy Core; 1.21 / 0.66 (session 4); 1.44 /
+  0.83 (session 5); now the figures above.
 - **Stop latency.** A pause commits PAUSED, records the stop request in Redis, and broadcasts the stop command;
   the worker's main process signals the pool process (SIGUSR2), whose handler confirms the stop in Redis and
   raises inside the step; the step's resources are released while it unwinds. The broadcast and the worker's
