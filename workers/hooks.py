@@ -61,6 +61,7 @@ def install(app: Any) -> None:
 
     @worker_ready.connect(weak=False)
     def _announce(sender: Any = None, **_: Any) -> None:
+        runners.sweep()  # what killed workers on this machine left behind
         hostname = sender.hostname
         concurrency = sender.controller.concurrency
         thread = threading.Thread(

@@ -62,3 +62,25 @@ def forget(main_pid: int, pid: int) -> None:
 def remove(main_pid: int) -> None:
     """Drop the worker's directory (its main process shuts down)."""
     shutil.rmtree(directory(main_pid), ignore_errors=True)
+
+
+def sweep() -> int:
+    """Drop the directories of workers whose main process is gone (killed, so it could not `remove` its own);
+    how many. Called when a worker starts."""
+    removed = 0
+    for folder in directory(0).parent.glob("jobctl-runners-*"):
+        pid = folder.name.rsplit("-", 1)[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -42,3 +44,14 @@ def test_a_new_process_with_a_reused_pid_starts_empty(main_pid: int) -> None:
 
 def test_unknown_process_runs_nothing(main_pid: int) -> None:
     assert runners.running(main_pid, 999_999_999) is None
+
+
+def test_sweep_drops_only_the_directories_of_dead_workers(main_pid: int) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)  # a pid whose process has exited
+    runners.directory(dead).mkdir()
+    (runners.directory(dead) / "123").write_bytes(b"fence")
+    runners.Registration().set("mine")  # under this test's parent, alive
+    assert runners.sweep() == 1
+    assert not runners.directory(dead).exists()
+    assert runners.running(main_pid, os.getpid()) == "mine"
