@@ -68,14 +68,14 @@ class Scheduler:
         self.retry_on_lost = retry_on_lost
         self.stopping = threading.Event()
         self._capacity_read = (-float("inf"), 0)  # (monotonic time, value) of the last capacity read
-        self.full = False  # the last dispatch pass found every slot taken
+        self._full = False  # the last dispatch pass found every slot taken
 
     def dispatch(self) -> int:
         """One dispatch pass. Returns how many jobs left PENDING (dispatched or auto-discarded)."""
         capacity = self.bus.capacity(self.settings.queue)
         with self.db.read() as s:  # every slot taken (the common case in a burst): no write transaction, no lock
-            self.full = self._slots(capacity, store.project_loads(s)) <= 0
-            if self.full:
+            self._full = self._slots(capacity, store.project_loads(s)) <= 0
+            if self._full:
                 return 0
         with self.db.write() as s:
             chosen = self._choose(s, capacity, None)
@@ -99,11 +99,10 @@ class Scheduler:
     ) -> tuple[Transition, handover.Dispatched | None] | None:
         """Finish the job's last step `index` (attempt `fence`) with `output`, and with it the job
         (`handover.finish_job`, which takes the dispatch lock in the same round trip), then `take` for `worker`
-        - in one transaction. None, with nothing written, if
-        the attempt is no longer current or the step is not the job's last (`Operations.record_outcome` then
-        decides). Should the take fail, the transaction is rolled back and the finish alone committed in
-        another (no savepoint: two round trips per job saved for a rare failure); the schedulers are then woken
-        to dispatch to the slot."""
+        - in one transaction. None, with nothing written, if the attempt is no longer current or the step is not
+        the job's last (`Operations.record_outcome` then decides). Should the take fail, the transaction is
+        rolled back and the finish alone committed in another (no savepoint: two round trips per job saved for a
+        rare failure); the schedulers are then woken to dispatch to the slot."""
         try:
             capacity = self._capacity(max_age=1.0)
         except redis.RedisError as exc:
@@ -163,21 +162,17 @@ class Scheduler:
         `at_most`, in fair order."""
         if not locked:
             store.lock_dispatch(s)
-        if at_most == 1:  # each project's first job is all the choice needs: read with the loads
-            loads, heads = store.project_loads_and_heads(s)
-        else:
-            loads = store.project_loads(s)
+        # Starting one job, each project's first is all the choice needs: read with the loads.
+        loads, heads = store.project_loads_and_heads(s) if at_most == 1 else (store.project_loads(s), None)
         slots = self._slots(capacity, loads)
         if at_most is not None:
             slots = min(slots, at_most)
         if slots <= 0:
             return []
         free = {pid: (limit or self.settings.project_max_running) - n for pid, (limit, n) in loads.items()}
-        if at_most == 1:
-            candidates = [heads[pid] for pid, n in free.items() if n > 0 and pid in heads]
-        else:
-            candidates = store.pending_candidates(s, free, slots)
-        return fair_order(candidates, slots)
+        if heads is None:
+            return fair_order(store.pending_candidates(s, free, slots), slots)
+        return fair_order([heads[pid] for pid, n in free.items() if n > 0 and pid in heads], slots)
 
     def _slots(self, capacity: int, loads: dict[int, tuple[int | None, int]]) -> int:
         """How many more jobs may run: the live workers' capacity and `max_running` less the RUNNING jobs."""
@@ -229,6 +224,6 @@ class Scheduler:
                 self.stopping.wait(backoff)
                 continue
             if not more:  # work left over goes on after the chores, without waiting
-                if self.full:
+                if self._full:
                     self.stopping.wait(FULL_PAUSE_S)
                 self.bus.wait_for_wake(self.settings.scheduler_tick_s)

@@ -54,16 +54,11 @@ class Prepared:
     def run(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Execute with `params` (by bind parameter name) in `conn`'s transaction; the driver's row count."""
         compiled = self._compiled(conn.dialect)
-        cursor = self._execute(conn, compiled, "execute", self._args(compiled, params))
+        cursor = self._execute(conn, compiled, self._args(compiled, params))
         try:
             return int(cursor.rowcount)
         finally:
             cursor.close()
-
-    def run_many(self, conn: Connection, params: Sequence[Mapping[str, Any]]) -> None:
-        """Execute once for each of `params` (the driver's `executemany`), in `conn`'s transaction."""
-        compiled = self._compiled(conn.dialect)
-        self._execute(conn, compiled, "executemany", [self._args(compiled, one) for one in params]).close()
 
     @staticmethod
     def _args(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
@@ -75,12 +70,12 @@ class Prepared:
         return values if compiled.names is None else [values[name] for name in compiled.names]
 
     @staticmethod
-    def _execute(conn: Connection, compiled: _Compiled, method: str, args: Any) -> Any:
+    def _execute(conn: Connection, compiled: _Compiled, args: Any) -> Any:
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
         cursor = _raw_cursor(dbapi) if compiled.raw else dbapi.cursor()
         try:
-            getattr(cursor, method)(compiled.sql, args)
+            cursor.execute(compiled.sql, args)
         except conn.dialect.loaded_dbapi.Error as exc:
             lost = conn.dialect.is_disconnect(exc, dbapi, cursor)
             if lost:
@@ -98,7 +93,7 @@ class Prepared:
     def fetch(self, conn: Connection, params: Mapping[str, Any]) -> list[Sequence[Any]]:
         """A SELECT's rows as the driver returns them (unconverted: see `reader`)."""
         compiled = self._compiled(conn.dialect)
-        cursor = self._execute(conn, compiled, "execute", self._args(compiled, params))
+        cursor = self._execute(conn, compiled, self._args(compiled, params))
         try:
             if not compiled.results:  # some processors depend on the driver's column type (PostgreSQL's numerics)
                 compiled.results[:] = [
@@ -159,12 +154,11 @@ class Writes:
             cte = statement.returning(*statement.table.primary_key.columns).cte(f"write{i}")
             counts.append(select(func.count()).select_from(cte).scalar_subquery())
         self._together = Prepared(select(*counts, *([] if also is None else [also])))
-        self._count = len(writes)
 
     def run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[int, ...]:
         """Run every write with `params`; how many rows each changed."""
         if conn.dialect.name == "postgresql":
-            return tuple(self._together.fetch(conn, params)[0][: self._count])
+            return tuple(self._together.fetch(conn, params)[0][: len(self.writes)])
         return tuple(write.run(conn, params) for write in self.writes)
 
 

@@ -804,31 +804,21 @@ _RUNNING = (
     .group_by(models.Job.project_id)
     .subquery()
 )
-_LOADS = Prepared(
-    select(models.Project.id, models.Project.max_running, func.coalesce(_RUNNING.c.n, 0)).outerjoin(
-        _RUNNING, _RUNNING.c.project_id == models.Project.id
-    )
+_LOADS_SELECT = select(models.Project.id, models.Project.max_running, func.coalesce(_RUNNING.c.n, 0)).outerjoin(
+    _RUNNING, _RUNNING.c.project_id == models.Project.id
 )
-
-
+_LOADS = Prepared(_LOADS_SELECT)
+#: The order PENDING jobs of one project are dispatched in (`ix_jobs_dispatch` ends in these columns).
+_DISPATCH_ORDER = (models.Job.priority, models.Job.created_at, models.Job.id)
 _HEAD = aliased(models.Job, name="head")
-#: `_LOADS`, and each project's first PENDING job in dispatch order (`ix_jobs_dispatch`), if it has one.
+#: `_LOADS`, and each project's first PENDING job in dispatch order, if it has one.
 _LOADS_AND_HEADS = Prepared(
-    select(
-        models.Project.id,
-        models.Project.max_running,
-        func.coalesce(_RUNNING.c.n, 0),
-        _HEAD.id,
-        _HEAD.priority,
-        _HEAD.created_at,
-    )
-    .outerjoin(_RUNNING, _RUNNING.c.project_id == models.Project.id)
-    .outerjoin(
+    _LOADS_SELECT.add_columns(_HEAD.id, _HEAD.priority, _HEAD.created_at).outerjoin(
         _HEAD,
         _HEAD.id
         == select(models.Job.id)
         .where(models.Job.status == S.PENDING.value, models.Job.project_id == models.Project.id)
-        .order_by(models.Job.priority, models.Job.created_at, models.Job.id)
+        .order_by(*_DISPATCH_ORDER)
         .limit(1)
         .correlate(models.Project)
         .scalar_subquery(),
@@ -882,7 +872,7 @@ def _candidates(projects: int) -> Prepared:
     parts = [
         select(job.id, job.project_id, job.priority, job.created_at)
         .where(job.status == S.PENDING.value, job.project_id == bindparam(f"p{i}"))
-        .order_by(job.priority, job.created_at, job.id)
+        .order_by(*_DISPATCH_ORDER)
         .limit(bindparam(f"n{i}"))
         .subquery()
         for i in range(projects)

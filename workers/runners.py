@@ -30,8 +30,7 @@ class Registration:
     def __init__(self) -> None:
         folder = directory(os.getppid())
         folder.mkdir(mode=0o700, exist_ok=True)
-        self.pid = os.getpid()
-        self._fd = os.open(folder / str(self.pid), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._fd = os.open(folder / str(os.getpid()), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
 
     def set(self, fence: str) -> None:
         """This process runs attempt `fence` from now on."""
@@ -81,6 +80,6 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's process
-        return True
+    except PermissionError:  # another user's process: alive
+        pass
     return True
