@@ -11,6 +11,8 @@ COPY pyproject.toml README.md ./
 COPY scheduler ./scheduler
 COPY workers ./workers
 COPY api ./api
+COPY bench ./bench
+COPY jobctl ./jobctl
 RUN pip install . \
     && useradd --create-home --uid 1000 jobctl \
     && mkdir -p /data \

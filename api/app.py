@@ -15,14 +15,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 
-from api import errors
-from api.auth import hash_token
-from api.guard import RequestGuard
-from api.routes import events, health, jobs, me, metrics, projects, targets, ui, users
-from scheduler import store
-from scheduler.errors import Conflict
-from scheduler.settings import get_settings
-from workers.services import Services, build
+from jobctl.api import errors
+from jobctl.api.auth import hash_token
+from jobctl.api.guard import RequestGuard
+from jobctl.api.routes import events, health, jobs, me, metrics, projects, targets, ui, users
+from jobctl.scheduler import store
+from jobctl.scheduler.errors import Conflict
+from jobctl.scheduler.settings import get_settings
+from jobctl.workers.services import Services, build
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.deps import get_services
-from scheduler import store
-from scheduler.errors import Forbidden, NotFound, Unauthorized
-from workers.services import Services
+from jobctl.api.deps import get_services
+from jobctl.scheduler import store
+from jobctl.scheduler.errors import Forbidden, NotFound, Unauthorized
+from jobctl.workers.services import Services
 
 VIEWER = "viewer"
 OPERATOR = "operator"

@@ -32,8 +32,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
-from api.cli_client import jobs_app, projects_app, users_app
-from scheduler.settings import Settings, get_settings
+from jobctl.api.cli_client import jobs_app, projects_app, users_app
+from jobctl.scheduler.settings import Settings, get_settings
 
 app = typer.Typer(
     name="jobctl",
@@ -109,7 +109,7 @@ def migrate_database(settings: Settings) -> None:
     """Run the migrations; exit 1 with a readable message when the database cannot be reached."""
     from sqlalchemy.exc import OperationalError
 
-    from scheduler.migrate import upgrade
+    from jobctl.scheduler.migrate import upgrade
 
     try:
         upgrade(settings.database_url)
@@ -127,11 +127,11 @@ def api(
     settings = load_settings()
     import uvicorn
 
-    from workers.logs import configure
+    from jobctl.workers.logs import configure
 
     configure(settings.log_format, "api", settings.log_level)
     uvicorn.run(
-        "api.app:create_app",
+        "jobctl.api.app:create_app",
         factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
@@ -144,7 +144,7 @@ def api(
 def scheduler() -> None:
     """Run the scheduler: dispatches pending jobs, watches leases and targets, purges old jobs."""
     settings = load_settings()
-    from workers.entry import run_scheduler
+    from jobctl.workers.entry import run_scheduler
 
     run_scheduler(settings)
 
@@ -157,7 +157,7 @@ def worker(
 ) -> None:
     """Run a Celery worker that executes job steps."""
     settings = load_settings()
-    from workers.entry import run_worker
+    from jobctl.workers.entry import run_worker
 
     run_worker(settings, concurrency=concurrency, hostname=hostname, loglevel=loglevel)
 
@@ -169,7 +169,7 @@ def flower(
 ) -> None:
     """Run Flower, Celery's monitor, behind basic auth (JOBCTL_FLOWER_USER / JOBCTL_FLOWER_PASSWORD)."""
     settings = load_settings()
-    from workers.entry import run_flower
+    from jobctl.workers.entry import run_flower
 
     run_flower(settings, port=port or settings.flower_port, address=host)
 
@@ -181,7 +181,7 @@ def bench(
     output: Annotated[Path | None, typer.Option(help="Write the Markdown report here")] = Path("docs/benchmarks.md"),
 ) -> None:
     """Benchmark jobctl against raw Celery on this machine (starts and stops everything it needs)."""
-    from bench.run import main as run_bench
+    from jobctl.bench.run import main as run_bench
 
     kinds = database or ["sqlite", "postgresql"]
     unknown = sorted(set(kinds) - {"sqlite", "postgresql"})
@@ -214,7 +214,7 @@ def up(
             for name, args in [("api", []), ("scheduler", []), ("worker", worker_args), ("flower", [])]:
                 if supervisor.stopping:
                     break
-                supervisor.start(name, [sys.executable, "-m", "api.cli", name, *args], env)
+                supervisor.start(name, [sys.executable, "-m", "jobctl.api.cli", name, *args], env)
             code = supervisor.run(ready=lambda: services_ready(settings), on_ready=lambda: banner(settings, secrets_))
         finally:
             supervisor.stop()
@@ -279,8 +279,8 @@ def _save_dev_secrets(data: Mapping[str, Mapping[str, str]]) -> None:
 
 
 def _count_users(settings: Settings) -> int:
-    from scheduler import store
-    from scheduler.db import Database
+    from jobctl.scheduler import store
+    from jobctl.scheduler.db import Database
 
     db = Database(settings.database_url, pool_size=1)
     try:

@@ -21,7 +21,7 @@ import httpx
 import typer
 from rich.text import Text
 
-from api.cli_render import (
+from jobctl.api.cli_render import (
     console,
     err_console,
     fail,
@@ -37,10 +37,10 @@ from api.cli_render import (
     users_table,
     warn,
 )
-from api.cli_watch import DEFAULT_POLL_S, EventSource, JobGone, WatchView, follow
-from api.client import DEFAULT_URL, OPERATIONS, ApiError, ClientError, JobctlClient, JobFilter, Unreachable
-from api.schemas import JobSort, Period
-from scheduler.states import Action, JobStatus, allowed_from
+from jobctl.api.cli_watch import DEFAULT_POLL_S, EventSource, JobGone, WatchView, follow
+from jobctl.api.client import DEFAULT_URL, OPERATIONS, ApiError, ClientError, JobctlClient, JobFilter, Unreachable
+from jobctl.api.schemas import JobSort, Period
+from jobctl.scheduler.states import Action, JobStatus, allowed_from
 
 jobs_app = typer.Typer(help="List, show, submit, operate and watch jobs (over the HTTP API).", no_args_is_help=True)
 projects_app = typer.Typer(help="List and create projects (over the HTTP API).", no_args_is_help=True)

@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from api.client import User
-from api.schemas import Job, Project
+from jobctl.api.client import User
+from jobctl.api.schemas import Job, Project
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

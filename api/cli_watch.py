@@ -13,10 +13,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 from rich.text import Text
 
-from api.cli_render import SHORT_ID, fmt_duration, status_text
-from api.client import ApiError, ClientError, Unreachable
-from api.schemas import Job
-from scheduler.states import JobStatus
+from jobctl.api.cli_render import SHORT_ID, fmt_duration, status_text
+from jobctl.api.client import ApiError, ClientError, Unreachable
+from jobctl.api.schemas import Job
+from jobctl.scheduler.states import JobStatus
 
 #: an event source: given a project, the data of its `job` events as they arrive (SPEC §4 `GET /events`)
 EventSource = Callable[[str], Iterable[dict[str, Any]]]

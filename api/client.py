@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.schemas import Job, JobPage, Me, Project
+from jobctl.api.schemas import Job, JobPage, Me, Project
 
 API = "/api/v1"
 DEFAULT_URL = "http://127.0.0.1:8000"

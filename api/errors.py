@@ -20,8 +20,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.schemas import ErrorBody
-from scheduler.errors import Conflict, Forbidden, Invalid, JobctlError, NotFound, Unauthorized
+from jobctl.api.schemas import ErrorBody
+from jobctl.scheduler.errors import Conflict, Forbidden, Invalid, JobctlError, NotFound, Unauthorized
 
 log = logging.getLogger(__name__)
 

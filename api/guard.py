@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_response
+from jobctl.api.errors import error_response
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32

@@ -20,8 +20,8 @@ from pathlib import Path
 import redis
 import sqlalchemy as sa
 
-from bench.procs import Procs, wait_for
-from scheduler.migrate import upgrade
+from jobctl.bench.procs import Procs, wait_for
+from jobctl.scheduler.migrate import upgrade
 
 PG_ADMIN_URL = os.environ.get("JOBCTL_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("JOBCTL_BENCH_REDIS", "redis://127.0.0.1:6379")

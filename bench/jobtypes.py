@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import Field
 
-from workers.context import StepContext
-from workers.registry import JobType, Params, StepDef, registry
+from jobctl.workers.context import StepContext
+from jobctl.workers.registry import JobType, Params, StepDef, registry
 
 HOLD_LIMIT_S = 120.0
 CHUNK = b"x" * 1024
@@ -47,7 +47,7 @@ class HoldParams(Params):
 
 @contextlib.contextmanager
 def _resource(ctx: StepContext) -> Iterator[None]:
-    from workers.runtime import services
+    from jobctl.workers.runtime import services
 
     try:
         yield
@@ -56,7 +56,7 @@ def _resource(ctx: StepContext) -> Iterator[None]:
 
 
 def _hold(ctx: StepContext) -> None:
-    from workers.runtime import services
+    from jobctl.workers.runtime import services
 
     ctx.resources.enter_context(_resource(ctx))
     services().redis.set(started_key(ctx.job_id), repr(time.time()), ex=3600)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import httpx
 
-from bench.jobtypes import released_key, started_key
-from bench.procs import wait_for
-from bench.sides import ADMIN_TOKEN, JobctlSide, RawSide
-from bench.stats import percentile
-from scheduler.states import Action
+from jobctl.bench.jobtypes import released_key, started_key
+from jobctl.bench.procs import wait_for
+from jobctl.bench.sides import ADMIN_TOKEN, JobctlSide, RawSide
+from jobctl.bench.stats import percentile
+from jobctl.scheduler.states import Action
 
 
 @dataclass(frozen=True)

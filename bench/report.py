@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench.env import Machine
+from jobctl.bench.env import Machine
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import env, latency, scale, throughput, workloads
-from bench.notes import NOTES
-from bench.procs import Procs
-from bench.report import Row, markdown, ms, print_table, write
-from bench.sides import JobctlSide, RawSide
-from bench.stats import median
+from jobctl.bench import env, latency, scale, throughput, workloads
+from jobctl.bench.notes import NOTES
+from jobctl.bench.procs import Procs
+from jobctl.bench.report import Row, markdown, ms, print_table, write
+from jobctl.bench.sides import JobctlSide, RawSide
+from jobctl.bench.stats import median
 
 CONCURRENCY = 2  # prefork processes, on both sides
 
@@ -213,7 +213,7 @@ class Run:
         self.say(f"loaded {p.scale_rows:,} jobs in {time.perf_counter() - began:.0f} s")
         side.start_api(_free_port())
         listed = scale.list_latency(side, projects, p.scale_rows, p.list_requests)
-        from bench.stats import percentile
+        from jobctl.bench.stats import percentile
 
         p95 = percentile(listed.seconds, 95)
         self.rows.append(

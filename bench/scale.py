@@ -19,15 +19,15 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from bench.sides import ADMIN_TOKEN, JobctlSide
-from bench.stats import median
-from scheduler import store
-from scheduler.db import Database
-from scheduler.loop import Scheduler
-from scheduler.operations import Operations
-from scheduler.records import Dispatch, JobRecord
-from scheduler.settings import Settings
-from scheduler.targets import TargetKinds
+from jobctl.bench.sides import ADMIN_TOKEN, JobctlSide
+from jobctl.bench.stats import median
+from jobctl.scheduler import store
+from jobctl.scheduler.db import Database
+from jobctl.scheduler.loop import Scheduler
+from jobctl.scheduler.operations import Operations
+from jobctl.scheduler.records import Dispatch, JobRecord
+from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.targets import TargetKinds
 
 PROJECTS = 10
 

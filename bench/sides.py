@@ -17,11 +17,11 @@ import httpx
 import redis
 from sqlalchemy import func, select
 
-from bench.env import JOBCTL_REDIS_DB, RAW_REDIS_DB
-from bench.procs import Procs, wait_for
-from scheduler import keys, models, store
-from scheduler.settings import Settings
-from workers.services import Services, build
+from jobctl.bench.env import JOBCTL_REDIS_DB, RAW_REDIS_DB
+from jobctl.bench.procs import Procs, wait_for
+from jobctl.scheduler import keys, models, store
+from jobctl.scheduler.settings import Settings
+from jobctl.workers.services import Services, build
 
 LOGLEVEL = "WARNING"  # the same on both sides: Celery's per-task INFO lines are not what is measured
 ADMIN_TOKEN = "bench-admin-token"
@@ -48,7 +48,7 @@ class JobctlSide:
             database_url=database_url,
             redis_url=f"{redis_base}/{JOBCTL_REDIS_DB}",
             queue=f"bench-{self.tag}",
-            plugins="bench.jobtypes",
+            plugins="jobctl.bench.jobtypes",
             admin_token=ADMIN_TOKEN,
             log_level=LOGLEVEL,
             **tuning,
@@ -74,7 +74,7 @@ class JobctlSide:
         )
 
     def _cli(self, name: str, args: list[str]) -> Any:
-        return self.procs.start(f"jobctl-{name}-{self.tag}", [sys.executable, "-m", "api.cli", *args], self.env)
+        return self.procs.start(f"jobctl-{name}-{self.tag}", [sys.executable, "-m", "jobctl.api.cli", *args], self.env)
 
     def _died(self) -> bool:
         for child in self.children:
@@ -138,7 +138,7 @@ class JobctlSide:
             return str(s.scalar(select(models.Job.status).where(models.Job.id == job_id)))
 
     def worker_rss_kib(self) -> int:
-        from bench.procs import tree_rss_kib
+        from jobctl.bench.procs import tree_rss_kib
 
         return tree_rss_kib(self.worker.pid)
 
@@ -158,7 +158,7 @@ class RawSide:
         self.queue = f"bench-raw-{self.tag}"
         os.environ["BENCH_RAW_REDIS"] = self.url
         os.environ["BENCH_RAW_QUEUE"] = self.queue
-        from bench import raw
+        from jobctl.bench import raw
 
         raw.app.conf.update(broker_url=self.url, result_backend=self.url, task_default_queue=self.queue)
         self.app = raw.app
@@ -169,7 +169,7 @@ class RawSide:
             "-m",
             "celery",
             "-A",
-            "bench.raw",
+            "jobctl.bench.raw",
             "worker",
             "--pool=prefork",
             f"--concurrency={concurrency}",
@@ -193,7 +193,7 @@ class RawSide:
         raise TimeoutError("the raw Celery worker did not answer pings")
 
     def worker_rss_kib(self) -> int:
-        from bench.procs import tree_rss_kib
+        from jobctl.bench.procs import tree_rss_kib
 
         return tree_rss_kib(self.worker.pid)
 

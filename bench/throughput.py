@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from celery import chain
 
-from bench.sides import JobctlSide, RawSide
-from bench.stats import median, ratios
+from jobctl.bench.sides import JobctlSide, RawSide
+from jobctl.bench.stats import median, ratios
 
 STEPS = 5
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from bench.sides import JobctlSide, RawSide
-from bench.stats import median, ratios
-from scheduler import models
+from jobctl.bench.sides import JobctlSide, RawSide
+from jobctl.bench.stats import median, ratios
+from jobctl.scheduler import models
 
 
 @dataclass(frozen=True)

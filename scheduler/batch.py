@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scheduler.errors import Conflict
-from scheduler.states import JobStatus
+from jobctl.scheduler.errors import Conflict
+from jobctl.scheduler.states import JobStatus
 
 #: The most jobs one batch may name or match; a larger one is refused whole (422) before anything changes.
 MAX_BATCH = 1000

@@ -8,9 +8,9 @@ import logging
 import redis
 from redis.client import Pipeline
 
-from scheduler import keys
-from scheduler.outbox import Outbox
-from scheduler.records import JobRecord
+from jobctl.scheduler import keys
+from jobctl.scheduler.outbox import Outbox
+from jobctl.scheduler.records import JobRecord
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from scheduler.records import Dispatch, JobRecord
+from jobctl.scheduler.records import Dispatch, JobRecord
 
 
 class Executor(Protocol):

@@ -28,11 +28,11 @@ from sqlalchemy import Connection, and_, bindparam, case, exists, func, literal,
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import BindParameter, ColumnElement
 
-from scheduler import models
-from scheduler.prepared import Prepared, Writes
-from scheduler.records import Dispatch, JobRecord
-from scheduler.states import Action, JobStatus
-from scheduler.store import (
+from jobctl.scheduler import models
+from jobctl.scheduler.prepared import Prepared, Writes
+from jobctl.scheduler.records import Dispatch, JobRecord
+from jobctl.scheduler.states import Action, JobStatus
+from jobctl.scheduler.store import (
     DISPATCH_LOCK_KEY,
     INSERT_EVENT,
     StepStart,

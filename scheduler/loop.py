@@ -17,11 +17,11 @@ from typing import Any
 import redis
 from sqlalchemy.orm import Session
 
-from scheduler import handover, store
-from scheduler.bus import RedisBus
-from scheduler.operations import Done, Operations
-from scheduler.settings import Settings
-from scheduler.store import Transition
+from jobctl.scheduler import handover, store
+from jobctl.scheduler.bus import RedisBus
+from jobctl.scheduler.operations import Done, Operations
+from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.store import Transition
 
 log = logging.getLogger(__name__)
 

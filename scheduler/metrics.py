@@ -19,8 +19,8 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from scheduler import keys, store
-from scheduler.db import Database
+from jobctl.scheduler import keys, store
+from jobctl.scheduler.db import Database
 
 log = logging.getLogger(__name__)
 

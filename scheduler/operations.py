@@ -15,16 +15,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from scheduler import handover, store
-from scheduler.batch import MAX_BATCH, BatchItem, BatchRefused, not_found
-from scheduler.db import Database
-from scheduler.errors import Conflict, Invalid, NotFound
-from scheduler.executor import Bus, Executor
-from scheduler.metrics import Metrics
-from scheduler.records import Dispatch, JobRecord, StepSpec, TargetRecord
-from scheduler.settings import Settings
-from scheduler.states import OPERATIONS, Action, JobStatus
-from scheduler.targets import TargetKinds, mismatch
+from jobctl.scheduler import handover, store
+from jobctl.scheduler.batch import MAX_BATCH, BatchItem, BatchRefused, not_found
+from jobctl.scheduler.db import Database
+from jobctl.scheduler.errors import Conflict, Invalid, NotFound
+from jobctl.scheduler.executor import Bus, Executor
+from jobctl.scheduler.metrics import Metrics
+from jobctl.scheduler.records import Dispatch, JobRecord, StepSpec, TargetRecord
+from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.states import OPERATIONS, Action, JobStatus
+from jobctl.scheduler.targets import TargetKinds, mismatch
 
 log = logging.getLogger(__name__)
 

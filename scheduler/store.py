@@ -19,10 +19,10 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, or_, select, union_all, update
 from sqlalchemy.orm import Session, aliased
 
-from scheduler import models
-from scheduler.errors import Conflict, Invalid, NotFound
-from scheduler.prepared import Prepared, Writes
-from scheduler.records import (
+from jobctl.scheduler import models
+from jobctl.scheduler.errors import Conflict, Invalid, NotFound
+from jobctl.scheduler.prepared import Prepared, Writes
+from jobctl.scheduler.records import (
     Dispatch,
     EventRecord,
     JobRecord,
@@ -31,7 +31,7 @@ from scheduler.records import (
     TargetRecord,
     UserRecord,
 )
-from scheduler.states import NON_FINAL, Action, JobStatus, allowed_from, allowed_operations, target_of
+from jobctl.scheduler.states import NON_FINAL, Action, JobStatus, allowed_from, allowed_operations, target_of
 
 S = JobStatus
 

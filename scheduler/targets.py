@@ -15,8 +15,8 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler import models
-from scheduler.errors import Invalid
+from jobctl.scheduler import models
+from jobctl.scheduler.errors import Invalid
 
 
 class Resolver(Protocol):

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from scheduler.migrate import upgrade
-from scheduler.settings import Settings
+from jobctl.scheduler.migrate import upgrade
+from jobctl.scheduler.settings import Settings
 
 pytest_plugins = ["tests.secrets_check"]  # the session fails if any secret the run used shows up in a log
 

@@ -35,7 +35,7 @@ import pytest
 #: shorter strings are not secrets worth the false alarms (user names, "admin")
 MIN_SECRET_LENGTH = 8
 #: jobctl's own loggers, captured from INFO even though the root logger's level is WARNING under pytest
-JOBCTL_LOGGERS = ("api", "scheduler", "workers")
+JOBCTL_LOGGERS = ("jobctl",)
 #: how many in-process records are kept for the final scan (a runaway loop should not eat the memory)
 MAX_RECORDS = 500_000
 
@@ -199,8 +199,8 @@ def _from_dev_secrets(result: Any) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from api import app as api_app
-    from api import cli
+    from jobctl.api import app as api_app
+    from jobctl.api import cli
 
     _wrap_send(httpx.Client)
     _wrap_send(httpx.AsyncClient)
@@ -224,7 +224,7 @@ def pytest_fixture_setup(
 ) -> Generator[None, Any, Any]:
     """Remember the secrets of every `Settings` a fixture makes (the admin token, the Flower password)."""
     result = yield
-    from scheduler.settings import Settings
+    from jobctl.scheduler.settings import Settings
 
     if isinstance(result, Settings):
         remember(result.admin_token)

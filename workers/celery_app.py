@@ -14,7 +14,7 @@ from typing import Any
 from celery import Celery
 from celery.exceptions import Ignore
 
-from scheduler.settings import Settings
+from jobctl.scheduler.settings import Settings
 
 CLEANUP_TASK = "jobctl.cleanup"
 STOP_COMMAND = "jobctl_stop"
@@ -38,8 +38,8 @@ def get_app(settings: Settings) -> Celery:
 
 def create_app(settings: Settings) -> Celery:
     """A Celery app for `settings`, with a step task for every registered job type."""
-    from workers import control  # noqa: F401  (registers the stop command)
-    from workers.registry import load_plugins, registry
+    from jobctl.workers import control  # noqa: F401  (registers the stop command)
+    from jobctl.workers.registry import load_plugins, registry
 
     load_plugins(settings.plugins)
     # No result backend: the database is the truth about every attempt, and Celery's results would only be
@@ -82,7 +82,7 @@ def _run_step(task: Any, job_id: str, step_index: int, step_name: str) -> str:
     A stopped attempt raises `Ignore`: the stop already sent `task-revoked`, and no success or failure may
     follow it, so Flower keeps showing the attempt REVOKED.
     """
-    from workers import runtime
+    from jobctl.workers import runtime
 
     outcome = runtime.run_attempt(job_id, step_index, task.request.id, task.request.hostname or "?")
     if outcome == runtime.STOPPED:
@@ -91,6 +91,6 @@ def _run_step(task: Any, job_id: str, step_index: int, step_name: str) -> str:
 
 
 def _cleanup(job_id: str, job_type: str) -> None:
-    from workers import runtime
+    from jobctl.workers import runtime
 
     runtime.run_cleanup(job_id, job_type)

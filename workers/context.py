@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from scheduler import keys
+from jobctl.scheduler import keys
 
 
 class StepStopped(BaseException):

@@ -20,9 +20,9 @@ from celery.platforms import signals
 from celery.worker import state as worker_state
 from celery.worker.control import control_command, ok
 
-from scheduler import keys
-from scheduler.metrics import Metrics
-from workers import procs, runners
+from jobctl.scheduler import keys
+from jobctl.scheduler.metrics import Metrics
+from jobctl.workers import procs, runners
 
 log = logging.getLogger(__name__)
 

@@ -8,16 +8,16 @@ import signal
 import socket
 from types import FrameType
 
-from scheduler.settings import Settings
-from workers.logs import configure
+from jobctl.scheduler.settings import Settings
+from jobctl.workers.logs import configure
 
 
 def run_worker(
     settings: Settings, concurrency: int | None = None, hostname: str | None = None, loglevel: str = "INFO"
 ) -> None:
     """A prefork Celery worker consuming the step queue."""
-    from workers import hooks
-    from workers.celery_app import get_app
+    from jobctl.workers import hooks
+    from jobctl.workers.celery_app import get_app
 
     configure(settings.log_format, "worker", loglevel)
     app = get_app(settings)
@@ -40,8 +40,8 @@ def run_worker(
 
 def run_scheduler(settings: Settings) -> None:
     """The dispatch loop; several may run against one PostgreSQL database."""
-    from scheduler.loop import Scheduler
-    from workers.services import build
+    from jobctl.scheduler.loop import Scheduler
+    from jobctl.workers.services import build
 
     configure(settings.log_format, "scheduler", settings.log_level)
     services = build(settings)
@@ -71,7 +71,7 @@ def run_scheduler(settings: Settings) -> None:
 
 def run_flower(settings: Settings, port: int | None = None, address: str = "127.0.0.1") -> None:
     """Flower on the step queue's broker, always behind basic auth."""
-    from workers.celery_app import get_app
+    from jobctl.workers.celery_app import get_app
 
     if not (settings.flower_user and settings.flower_password):
         raise SystemExit("Flower needs JOBCTL_FLOWER_USER and JOBCTL_FLOWER_PASSWORD (basic auth is required)")

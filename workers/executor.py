@@ -7,10 +7,10 @@ import time
 
 import redis
 
-from scheduler import keys
-from scheduler.records import Dispatch
-from scheduler.settings import Settings
-from workers.celery_app import CLEANUP_TASK, STOP_COMMAND, get_app, step_task_name
+from jobctl.scheduler import keys
+from jobctl.scheduler.records import Dispatch
+from jobctl.scheduler.settings import Settings
+from jobctl.workers.celery_app import CLEANUP_TASK, STOP_COMMAND, get_app, step_task_name
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from celery.signals import (
     worker_shutdown,
 )
 
-from scheduler import keys
-from workers import runners
+from jobctl.scheduler import keys
+from jobctl.workers import runners
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,14 @@ def install(app: Any) -> None:
 
     @worker_process_init.connect(weak=False)
     def _init_pool_process(**_: Any) -> None:
-        from workers import runtime
-        from workers.services import build
+        from jobctl.workers import runtime
+        from jobctl.workers.services import build
 
         runtime.init_process(build(settings, pool_size=2, background_notifications=True))
 
     @worker_process_shutdown.connect(weak=False)
     def _close_pool_process(**_: Any) -> None:
-        from workers import runtime
+        from jobctl.workers import runtime
 
         runtime.close_process()
 
@@ -54,7 +54,7 @@ def install(app: Any) -> None:
 
     @task_prerun.connect(weak=False)
     def _tag_lines(task_id: str = "", task: Any = None, args: Any = (), **_: Any) -> None:
-        from workers.logs import set_work
+        from jobctl.workers.logs import set_work
 
         if args:  # step and cleanup tasks take the job id first
             set_work(str(args[0]), args[1] if len(args) > 1 and isinstance(args[1], int) else None)

@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from scheduler.targets import FileResolver
-from workers.context import StepContext
-from workers.registry import JobType, Params, StepDef, registry
+from jobctl.scheduler.targets import FileResolver
+from jobctl.workers.context import StepContext
+from jobctl.workers.registry import JobType, Params, StepDef, registry
 
 REPORT_EVERY_S = 0.05  # SPEC: a sleep step reports progress at least 10 times a second
 
@@ -71,7 +71,7 @@ CHUNK = 1 << 20
 
 
 def _file_path(ctx: StepContext) -> str:
-    from workers.runtime import services
+    from jobctl.workers.runtime import services
 
     assert ctx.target is not None
     resolver = services().targets.get("file")

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from scheduler.errors import Invalid
-from scheduler.records import StepSpec
+from jobctl.scheduler.errors import Invalid
+from jobctl.scheduler.records import StepSpec
 
 if TYPE_CHECKING:
-    from workers.context import StepContext
+    from jobctl.workers.context import StepContext
 
 StepFn = Callable[["StepContext"], dict[str, Any] | None]
 
@@ -116,6 +116,6 @@ registry = Registry()
 def load_plugins(modules: str) -> None:
     """Import the built-in job types and each module named in `modules` (comma-separated), which register
     their own job types on import. An unknown module raises ImportError: a misspelt plugin must not pass."""
-    importlib.import_module("workers.jobtypes")
+    importlib.import_module("jobctl.workers.jobtypes")
     for name in filter(None, (m.strip() for m in modules.split(","))):
         importlib.import_module(name)

@@ -25,16 +25,16 @@ from typing import Any, TypeVar
 import redis
 from sqlalchemy.exc import OperationalError
 
-from scheduler import handover, keys, store
-from scheduler.loop import Scheduler
-from scheduler.operations import Failed, Finished, Outcome, Recorded
-from scheduler.records import Dispatch, JobRecord
-from scheduler.states import JobStatus
-from workers import procs, runners, taskevents
-from workers.context import StepContext, StepStopped
-from workers.flusher import Flusher
-from workers.logs import set_work
-from workers.services import Services
+from jobctl.scheduler import handover, keys, store
+from jobctl.scheduler.loop import Scheduler
+from jobctl.scheduler.operations import Failed, Finished, Outcome, Recorded
+from jobctl.scheduler.records import Dispatch, JobRecord
+from jobctl.scheduler.states import JobStatus
+from jobctl.workers import procs, runners, taskevents
+from jobctl.workers.context import StepContext, StepStopped
+from jobctl.workers.flusher import Flusher
+from jobctl.workers.logs import set_work
+from jobctl.workers.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -371,7 +371,7 @@ def _run_chain(svc: Services, job_id: str, index: int, fence: str, worker: str) 
 
 def _run_inline(svc: Services, dispatch: Dispatch, worker: str, begun: Begun | None, until: float) -> Ran:
     """Run a claimed attempt here, announcing it to Flower as the task it would otherwise have been."""
-    from workers.celery_app import step_task_name
+    from jobctl.workers.celery_app import step_task_name
 
     began = time.monotonic()
     taskevents.started(svc.settings, worker, dispatch, step_task_name(dispatch.job_type))

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 
 import redis
 
-from scheduler.bus import RedisBus
-from scheduler.db import Database
-from scheduler.metrics import Metrics
-from scheduler.operations import Operations
-from scheduler.outbox import Outbox
-from scheduler.settings import Settings
-from scheduler.targets import TargetKinds
-from workers.registry import Registry, load_plugins, registry
+from jobctl.scheduler.bus import RedisBus
+from jobctl.scheduler.db import Database
+from jobctl.scheduler.metrics import Metrics
+from jobctl.scheduler.operations import Operations
+from jobctl.scheduler.outbox import Outbox
+from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.targets import TargetKinds
+from jobctl.workers.registry import Registry, load_plugins, registry
 
 
 @dataclass
@@ -40,7 +40,7 @@ def build(settings: Settings, *, pool_size: int = 5, background_notifications: b
     """Wire the services for one process. Creates no tables: run `jobctl db upgrade` for that. With
     `background_notifications` (a worker's pool processes), notifications are sent by a thread of their own
     (`scheduler.outbox`): a step never waits for Redis."""
-    from workers.executor import CeleryExecutor
+    from jobctl.workers.executor import CeleryExecutor
 
     load_plugins(settings.plugins)
     db = Database(settings.database_url, pool_size=pool_size)

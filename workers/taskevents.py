@@ -18,8 +18,8 @@ import logging
 import time
 from typing import Any
 
-from scheduler.records import Dispatch
-from scheduler.settings import Settings
+from jobctl.scheduler.records import Dispatch
+from jobctl.scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ _oldest: dict[str, float] = {}  # by worker: when the oldest event not published
 
 def _dispatcher(settings: Settings, hostname: str) -> Any:
     if hostname not in _dispatchers:
-        from workers.celery_app import get_app
+        from jobctl.workers.celery_app import get_app
 
         app = get_app(settings)
         _dispatchers[hostname] = app.events.Dispatcher(

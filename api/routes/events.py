@@ -18,13 +18,13 @@ from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Caller, current_user
-from api.deps import get_services
-from api.errors import responses
-from api.schemas import ProjectKey
-from scheduler import keys, store
-from scheduler.errors import NotFound
-from workers.services import Services
+from jobctl.api.auth import Caller, current_user
+from jobctl.api.deps import get_services
+from jobctl.api.errors import responses
+from jobctl.api.schemas import ProjectKey
+from jobctl.scheduler import keys, store
+from jobctl.scheduler.errors import NotFound
+from jobctl.workers.services import Services
 
 log = logging.getLogger(__name__)
 

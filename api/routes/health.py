@@ -7,9 +7,9 @@ import logging
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from api.deps import get_services
-from api.schemas import Health, Readiness
-from workers.services import Services
+from jobctl.api.deps import get_services
+from jobctl.api.schemas import Health, Readiness
+from jobctl.workers.services import Services
 
 log = logging.getLogger(__name__)
 

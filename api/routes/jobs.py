@@ -12,10 +12,10 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.orm import Session
 
-from api.auth import Caller, current_user
-from api.deps import get_services
-from api.errors import COMMON_ERRORS, error_response, json_responses, responses
-from api.schemas import (
+from jobctl.api.auth import Caller, current_user
+from jobctl.api.deps import get_services
+from jobctl.api.errors import COMMON_ERRORS, error_response, json_responses, responses
+from jobctl.api.schemas import (
     BatchAnswer,
     BatchResult,
     ErrorBody,
@@ -28,12 +28,12 @@ from api.schemas import (
     Period,
     ProjectKey,
 )
-from scheduler import store
-from scheduler.batch import MAX_BATCH, BatchRefused
-from scheduler.errors import Forbidden, Invalid, NotFound
-from scheduler.records import JobRecord
-from scheduler.states import Action, JobStatus
-from workers.services import Services
+from jobctl.scheduler import store
+from jobctl.scheduler.batch import MAX_BATCH, BatchRefused
+from jobctl.scheduler.errors import Forbidden, Invalid, NotFound
+from jobctl.scheduler.records import JobRecord
+from jobctl.scheduler.states import Action, JobStatus
+from jobctl.workers.services import Services
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=responses(401, 404, 422))
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from api.auth import Caller, current_user
-from api.errors import responses
-from api.schemas import Me
+from jobctl.api.auth import Caller, current_user
+from jobctl.api.errors import responses
+from jobctl.api.schemas import Me
 
 router = APIRouter(tags=["me"], responses=responses(401))
 

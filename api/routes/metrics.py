@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from api.auth import Caller, current_user
-from api.deps import get_services
-from api.errors import responses
-from scheduler.metrics import JobctlCollector
-from workers.services import Services
+from jobctl.api.auth import Caller, current_user
+from jobctl.api.deps import get_services
+from jobctl.api.errors import responses
+from jobctl.scheduler.metrics import JobctlCollector
+from jobctl.workers.services import Services
 
 router = APIRouter(tags=["health"], responses=responses(401))
 

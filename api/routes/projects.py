@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, status
 
-from api.auth import Caller, current_user
-from api.deps import get_services
-from api.errors import responses
-from api.schemas import Project, ProjectCreate
-from scheduler import store
-from workers.services import Services
+from jobctl.api.auth import Caller, current_user
+from jobctl.api.deps import get_services
+from jobctl.api.errors import responses
+from jobctl.api.schemas import Project, ProjectCreate
+from jobctl.scheduler import store
+from jobctl.workers.services import Services
 
 router = APIRouter(prefix="/projects", tags=["projects"], responses=responses(401, 422))
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Body, Depends, Path
 
-from api.auth import Caller, current_user
-from api.deps import get_services
-from api.errors import responses
-from api.schemas import TARGET_KIND, Target, TargetDeleted, TargetPut
-from scheduler import store
-from workers.services import Services
+from jobctl.api.auth import Caller, current_user
+from jobctl.api.deps import get_services
+from jobctl.api.errors import responses
+from jobctl.api.schemas import TARGET_KIND, Target, TargetDeleted, TargetPut
+from jobctl.scheduler import store
+from jobctl.workers.services import Services
 
 router = APIRouter(prefix="/projects/{project}/targets", tags=["targets"], responses=responses(401, 404, 422))
 

@@ -14,8 +14,8 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from api.deps import get_services
-from workers.services import Services
+from jobctl.api.deps import get_services
+from jobctl.workers.services import Services
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 

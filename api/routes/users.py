@@ -8,13 +8,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path, status
 from sqlalchemy.exc import IntegrityError
 
-from api.auth import Caller, current_user, hash_token, new_token
-from api.deps import get_services
-from api.errors import responses
-from api.schemas import USER_NAME, RolesUpdate, User, UserCreate, UserCreated
-from scheduler import store
-from scheduler.errors import Conflict
-from workers.services import Services
+from jobctl.api.auth import Caller, current_user, hash_token, new_token
+from jobctl.api.deps import get_services
+from jobctl.api.errors import responses
+from jobctl.api.schemas import USER_NAME, RolesUpdate, User, UserCreate, UserCreated
+from jobctl.scheduler import store
+from jobctl.scheduler.errors import Conflict
+from jobctl.workers.services import Services
 
 router = APIRouter(prefix="/users", tags=["users"], responses=responses(401, 403, 422))
 

@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterable, Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from scheduler import store
-from scheduler.settings import Settings
-from scheduler.states import NON_FINAL, Action
-from workers.services import Services, build
+from jobctl.api.app import create_app
+from jobctl.scheduler import store
+from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.states import NON_FINAL, Action
+from jobctl.workers.services import Services, build
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 

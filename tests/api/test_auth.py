@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import bootstrap_admin, create_app
-from api.auth import hash_token
-from scheduler import store
-from scheduler.migrate import upgrade
-from scheduler.settings import Settings, get_settings
+from jobctl.api.app import bootstrap_admin, create_app
+from jobctl.api.auth import hash_token
+from jobctl.scheduler import store
+from jobctl.scheduler.migrate import upgrade
+from jobctl.scheduler.settings import Settings, get_settings
+from jobctl.workers.services import Services, build
 from tests.conftest import env_for
-from workers.services import Services, build
 
 
 def _user(services: Services, name: str, token: str) -> None:

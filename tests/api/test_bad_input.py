@@ -21,12 +21,12 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.guard import MAX_BODY_BYTES
-from scheduler.settings import Settings
+from jobctl.api.app import create_app
+from jobctl.api.guard import MAX_BODY_BYTES
+from jobctl.scheduler.settings import Settings
+from jobctl.workers.services import Services, build
 from tests.api.conftest import ADMIN
 from tests.conftest import fresh_database
-from workers.services import Services, build
 
 PROJECT = "bad-input"
 JSON = {"Content-Type": "application/json"}

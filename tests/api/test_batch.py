@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from scheduler.batch import BatchRefused
-from scheduler.operations import Operations
-from scheduler.records import Dispatch, JobRecord
-from scheduler.states import Action, JobStatus
-from workers.services import Services
+from jobctl.scheduler.batch import BatchRefused
+from jobctl.scheduler.operations import Operations
+from jobctl.scheduler.records import Dispatch, JobRecord
+from jobctl.scheduler.states import Action, JobStatus
+from jobctl.workers.services import Services
 
 BATCH = "/api/v1/jobs/batch"
 MISSING = "0123456789abcdef0123456789abcdef"

@@ -14,10 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select, update
 
-from scheduler import handover, keys, models, store
-from scheduler.loop import Scheduler
-from scheduler.states import Action, JobStatus
-from workers.services import Services
+from jobctl.scheduler import handover, keys, models, store
+from jobctl.scheduler.loop import Scheduler
+from jobctl.scheduler.states import Action, JobStatus
+from jobctl.workers.services import Services
 
 WORKER = "w1@test"
 CLOCK = {"created_at", "updated_at", "pending_since", "running_since", "started_at", "finished_at", "ready_at"}

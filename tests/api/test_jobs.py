@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from scheduler.states import JobStatus, allowed_operations
-from scheduler.store import SORTS
+from jobctl.scheduler.states import JobStatus, allowed_operations
+from jobctl.scheduler.store import SORTS
 
 
 def submit(client: TestClient, project: str, **body: Any) -> dict[str, Any]:
@@ -187,7 +187,7 @@ def test_list_of_a_missing_project_is_404(client: TestClient, unique: Callable[[
 
 
 def test_every_store_sort_is_offered() -> None:
-    from api.schemas import JobSort
+    from jobctl.api.schemas import JobSort
 
     assert {s.value for s in JobSort} == set(SORTS) | {f"-{k}" for k in SORTS}
 

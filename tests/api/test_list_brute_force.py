@@ -22,12 +22,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from api.schemas import JobSort
-from scheduler import models, store
-from scheduler.records import StepSpec
-from scheduler.states import Action
+from jobctl.api.schemas import JobSort
+from jobctl.scheduler import models, store
+from jobctl.scheduler.records import StepSpec
+from jobctl.scheduler.states import Action
+from jobctl.workers.services import Services
 from tests.api.conftest import discard_unfinished
-from workers.services import Services
 
 JOBS = 1200
 TARGETS = ["tbl_1", "tblx1", "Sales_2024/Q1.csv", "orders%big", "Orders-small", "back\\slash", "plain"]

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from scheduler import models, store
-from scheduler.prepared import Prepared
-from workers.services import Services
+from jobctl.scheduler import models, store
+from jobctl.scheduler.prepared import Prepared
+from jobctl.workers.services import Services
 
 _READ = Prepared(
     select(models.Project.id, models.Project.name, models.Project.max_running, models.Project.created_at).where(

@@ -24,11 +24,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.app import create_app
-from scheduler.settings import Settings
+from jobctl.api.app import create_app
+from jobctl.scheduler.settings import Settings
+from jobctl.workers.services import Services, build
 from tests.api.conftest import ADMIN
 from tests.conftest import fresh_database
-from workers.services import Services, build
 
 FULL = os.environ.get("JOBCTL_CHAOS_FULL") == "1"
 EXAMPLES = 400 if FULL else 25

@@ -8,12 +8,12 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 
-from scheduler import models, store
-from scheduler.errors import Invalid
-from scheduler.records import StepSpec
-from scheduler.states import JobStatus
-from workers.registry import JobType, Params
-from workers.services import Services
+from jobctl.scheduler import models, store
+from jobctl.scheduler.errors import Invalid
+from jobctl.scheduler.records import StepSpec
+from jobctl.scheduler.states import JobStatus
+from jobctl.workers.registry import JobType, Params
+from jobctl.workers.services import Services
 
 
 @pytest.mark.parametrize("count", [1, 5, store.STEPS_PER_INSERT, 2 * store.STEPS_PER_INSERT + 3])

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from scheduler import store
-from workers.services import Services
+from jobctl.scheduler import store
+from jobctl.workers.services import Services
 
 
 def test_create_user_answers_its_token_once_and_stores_only_its_hash(

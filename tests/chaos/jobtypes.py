@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from pydantic import Field
 from sqlalchemy.exc import OperationalError
 
-from workers.context import StepContext
-from workers.registry import JobType, Params, RetryPolicy, StepDef, registry
+from jobctl.workers.context import StepContext
+from jobctl.workers.registry import JobType, Params, RetryPolicy, StepDef, registry
 
 INSERT = sa.text(
     "INSERT INTO chaos_executions (fence, job_id, step_index, attempt, phase, pid)"
@@ -32,7 +32,7 @@ class RecordParams(Params):
 
 def _write(ctx: StepContext, phase: str) -> None:
     """Insert one side-table row in its own transaction; retried while the database is unreachable."""
-    from workers.runtime import services
+    from jobctl.workers.runtime import services
 
     row = {
         "fence": ctx.fence,

@@ -14,8 +14,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from scheduler import models
-from scheduler.store import utcnow
+from jobctl.scheduler import models
+from jobctl.scheduler.store import utcnow
 
 TABLES = """
 CREATE TABLE chaos_executions (

@@ -22,7 +22,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from scheduler import keys
+from jobctl.scheduler import keys
 from tests.chaos.harness import Chaos, scale, wait_all
 from tests.conftest import PG_ADMIN_URL
 from tests.integration.system import wait_until

@@ -23,7 +23,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from scheduler.states import (
+from jobctl.scheduler.states import (
     FINAL,
     OPERATIONS,
     Action,

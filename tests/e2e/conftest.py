@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from scheduler import store
-from scheduler.settings import Settings
+from jobctl.scheduler import store
+from jobctl.scheduler.settings import Settings
 from tests.conftest import missing
 from tests.e2e.browser import ADMIN_TOKEN, DESKTOP, TIMEOUT_MS, Tab
 from tests.integration.conftest import api_url, dedicated, live_system, project  # noqa: F401

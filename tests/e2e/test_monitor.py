@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scheduler import store
+from jobctl.scheduler import store
 from tests.conftest import CI
 from tests.e2e.browser import ADMIN_TOKEN, DESKTOP, PHONE, Tab, create_user, sleep_job
 from tests.integration.system import System, wait_until

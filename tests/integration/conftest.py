@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from scheduler.settings import Settings
+from jobctl.scheduler.settings import Settings
 from tests.conftest import fresh_database
 from tests.integration.system import System
 

@@ -21,12 +21,12 @@ from typing import Any, TypeVar
 import httpx
 import redis
 
-from scheduler import keys, store
-from scheduler.records import JobRecord
-from scheduler.settings import Settings
-from scheduler.states import Action
+from jobctl.scheduler import keys, store
+from jobctl.scheduler.records import JobRecord
+from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.states import Action
+from jobctl.workers.services import Services, build
 from tests.conftest import env_for
-from workers.services import Services, build
 
 T = TypeVar("T")
 
@@ -49,7 +49,7 @@ class Process:
         self.log_path = log_dir / f"{name}.log"
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", *args],
+            [sys.executable, "-m", "jobctl.api.cli", *args],
             env=env_for(settings),
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from api.auth import hash_token
-from scheduler import models, store
+from jobctl.api.auth import hash_token
+from jobctl.scheduler import models, store
 from tests.integration.system import System, wait_until
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from scheduler.states import JobStatus, is_valid_path
+from jobctl.scheduler.states import JobStatus, is_valid_path
 from tests.integration.system import System, wait_until
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ def test_worker_killed_mid_step_is_retried_and_the_job_finishes(dedicated: Calla
     assert ("RUNNING", "RUNNING", "retry") in events
     assert is_valid_path(events)
     with live.svc.db.read() as s:
-        from scheduler import store
+        from jobctl.scheduler import store
 
         reasons = [e.reason or "" for e in store.job_events(s, job.id) if e.action == "retry"]
     assert any("lost" in r for r in reasons), reasons

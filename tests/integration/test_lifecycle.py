@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from scheduler.states import JobStatus, is_valid_path
+from jobctl.scheduler.states import JobStatus, is_valid_path
 from tests.integration.system import System, wait_until
 
 pytestmark = pytest.mark.integration
@@ -118,7 +118,7 @@ def test_restart_reruns_every_step_and_forgets_the_earlier_run(system: System, p
         system.wait_status(job.id, "ERROR")
     assert system.job(job.id).status.value == state
     with system.svc.db.read() as s:
-        from scheduler import store
+        from jobctl.scheduler import store
 
         assert store.step_log(s, job.id, 0, None), "the first run logged something"
 

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from api.app import create_app
+from jobctl.api.app import create_app
 from tests.integration.system import System, wait_until
 
 pytestmark = pytest.mark.integration

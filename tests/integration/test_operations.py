@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api.app import create_app
-from scheduler.states import OPERATIONS, JobStatus, allowed_from, allowed_operations, is_valid_path
+from jobctl.api.app import create_app
+from jobctl.scheduler.states import OPERATIONS, JobStatus, allowed_from, allowed_operations, is_valid_path
 from tests.integration.system import System
 
 pytestmark = pytest.mark.integration
@@ -115,7 +115,7 @@ def test_every_operation_in_every_state(system: System, api: TestClient, blocked
 
 
 def _action(op: str) -> Any:
-    from scheduler.states import Action
+    from jobctl.scheduler.states import Action
 
     return Action(op)
 

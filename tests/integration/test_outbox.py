@@ -10,8 +10,8 @@ import uuid
 import pytest
 import redis
 
-from scheduler.metrics import Metrics
-from scheduler.outbox import Outbox
+from jobctl.scheduler.metrics import Metrics
+from jobctl.scheduler.outbox import Outbox
 from tests.conftest import REDIS_BASE, missing
 
 

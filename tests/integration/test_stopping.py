@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from scheduler import models, store
-from scheduler.loop import Scheduler
-from scheduler.states import JobStatus
+from jobctl.scheduler import models, store
+from jobctl.scheduler.loop import Scheduler
+from jobctl.scheduler.states import JobStatus
 from tests.integration.system import System, wait_until
 
 pytestmark = pytest.mark.integration
@@ -96,7 +96,7 @@ def test_a_stop_signal_meant_for_another_attempt_is_ignored(dedicated: Callable[
     import os
     import signal
 
-    from workers import runners
+    from jobctl.workers import runners
 
     live = dedicated(plugins=PLUGINS)
     live.start_scheduler()

@@ -13,8 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from api.app import create_app
-from scheduler.states import JobStatus, is_valid_path
+from jobctl.api.app import create_app
+from jobctl.scheduler.states import JobStatus, is_valid_path
 from tests.integration.system import System, wait_until
 
 pytestmark = pytest.mark.integration

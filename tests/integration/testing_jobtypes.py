@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from workers.context import StepContext
-from workers.registry import JobType, Params, StepDef, registry
+from jobctl.workers.context import StepContext
+from jobctl.workers.registry import JobType, Params, StepDef, registry
 
 
 class HoldParams(Params):

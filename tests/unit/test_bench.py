@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.env import Machine
-from bench.report import Row, markdown, write
-from bench.stats import median, percentile, ratios
+from jobctl.bench.env import Machine
+from jobctl.bench.report import Row, markdown, write
+from jobctl.bench.stats import median, percentile, ratios
 
 
 def test_percentile_interpolates_between_closest_ranks() -> None:

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from rich.console import Console
 from typer.testing import CliRunner
 
-from api import cli
-from scheduler.settings import get_settings
+from jobctl.api import cli
+from jobctl.scheduler.settings import get_settings
 
 runner = CliRunner()
 SERVICE_COMMANDS = ["up", "api", "scheduler", "worker", "flower", "db"]
@@ -127,8 +127,8 @@ def test_up_generates_secrets_once_per_database_and_keeps_them(monkeypatch: pyte
 def test_up_does_not_invent_a_token_for_a_database_that_has_an_admin(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from scheduler import store
-    from scheduler.db import Database
+    from jobctl.scheduler import store
+    from jobctl.scheduler.db import Database
 
     url = f"sqlite:///{tmp_path / 'jobctl.db'}"
     monkeypatch.setenv("JOBCTL_DATABASE_URL", url)
@@ -249,7 +249,7 @@ ORPHANING_UP = """
 import io, sys
 from pathlib import Path
 from rich.console import Console
-from api import cli
+from jobctl.api import cli
 
 supervisor = cli.Supervisor(Console(file=io.StringIO()), grace_s=0.5, orphans_are_ours=cli.become_subreaper())
 code = "import subprocess, sys, time; p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'], " \\

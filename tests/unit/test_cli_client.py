@@ -20,15 +20,15 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 from typer.testing import CliRunner
 
-from api import cli_client
-from api.app import create_app
-from api.cli import app
-from api.cli_client import Connector
-from api.cli_watch import EventPump, WatchView, follow
-from api.client import ApiError, JobctlClient, Unreachable, parse_sse
-from api.schemas import Job
-from scheduler.settings import Settings
-from workers.services import Services, build
+from jobctl.api import cli_client
+from jobctl.api.app import create_app
+from jobctl.api.cli import app
+from jobctl.api.cli_client import Connector
+from jobctl.api.cli_watch import EventPump, WatchView, follow
+from jobctl.api.client import ApiError, JobctlClient, Unreachable, parse_sse
+from jobctl.api.schemas import Job
+from jobctl.scheduler.settings import Settings
+from jobctl.workers.services import Services, build
 
 TOKEN = "test-admin-token"
 runner = CliRunner()

@@ -9,8 +9,8 @@ import pytest
 import typer
 import yaml
 
-from api.cli import app
-from scheduler.settings import Settings
+from jobctl.api.cli import app
+from jobctl.scheduler.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBCTL_SERVICES = {"migrate", "api", "scheduler", "worker", "flower"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from scheduler.loop import fair_order
+from jobctl.scheduler.loop import fair_order
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -16,8 +16,8 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from api import cli
-from scheduler.settings import Settings, get_settings
+from jobctl.api import cli
+from jobctl.scheduler.settings import Settings, get_settings
 
 runner = CliRunner()
 
@@ -69,7 +69,7 @@ def test_flower_does_not_start_without_a_login(monkeypatch: pytest.MonkeyPatch, 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     started: list[object] = []
-    monkeypatch.setattr("workers.celery_app.get_app", lambda *a, **k: started.append(a))
+    monkeypatch.setattr("jobctl.workers.celery_app.get_app", lambda *a, **k: started.append(a))
     result = runner.invoke(cli.app, ["flower", "--port", "1"])
     assert result.exit_code != 0
     assert "basic auth is required" in result.output

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from workers.flusher import Flusher
+from jobctl.workers.flusher import Flusher
 
 PERIOD = 0.05
 

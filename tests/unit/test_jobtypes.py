@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.errors import Invalid
-from workers import jobtypes  # noqa: F401  (registers the built-in types)
-from workers.registry import RetryPolicy, registry
+from jobctl.scheduler.errors import Invalid
+from jobctl.workers import jobtypes  # noqa: F401  (registers the built-in types)
+from jobctl.workers.registry import RetryPolicy, registry
 
 
 def test_sleep_plans_its_steps_with_defaults() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from workers import runners
+from jobctl.workers import runners
 
 
 @pytest.fixture

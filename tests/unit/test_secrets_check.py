@@ -56,14 +56,17 @@ def test_every_occurrence_is_reported_and_the_longest_secret_wins() -> None:
 
 def test_in_process_records_are_scanned() -> None:
     secret = secrets.token_urlsafe(16)
-    records = [("api.app", "INFO api.app: created"), ("api.auth", f"WARNING api.auth: bad token {secret}")]
-    assert [leak.where for leak in scan_records(records, [secret])] == ["log record 2 (api.auth)"]
+    records = [
+        ("jobctl.api.app", "INFO jobctl.api.app: created"),
+        ("jobctl.api.auth", f"WARNING jobctl.api.auth: bad token {secret}"),
+    ]
+    assert [leak.where for leak in scan_records(records, [secret])] == ["log record 2 (jobctl.api.auth)"]
 
 
 def test_the_plugin_captures_jobctl_log_records_and_collects_handed_out_tokens() -> None:
     """Registered for this session: INFO records of jobctl's loggers are kept, and short strings are not secrets."""
     marker = f"marker-{secrets.token_hex(8)}"
-    logging.getLogger("api.some.module").info("a line with %s", marker)
+    logging.getLogger("jobctl.api.some.module").info("a line with %s", marker)
     assert any(marker in line for _, line in secrets_check.RECORDS)
     before = set(secrets_check.SECRETS)
     remember("short")
@@ -87,7 +90,7 @@ def test_a_session_that_logs_a_secret_fails(tmp_path: Path) -> None:
                 (tmp_path / "service.log").write_text("INFO hello\\nINFO token={secret}\\n")
 
             def test_leaks_in_process():
-                logging.getLogger("api.routes.users").warning("created with token %s", {secret!r})
+                logging.getLogger("jobctl.api.routes.users").warning("created with token %s", {secret!r})
             """
         )
     )
@@ -105,5 +108,5 @@ def test_a_session_that_logs_a_secret_fails(tmp_path: Path) -> None:
     assert "2 passed" in output
     assert "secrets in logs" in output
     assert "service.log:2" in output
-    assert "log record" in output and "(api.routes.users)" in output
+    assert "log record" in output and "(jobctl.api.routes.users)" in output
     assert secret not in output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scheduler.states import (
+from jobctl.scheduler.states import (
     FINAL,
     OPERATIONS,
     Action,

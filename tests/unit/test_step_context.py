@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.context import StepContext, StepStopped
+from jobctl.workers.context import StepContext, StepStopped
 
 
 def _context() -> StepContext:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.errors import Invalid
-from scheduler.targets import FileResolver, mismatch
+from jobctl.scheduler.errors import Invalid
+from jobctl.scheduler.targets import FileResolver, mismatch
 
 
 def test_paths_inside_the_root_resolve(tmp_path: Path) -> None:
