@@ -138,6 +138,8 @@ class Job(Base):
     # When the job entered its current PENDING / RUNNING stretch; turned into waiting_s / duration_s on leaving.
     pending_since: Mapped[datetime | None]
     running_since: Mapped[datetime | None]
+    # A PENDING job waiting for a step's retry delay is not dispatched before this (see docs/authoring.md).
+    retry_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
 
     __table_args__ = (
@@ -177,6 +179,7 @@ class Step(Base):
     worker: Mapped[str | None] = mapped_column(String(255))
     lease_until: Mapped[datetime | None]
     dispatches: Mapped[int] = mapped_column(default=0)  # messages sent for the current attempt
+    retry_at: Mapped[datetime | None]  # a failed attempt's retry is due then (its job waits PENDING until)
 
     __table_args__ = (
         CheckConstraint(f"status IN ({STATUSES})", name="status"),

@@ -31,6 +31,8 @@ class StepRecord:
     fence: str | None
     worker: str | None
     task_id: str | None = None  # the latest attempt's Celery task id, also after it ended
+    output: dict[str, Any] | None = None  # what the step returned (FINISHED steps)
+    retry_at: datetime | None = None  # when a failed attempt's retry is due (the job waits PENDING until then)
 
     @classmethod
     def from_row(cls, row: models.Step | Any, now: datetime) -> StepRecord:
@@ -54,6 +56,8 @@ class StepRecord:
             fence=row.fence,
             worker=row.worker,
             task_id=row.task_id,
+            output=row.output,
+            retry_at=row.retry_at,
         )
 
 

@@ -298,6 +298,7 @@ def insert_job(
         "target_kind": target[0] if target else None,
         "target_name": target[1] if target else None,
         "target_version": target[2] if target else None,
+        "retry_at": None,
     }
     rows = [
         {
@@ -322,6 +323,7 @@ def insert_job(
             "worker": None,
             "lease_until": None,
             "dispatches": 0,
+            "retry_at": None,
         }
         for i, spec in enumerate(steps)
     ]

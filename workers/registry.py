@@ -60,6 +60,11 @@ class JobType:
     target_required: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     cleanup: Callable[[str], None] | None = None  # called with the job id after discard and restart
+    exclusive: str | None = None  # "target": at most one RUNNING job per target
+
+    def step_list(self) -> list[StepSpec] | None:
+        """The declared steps (name, weight), or None when the steps are planned from the params."""
+        return None
 
     def parse(self, raw: dict[str, Any] | None) -> Params:
         """Validated parameters; `Invalid` with pydantic's explanation otherwise."""
@@ -99,6 +104,10 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self._types)
+
+    def types(self) -> list[JobType]:
+        """Every registered job type, by name."""
+        return [self._types[n] for n in sorted(self._types)]
 
     def check_target(self, job_type: JobType, target: tuple[str, str] | None) -> None:
         """`Invalid` unless the target fits what the job type declares."""

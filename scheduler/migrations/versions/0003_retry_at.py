@@ -1,0 +1,30 @@
+"""retry_at on jobs and steps: a failed step waits for its retry delay with its job PENDING
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-03
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from jobctl.scheduler.models import UTCDateTime
+
+revision = '0003'
+down_revision = '0002'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('retry_at', UTCDateTime(), nullable=True))
+    with op.batch_alter_table('steps', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('retry_at', UTCDateTime(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('steps', schema=None) as batch_op:
+        batch_op.drop_column('retry_at')
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_column('retry_at')
