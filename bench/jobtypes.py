@@ -13,13 +13,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import Field
 
 from jobctl.workers.context import StepContext
-from jobctl.workers.registry import JobType, Params, StepDef, registry
+from jobctl.workers.registry import JobType, Params, Step
 
 HOLD_LIMIT_S = 120.0
 CHUNK = b"x" * 1024
@@ -75,7 +75,7 @@ class LoopParams(Params):
 
 def _loop(ctx: StepContext) -> dict[str, Any]:
     """Run the loop `repeat` times; the fastest run's seconds (the least disturbed by the rest of the machine)."""
-    p = LoopParams.model_validate(ctx.params)
+    p = ctx.params
     n, report = p.calls, p.progress
     digest = hashlib.sha256()
     best = float("inf")
@@ -94,10 +94,7 @@ def _loop(ctx: StepContext) -> dict[str, Any]:
     return {"seconds": best}
 
 
-def _steps(count: int, fn: Any) -> Sequence[StepDef]:
-    return [StepDef(f"s{i + 1}", fn) for i in range(count)]
-
-
-registry.register(JobType(name="bench_noop", params=NoopParams, steps=lambda p: _steps(p.steps, _noop)))  # type: ignore[attr-defined]
-registry.register(JobType(name="bench_hold", params=HoldParams, steps=lambda _: _steps(1, _hold)))
-registry.register(JobType(name="bench_loop", params=LoopParams, steps=lambda _: _steps(1, _loop)))
+bench_noop = JobType("bench_noop", params=NoopParams, target="any")
+bench_noop.plan(lambda p: [Step(f"s{i + 1}", _noop) for i in range(p.steps)])
+JobType("bench_hold", params=HoldParams, target="any").step(_hold, name="s1")
+JobType("bench_loop", params=LoopParams, target="any").step(_loop, name="s1")

@@ -109,7 +109,7 @@ class JobctlSide:
     ) -> str:
         """Submit a job through the operations service (what `POST /api/v1/jobs` calls); its id."""
         jt = self.svc.registry.get(job_type)
-        validated, steps = jt.plan(params)
+        validated, steps = jt.prepare(params)
         job = self.svc.ops.submit(
             project=project,
             job_type=job_type,

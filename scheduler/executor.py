@@ -18,8 +18,9 @@ class Executor(Protocol):
     def stop(self, fence: str) -> None:
         """Revoke the attempt: drop it if queued, interrupt it (then kill it after a grace) if running."""
 
-    def cleanup(self, job_id: str, job_type: str) -> None:
-        """Run the job type's cleanup hook for the job, on a worker."""
+    def cleanup(self, job: JobRecord, reason: str, stopped_fence: str | None) -> None:
+        """Run the job type's cleanup hook for the job, on a worker, with `reason` (the action's name: discard,
+        auto-discard, restart) - once the attempt `stopped_fence` (if any) has unwound."""
 
 
 class Bus(Protocol):

@@ -7,6 +7,7 @@ Layout (all under the `jobctl:` prefix, in the database of JOBCTL_REDIS_URL):
 - `jobctl:pgids:<fence>`     set, with a TTL: process groups started by a step attempt, killed when it stops
 - `jobctl:attempt:<fence>`   string, with a TTL: the pid of the pool process running the attempt, while it runs
 - `jobctl:stop:<fence>`      string, with a TTL: when the attempt was told to stop (epoch seconds), for metrics
+- `jobctl:unwound:<fence>`   string, with a TTL: a stopped attempt has unwound (or was killed); cleanup waits for it
 - `jobctl:metrics:<queue>:...` histograms and counters, see `scheduler.metrics`
 Celery's own keys (queues, unacked, pidbox) are Celery's business and live beside these.
 """
@@ -31,3 +32,7 @@ def pgids(fence: str) -> str:
 
 def stop_requested(fence: str) -> str:
     return f"jobctl:stop:{fence}"
+
+
+def unwound(fence: str) -> str:
+    return f"jobctl:unwound:{fence}"

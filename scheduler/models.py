@@ -140,6 +140,8 @@ class Job(Base):
     running_since: Mapped[datetime | None]
     # A PENDING job waiting for a step's retry delay is not dispatched before this (see docs/authoring.md).
     retry_at: Mapped[datetime | None]
+    # Its job type is exclusive on the target: it does not start while another job on its target is RUNNING.
+    exclusive: Mapped[bool] = mapped_column(default=False)
     updated_at: Mapped[datetime]
 
     __table_args__ = (

@@ -40,10 +40,12 @@ class Finished:
 
 @dataclass(frozen=True)
 class Failed:
-    """The step raised. `retry` is the job type's retry decision."""
+    """The step raised. `retry` is the job type's retry decision; `delay_s`, when it runs again (0: at once,
+    the job staying RUNNING; later: the job waits PENDING until then, holding no worker slot)."""
 
     error: str
     retry: bool = False
+    delay_s: float = 0.0
 
 
 Outcome = Finished | Failed
@@ -96,8 +98,10 @@ class Operations:
         priority: int,
         submitter: str,
         target: tuple[str, str] | None,
+        exclusive: bool = False,
     ) -> JobRecord:
-        """Create a PENDING job with its steps. `Invalid` if the target does not exist or is not allowed."""
+        """Create a PENDING job with its steps. `Invalid` if the target does not exist or is not allowed.
+        `exclusive`: the job does not start while another job on its target is RUNNING."""
         if not 0 <= priority <= 4:
             raise Invalid("priority must be between 0 (highest) and 4 (lowest)")
         with self.db.write() as s:
@@ -121,6 +125,7 @@ class Operations:
                 submitter=submitter,
                 target=pinned,
                 project=proj.name,
+                exclusive=exclusive and pinned is not None,
             )
         batch = self.bus.batch()
         self.bus.job_changed(job, batch)
@@ -299,6 +304,9 @@ class Operations:
                         t = follows
                     else:
                         next_dispatch = follows
+                elif outcome.retry and outcome.delay_s > 0:
+                    reason = f"step {index} failed: {outcome.error}; retrying in {outcome.delay_s:.3g}s"
+                    t = store.transition(s, job_id, Action.RETRY_LATER, "worker", reason, retry_in=outcome.delay_s)
                 elif outcome.retry:
                     reason = f"step {index} failed: {outcome.error}; retrying"
                     t = self._transition(s, job_id, Action.RETRY, "worker", reason)
@@ -396,8 +404,9 @@ class Operations:
         for t in effects:
             if t.stopped_fence:
                 self._effect("revoke the stopped attempt", self.executor.stop, t.stopped_fence)
-            if t.action in _CLEANS_UP:
-                self._effect("queue the cleanup", self.executor.cleanup, t.job_id, t.job_type)
+            if t.action in _CLEANS_UP and t.job is not None:
+                unwinding = t.stopped_fence if t.stopped_running else None
+                self._effect("queue the cleanup", self.executor.cleanup, t.job, t.action.value, unwinding)
             if t.dispatch is not None:
                 self._send(t.dispatch)
 

@@ -57,7 +57,7 @@ class StepRecord:
             worker=row.worker,
             task_id=row.task_id,
             output=row.output,
-            retry_at=row.retry_at,
+            retry_at=row.retry_at if status is JobStatus.PENDING else None,  # a stale one is not cleared
         )
 
 

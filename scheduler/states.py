@@ -39,6 +39,7 @@ class Action(StrEnum):
     SUBMIT = "submit"
     DISPATCH = "dispatch"
     RETRY = "retry"
+    RETRY_LATER = "retry-later"
     FINISH = "finish"
     FAIL = "fail"
     AUTO_DISCARD = "auto-discard"
@@ -57,6 +58,7 @@ TRANSITIONS: dict[Action, tuple[frozenset[JobStatus], JobStatus | None]] = {
     Action.SUBMIT: (frozenset(), S.PENDING),  # the only way into the table: a new job
     Action.DISPATCH: (frozenset({S.PENDING}), S.RUNNING),
     Action.RETRY: (frozenset({S.RUNNING}), S.RUNNING),  # a lost attempt re-sent; the job stays RUNNING
+    Action.RETRY_LATER: (frozenset({S.RUNNING}), S.PENDING),  # a failed step waits for its retry delay
     Action.FINISH: (frozenset({S.RUNNING}), S.FINISHED),
     Action.FAIL: (frozenset({S.RUNNING}), S.ERROR),
     Action.AUTO_DISCARD: (NON_FINAL, S.DISCARDED),

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, union_all, update
+from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, union_all, update
 from sqlalchemy.orm import Session, aliased
 
 from jobctl.scheduler import models
@@ -271,6 +271,7 @@ def insert_job(
     submitter: str,
     target: tuple[str, str, str] | None,
     project: str = "",
+    exclusive: bool = False,
 ) -> JobRecord:
     """A new PENDING job with all its steps PENDING, and its `submit` event. Returns the job as written
     (`project`: the project's name, for the record). Three INSERT statements (one on PostgreSQL), no read."""
@@ -299,6 +300,7 @@ def insert_job(
         "target_name": target[1] if target else None,
         "target_version": target[2] if target else None,
         "retry_at": None,
+        "exclusive": exclusive,
     }
     rows = [
         {
@@ -601,6 +603,7 @@ class Transition:
     dispatch: Dispatch | None = None
     waited_s: float | None = None  # dispatch: how long the job had been PENDING
     job: JobRecord | None = None  # the job as the transition left it (None once deleted)
+    stopped_running: bool = False  # the stopped attempt had started (its code may still be unwinding)
 
 
 def transition(
@@ -612,6 +615,7 @@ def transition(
     *,
     queue_lease_s: float = 60.0,
     error: str | None = None,
+    retry_in: float = 0.0,
 ) -> Transition:
     """Take `action` on the job, or raise `Conflict` (409) and change nothing.
 
@@ -637,12 +641,16 @@ def transition(
         )
     )
     current = next((s for s in steps if s.status != S.FINISHED.value), None)
+    running = current is not None and current.status == S.RUNNING.value  # its attempt had started
     stopped = _stop_attempt(current, now) if action in _STOPPING else None
     dispatch: Dispatch | None = None
+    job.retry_at = None  # a retry delay ends with any change of state but the one that starts it
+    if current is not None:
+        current.retry_at = None
 
     if action is Action.DELETE:
         session.execute(delete(models.Job).where(models.Job.id == job_id))
-        return Transition(job_id, job.type, project, action, before, None, stopped)
+        return Transition(job_id, job.type, project, action, before, None, stopped, stopped_running=running)
 
     assert after is not None
     waited = (now - job.pending_since).total_seconds() if before is S.PENDING and job.pending_since else None
@@ -684,6 +692,12 @@ def transition(
         current.status = S.PENDING.value
         current.ready_at = now
         dispatch = _claim_attempt(job, current, now, queue_lease_s)
+    elif action is Action.RETRY_LATER:
+        assert current is not None
+        _stop_attempt(current, now)
+        current.status = S.PENDING.value
+        current.ready_at = now
+        job.retry_at = current.retry_at = now + timedelta(seconds=retry_in)
     elif action is Action.FAIL:
         job.error = error or reason
         if current is not None:
@@ -695,7 +709,9 @@ def transition(
     _event(session, job_id, now, actor, action, before, after, reason)
     session.flush()
     record = JobRecord.from_row(job, project, steps, now)  # what was just written: no need to read it again
-    return Transition(job_id, job.type, project, action, before, after, stopped, dispatch, waited, record)
+    return Transition(
+        job_id, job.type, project, action, before, after, stopped, dispatch, waited, record, stopped_running=running
+    )
 
 
 _STOPPING = frozenset({Action.PAUSE, Action.RESTART, Action.DISCARD, Action.AUTO_DISCARD, Action.DELETE})
@@ -742,6 +758,7 @@ def _reset_step(step: models.Step, *, ready: bool, now: datetime) -> None:
     step.fence = step.worker = step.task_id = None
     step.duration_s = step.waiting_s = 0.0
     step.dispatches = 0
+    step.retry_at = None
     step.ready_at = now if ready else None
 
 
@@ -813,13 +830,38 @@ _LOADS = Prepared(_LOADS_SELECT)
 #: The order PENDING jobs of one project are dispatched in (`ix_jobs_dispatch` ends in these columns).
 _DISPATCH_ORDER = (models.Job.priority, models.Job.created_at, models.Job.id)
 _HEAD = aliased(models.Job, name="head")
+_HOLDER = aliased(models.Job, name="holder")
+
+
+def _may_start(job: Any) -> list[Any]:
+    """The conditions under which the PENDING job `job` (the model or an alias) may be dispatched now: not
+    waiting for a retry delay (parameter `now`), and - if its type is exclusive - no other job on its target
+    RUNNING. A pass dispatches at most one exclusive job per target (`loop.fair_order`)."""
+    holder = (
+        select(_HOLDER.id)
+        .where(
+            _HOLDER.status == S.RUNNING.value,
+            _HOLDER.project_id == job.project_id,
+            _HOLDER.target_kind == job.target_kind,
+            _HOLDER.target_name == job.target_name,
+        )
+        .correlate(job)
+    )
+    return [
+        or_(job.retry_at.is_(None), job.retry_at <= bindparam("now", type_=models.UTCDateTime())),
+        or_(job.exclusive.is_(False), ~exists(holder)),
+    ]
+
+
 #: `_LOADS`, and each project's first PENDING job in dispatch order, if it has one.
 _LOADS_AND_HEADS = Prepared(
     _LOADS_SELECT.add_columns(_HEAD.id, _HEAD.priority, _HEAD.created_at).outerjoin(
         _HEAD,
         _HEAD.id
         == select(models.Job.id)
-        .where(models.Job.status == S.PENDING.value, models.Job.project_id == models.Project.id)
+        .where(
+            models.Job.status == S.PENDING.value, models.Job.project_id == models.Project.id, *_may_start(models.Job)
+        )
         .order_by(*_DISPATCH_ORDER)
         .limit(1)
         .correlate(models.Project)
@@ -835,22 +877,22 @@ def project_loads(session: Session) -> dict[int, tuple[int | None, int]]:
 
 def project_loads_and_heads(
     session: Session,
-) -> tuple[dict[int, tuple[int | None, int]], dict[int, tuple[str, int, int, datetime]]]:
+) -> tuple[dict[int, tuple[int | None, int]], dict[int, tuple[str, int, int, datetime, None]]]:
     """`project_loads`, and each project's first PENDING job in dispatch order as `pending_candidates` returns
     it (what a pass that starts one job chooses from), in one statement."""
     conn = session.connection()
-    rows = _LOADS_AND_HEADS.fetch(conn, {})
+    rows = _LOADS_AND_HEADS.fetch(conn, {"now": utcnow()})
     created = _LOADS_AND_HEADS.reader(conn.dialect, ["created_at"])
     loads = {r[0]: (r[1], r[2]) for r in rows}
-    heads = {r[0]: (r[3], r[0], r[4], created(r)["created_at"]) for r in rows if r[3] is not None}
+    heads = {r[0]: (r[3], r[0], r[4], created(r)["created_at"], None) for r in rows if r[3] is not None}
     return loads, heads
 
 
 def pending_candidates(
     session: Session, free: dict[int, int], limit: int | None = None
-) -> list[tuple[str, int, int, datetime]]:
-    """Up to free[p] (and at most `limit`) oldest highest-priority PENDING jobs of each project p:
-    (id, project, priority, created).
+) -> list[tuple[str, int, int, datetime, tuple[str, str] | None]]:
+    """Up to free[p] (and at most `limit`) oldest highest-priority PENDING jobs of each project p that may start
+    now (`_may_start`): (id, project, priority, created, the target it holds exclusively or None).
 
     One index range scan per project (`ix_jobs_dispatch` ends in priority, created_at, id), stopped after its
     first rows, so the cost does not grow with the backlog; joined with UNION ALL into one statement."""
@@ -858,13 +900,16 @@ def pending_candidates(
     wanted = {pid: n for pid, n in wanted.items() if n > 0}
     if not wanted:
         return []
-    params: dict[str, int] = {}
+    params: dict[str, Any] = {"now": utcnow()}
     for i, (pid, n) in enumerate(sorted(wanted.items())):
         params[f"p{i}"], params[f"n{i}"] = pid, n
     statement = _candidates(len(wanted))
     conn = session.connection()
     created = statement.reader(conn.dialect, ["created_at"])
-    return [(r[0], r[1], r[2], created(r)["created_at"]) for r in statement.fetch(conn, params)]
+    return [
+        (r[0], r[1], r[2], created(r)["created_at"], (r[5], r[6]) if r[4] else None)
+        for r in statement.fetch(conn, params)
+    ]
 
 
 @functools.cache
@@ -872,8 +917,8 @@ def _candidates(projects: int) -> Prepared:
     """`pending_candidates`' statement for this many projects: parameters p<i> (the project), n<i> (how many)."""
     job = models.Job
     parts = [
-        select(job.id, job.project_id, job.priority, job.created_at)
-        .where(job.status == S.PENDING.value, job.project_id == bindparam(f"p{i}"))
+        select(job.id, job.project_id, job.priority, job.created_at, job.exclusive, job.target_kind, job.target_name)
+        .where(job.status == S.PENDING.value, job.project_id == bindparam(f"p{i}"), *_may_start(job))
         .order_by(*_DISPATCH_ORDER)
         .limit(bindparam(f"n{i}"))
         .subquery()

@@ -1,7 +1,8 @@
 """Targets: the objects jobs work on, and how to tell their current version (SPEC §1).
 
 A resolver turns a target name into its current version, or None when the target is gone. Kinds beyond
-`file` and `record` are registered in code with `TargetKinds.register`.
+`file` and `record` are registered in code with `TargetKinds.register`; a resolver may also tell a step the
+target's `attributes`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -68,6 +69,10 @@ class FileResolver:
             raise
         return f"{st.st_size}:{st.st_mtime_ns}"
 
+    def attributes(self, session: Session, project_id: int, name: str) -> dict[str, Any]:
+        """`path`: the file's absolute path."""
+        return {"path": str(self.path(name))}
+
 
 @dataclass
 class RecordResolver:
@@ -89,6 +94,17 @@ class RecordResolver:
         )
         return None if version is None else str(version)
 
+    def attributes(self, session: Session, project_id: int, name: str) -> dict[str, Any]:
+        """The attributes stored with the record (empty if it is gone)."""
+        stored = session.scalar(
+            select(models.Target.attributes).where(
+                models.Target.project_id == project_id,
+                models.Target.kind == self.kind,
+                models.Target.name == name,
+            )
+        )
+        return dict(stored or {})
+
 
 class TargetKinds:
     """The registered target kinds."""
@@ -107,6 +123,12 @@ class TargetKinds:
             return self._kinds[kind]
         except KeyError:
             raise Invalid(f"unknown target kind {kind!r}; known: {', '.join(sorted(self._kinds))}") from None
+
+    def attributes(self, session: Session, project_id: int, kind: str, name: str) -> dict[str, Any]:
+        """What a step sees of the target (`ctx.target.attributes`); a kind whose resolver has no
+        `attributes(session, project_id, name)` method shows none."""
+        read = getattr(self.get(kind), "attributes", None)
+        return dict(read(session, project_id, name)) if read is not None else {}
 
     def check(self, session: Session, project_id: int, kind: str, name: str, version: str | None) -> str | None:
         """None if the target is still the one the job was submitted against, else why it is not."""

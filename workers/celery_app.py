@@ -90,7 +90,9 @@ def _run_step(task: Any, job_id: str, step_index: int, step_name: str) -> str:
     return outcome
 
 
-def _cleanup(job_id: str, job_type: str) -> None:
+def _cleanup(
+    job_id: str, job_type: str, reason: str = "discard", job: dict[str, Any] | None = None, fence: str | None = None
+) -> None:
     from jobctl.workers import runtime
 
-    runtime.run_cleanup(job_id, job_type)
+    runtime.run_cleanup(job_id, job_type, reason, job or {}, fence)

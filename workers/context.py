@@ -1,4 +1,5 @@
-"""What a step's code sees: `StepContext` - progress, log, checkpoint, resources, stop, subprocesses.
+"""What a step's code sees: `StepContext` (`jobctl.Context`) - its validated params, its target, earlier steps'
+outputs, progress, log, checkpoint, `iterate`, resources, stop, subprocesses. docs/authoring.md is the reference.
 
 Everything here is cheap to call from a hot loop: `progress()` and `log()` only store values; a flusher
 thread (`workers.runtime`) writes them to the database and Redis a few times a second, fenced by the
@@ -14,21 +15,77 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, suppress
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import redis
 
 from jobctl.scheduler import keys
 
+if TYPE_CHECKING:
+    from jobctl.workers.registry import Step
+
+P = TypeVar("P")
+T = TypeVar("T")
+
 
 class StepStopped(BaseException):
-    """Raised inside a step's code when its attempt was paused, discarded, restarted or lost."""
+    """Raised inside a step's code when its attempt was paused, discarded, restarted, timed out or lost."""
 
 
-class StepContext:
-    """The running attempt of one step, as its code sees it."""
+class StepFailed(Exception):
+    """Raise it in a step to fail the attempt with a message for people (`code` and `hint` are kept with it);
+    the job type's `Retry` decides whether the step runs again. Any other exception fails the attempt too."""
+
+    def __init__(self, message: str, code: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.hint = hint
+
+    def describe(self) -> str:
+        """The error as the job shows it: `[code] message (hint: ...)`."""
+        text = f"[{self.code}] {self.message}" if self.code else self.message
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+class Target:
+    """The object a job works on: `kind`, `name`, the `version` the job was submitted against, and its
+    `attributes` (a `record` target's stored attributes; a `file` target's `path`), read when first used."""
+
+    def __init__(self, kind: str, name: str, version: str | None, attributes: Callable[[], Mapping[str, Any]]) -> None:
+        self.kind = kind
+        self.name = name
+        self.version = version
+        self._load = attributes
+        self._attributes: Mapping[str, Any] | None = None
+
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        if self._attributes is None:
+            self._attributes = dict(self._load())
+        return self._attributes
+
+    def __repr__(self) -> str:
+        return f"Target({self.kind!r}, {self.name!r}, version={self.version!r})"
+
+
+@dataclass(frozen=True)
+class JobInfo(Generic[P]):
+    """A job as its job type's cleanup sees it."""
+
+    id: str
+    project: str
+    type: str
+    params: P
+    target: Target | None
+    status: str
+
+
+class StepContext(Generic[P]):
+    """The running attempt of one step, as its code sees it (`jobctl.Context[YourParams]`)."""
 
     def __init__(
         self,
@@ -39,20 +96,24 @@ class StepContext:
         step_count: int,
         attempt: int,
         fence: str,
-        params: dict[str, Any],
-        target: tuple[str, str, str | None] | None,
+        params: P,
+        target: Target | None,
         checkpoint: dict[str, Any],
         outputs: dict[str, Any],
         redis_client: redis.Redis,
         save_checkpoint: Any,
+        project: str = "",
     ) -> None:
         self.job_id = job_id
+        self.project = project
         self.step_index = step_index
         self.step_name = step_name
         self.step_count = step_count
         self.attempt = attempt
         self.fence = fence
-        self.params = params
+        #: The job's params, validated: an instance of the job type's `Params` model.
+        self.params: P = params
+        #: The job's target (`Target`), or None.
         self.target = target
         #: Survives resume once saved with `save_checkpoint()`; cleared by restart.
         self.checkpoint: dict[str, Any] = checkpoint
@@ -72,7 +133,54 @@ class StepContext:
         self._stop = threading.Event()
         self._groups: set[int] = set()
 
+    # -- earlier steps ----------------------------------------------------------------------------------
+
+    def output(self, step: Step[T] | str) -> T:
+        """What an earlier step of this job returned: as the step's declared model when its code's return
+        annotation names a pydantic model, else as stored (a dict, or None). `KeyError` if that step has not
+        finished (or is not an earlier step)."""
+        name = step if isinstance(step, str) else step.name
+        if name not in self.outputs:
+            raise KeyError(f"step {name!r} has no output: it is not a finished earlier step of this job")
+        raw = self.outputs[name]
+        model = None if isinstance(step, str) else step.output_model
+        return model.model_validate(raw) if model is not None and raw is not None else raw  # type: ignore[return-value]
+
     # -- reporting --------------------------------------------------------------------------------------
+
+    def iterate(
+        self, items: Iterable[T], *, checkpoint_every: int | None = None, total: int | None = None, key: str = "iterate"
+    ) -> Iterator[T]:
+        """Yield `items`, reporting progress (position / `total`, or `len(items)`) and stopping promptly on a
+        stop. With `checkpoint_every=n`, the position is saved every n items (`checkpoint[key]`), and an attempt
+        after a pause, an error or a lost worker skips the items saved as done: it continues at the first item
+        not checkpointed. An item counts as done once the loop body returned to ask for the next one."""
+        if checkpoint_every is not None and checkpoint_every < 1:
+            raise ValueError("checkpoint_every is at least 1")
+        if total is None and hasattr(items, "__len__"):
+            total = len(items)  # type: ignore[arg-type]
+        done = int(self.checkpoint.get(key, 0))
+        iterator = iter(items)
+        for _ in range(done):  # what an earlier attempt finished
+            if next(iterator, _END) is _END:
+                break
+        since_saved = 0
+        for item in iterator:
+            self.check_stop()
+            if total:
+                self.progress(min(100.0, 100.0 * done / total))
+            yield item
+            done += 1
+            since_saved += 1
+            if checkpoint_every is not None and since_saved >= checkpoint_every:
+                self.checkpoint[key] = done
+                self.save_checkpoint()
+                since_saved = 0
+        self.check_stop()
+        if checkpoint_every is not None and since_saved:
+            self.checkpoint[key] = done
+            self.save_checkpoint()
+        self.progress(100.0)
 
     def log(self, line: str) -> None:
         """Append a line to the step's log (stored with the step, shown by the API)."""
@@ -159,6 +267,9 @@ class StepContext:
         with self._lock:
             lines, self._lines = self._lines, []
         return self._reported[-1], lines
+
+
+_END = object()
 
 
 def _stopped(percent: float) -> None:

@@ -77,6 +77,7 @@ def _escalate(task_id: str, pid: int, redis_url: str, settings_queue: str) -> No
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             runners.forget(os.getpid(), pid)
+            client.set(keys.unwound(task_id), "killed", ex=3600)  # its job's cleanup may run now
             requested = client.get(keys.stop_requested(task_id))
             if requested is not None:
                 Metrics(client, settings_queue).observe(

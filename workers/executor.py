@@ -8,7 +8,7 @@ import time
 import redis
 
 from jobctl.scheduler import keys
-from jobctl.scheduler.records import Dispatch
+from jobctl.scheduler.records import Dispatch, JobRecord
 from jobctl.scheduler.settings import Settings
 from jobctl.workers.celery_app import CLEANUP_TASK, STOP_COMMAND, get_app, step_task_name
 
@@ -35,5 +35,14 @@ class CeleryExecutor:
         self.redis.set(keys.stop_requested(fence), repr(time.time()), ex=3600)
         self.app.control.broadcast(STOP_COMMAND, arguments={"task_id": fence, "grace": self.settings.stop_grace_s})
 
-    def cleanup(self, job_id: str, job_type: str) -> None:
-        self.app.send_task(CLEANUP_TASK, args=[job_id, job_type], queue=self.settings.queue)
+    def cleanup(self, job: JobRecord, reason: str, stopped_fence: str | None) -> None:
+        """Queue the job type's cleanup; it waits for the stopped attempt `stopped_fence` to unwind first."""
+        info = {
+            "project": job.project,
+            "params": job.params,
+            "status": job.status.value,
+            "target": [job.target.kind, job.target.name, job.target.version] if job.target else None,
+        }
+        self.app.send_task(
+            CLEANUP_TASK, args=[job.id, job.type, reason, info, stopped_fence], queue=self.settings.queue
+        )

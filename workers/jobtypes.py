@@ -1,23 +1,26 @@
-"""The built-in job types (SPEC §1): `sleep`, for demos and tests, and `file_digest`."""
+"""The built-in job types, written with the public authoring API (`import jobctl`) as examples.
+
+- `sleep`, for demos and tests: `steps` steps (planned from the params) that each wait `seconds`, reporting
+  progress at least 10 times a second and resuming from a checkpoint; `fail_at`/`fail_times` make a step fail,
+  `subprocess` makes each step wait in a child process (which a pause or discard must kill).
+- `file_digest`: a `file` target's SHA-256, in three steps: `stat`, `digest` (progress by bytes), `record`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import time
-from collections.abc import Sequence
-from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from jobctl.scheduler.targets import FileResolver
-from jobctl.workers.context import StepContext
-from jobctl.workers.registry import JobType, Params, StepDef, registry
+import jobctl
 
-REPORT_EVERY_S = 0.05  # SPEC: a sleep step reports progress at least 10 times a second
+REPORT_EVERY_S = 0.05  # a sleep step reports progress at least 10 times a second
+SAVE_EVERY_S = 0.5  # and saves how long it has slept this often
 
 
-class SleepParams(Params):
+class SleepParams(jobctl.Params):
     steps: int = Field(3, ge=1, le=50)
     seconds: float = Field(1.0, ge=0, le=3600)
     fail_at: int | None = Field(None, ge=0, description="index of the step that raises")
@@ -31,9 +34,12 @@ class SleepParams(Params):
         return self
 
 
-def _sleep_step(ctx: StepContext) -> dict[str, Any] | None:
+sleep = jobctl.JobType("sleep", params=SleepParams, target="any")  # an optional target of any kind
+
+
+def _sleep_step(ctx: jobctl.Context[SleepParams]) -> dict[str, float]:
     """Sleep `seconds`, reporting progress, resuming from the checkpointed elapsed time."""
-    p = SleepParams.model_validate(ctx.params)
+    p = ctx.params
     total = p.seconds
     elapsed = float(ctx.checkpoint.get("elapsed", 0.0))
     fails = p.fail_at == ctx.step_index and (p.fail_times is None or ctx.attempt <= p.fail_times)
@@ -48,7 +54,7 @@ def _sleep_step(ctx: StepContext) -> dict[str, Any] | None:
         if (child is None and elapsed >= total) or (child is not None and child.poll() is not None):
             break
         ctx.progress(100.0 * elapsed / total if total else 100.0)
-        if time.monotonic() - saved >= 0.5:
+        if time.monotonic() - saved >= SAVE_EVERY_S:
             ctx.checkpoint["elapsed"] = elapsed
             ctx.save_checkpoint()
             saved = time.monotonic()
@@ -58,59 +64,50 @@ def _sleep_step(ctx: StepContext) -> dict[str, Any] | None:
     return {"slept": total}
 
 
-def _sleep_steps(params: Params) -> Sequence[StepDef]:
-    assert isinstance(params, SleepParams)
-    return [StepDef(f"sleep-{i + 1}", _sleep_step) for i in range(params.steps)]
+@sleep.plan
+def _sleep_plan(params: SleepParams) -> list[jobctl.Step[dict[str, float]]]:
+    return [jobctl.Step(f"sleep-{i + 1}", _sleep_step) for i in range(params.steps)]
 
 
-class NoParams(Params):
-    pass
+class Digest(BaseModel):
+    sha256: str
+    bytes: int
 
 
+class Size(BaseModel):
+    bytes: int
+
+
+file_digest = jobctl.JobType("file_digest", params=jobctl.Params, target="file")
 CHUNK = 1 << 20
 
 
-def _file_path(ctx: StepContext) -> str:
-    from jobctl.workers.runtime import services
-
-    assert ctx.target is not None
-    resolver = services().targets.get("file")
-    assert isinstance(resolver, FileResolver)
-    return str(resolver.path(ctx.target[1]))
+@file_digest.step
+def stat(ctx: jobctl.Context[jobctl.Params]) -> Size:
+    size = os.stat(_path(ctx)).st_size
+    ctx.log(f"{size} bytes")
+    return Size(bytes=size)
 
 
-def _stat(ctx: StepContext) -> dict[str, Any]:
-    st = os.stat(_file_path(ctx))
-    ctx.log(f"{st.st_size} bytes")
-    return {"bytes": st.st_size}
-
-
-def _digest(ctx: StepContext) -> dict[str, Any]:
-    path = _file_path(ctx)
-    size = max(1, int(ctx.outputs.get("stat", {}).get("bytes", 0)))
-    digest = hashlib.sha256()
+@file_digest.step(weight=8.0)
+def digest(ctx: jobctl.Context[jobctl.Params]) -> Digest:
+    size = max(1, ctx.output(stat).bytes)
+    sha = hashlib.sha256()
     done = 0
-    with open(path, "rb") as handle:
+    with open(_path(ctx), "rb") as handle:
         while chunk := handle.read(CHUNK):
-            digest.update(chunk)
+            sha.update(chunk)
             done += len(chunk)
             ctx.progress(min(100.0, 100.0 * done / size))
-    ctx.log(f"sha256 {digest.hexdigest()} over {done} bytes")
-    return {"sha256": digest.hexdigest(), "bytes": done}
+    ctx.log(f"sha256 {sha.hexdigest()} over {done} bytes")
+    return Digest(sha256=sha.hexdigest(), bytes=done)
 
 
-def _record(ctx: StepContext) -> dict[str, Any]:
-    digest = ctx.outputs["digest"]
-    return {"sha256": digest["sha256"], "bytes": digest["bytes"]}
+@file_digest.step
+def record(ctx: jobctl.Context[jobctl.Params]) -> Digest:
+    return ctx.output(digest)  # the last step's output is the job's result: {sha256, bytes}
 
 
-registry.register(JobType(name="sleep", params=SleepParams, steps=_sleep_steps))
-registry.register(
-    JobType(
-        name="file_digest",
-        params=NoParams,
-        steps=lambda _: [StepDef("stat", _stat, 1.0), StepDef("digest", _digest, 8.0), StepDef("record", _record, 1.0)],
-        target_kind="file",
-        target_required=True,
-    )
-)
+def _path(ctx: jobctl.Context[jobctl.Params]) -> str:
+    assert ctx.target is not None  # the job type requires one
+    return str(ctx.target.attributes["path"])

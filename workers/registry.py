@@ -1,15 +1,20 @@
-"""Job types: ordered steps with weights, parameters, a retry policy and a cleanup hook.
+"""Job types: typed params, ordered steps (declared with decorators, or planned from the params), a retry
+policy, a step timeout, target exclusivity and a cleanup hook. The public face of this module is `jobctl`
+(`jobctl.JobType`, `jobctl.Retry`, `jobctl.Params`, `jobctl.Step`); docs/authoring.md is the reference.
 
-A job type is registered once, at import, with `registry.register(JobType(...))`; `sleep` and
-`file_digest` are built in (`workers.jobtypes`).
+A job type registers itself in `registry` when it is created, so a plugin module only has to be imported
+(`load_plugins`); `sleep` and `file_digest` are built in (`workers.jobtypes`).
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
+import random
+import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -17,56 +22,197 @@ from jobctl.scheduler.errors import Invalid
 from jobctl.scheduler.records import StepSpec
 
 if TYPE_CHECKING:
-    from jobctl.workers.context import StepContext
-
-StepFn = Callable[["StepContext"], dict[str, Any] | None]
+    from jobctl.workers.context import JobInfo
 
 
 class Params(BaseModel):
-    """Base of job-type parameter models: unknown fields are refused."""
+    """Base of job-type parameter models: unknown fields are refused (422 at submission)."""
 
     model_config = ConfigDict(extra="forbid")
 
 
+P = TypeVar("P", bound=Params)
+Out = TypeVar("Out")
+
+#: A target kind meaning "an optional target of any kind" (the built-in `sleep`, for auto-discard demos).
+ANY_TARGET = "any"
+EXCLUSIVE_TARGET = "target"
+
+
 @dataclass(frozen=True)
-class StepDef:
+class Step(Generic[Out]):
+    """One step of a job type: its name, its code, its weight in the job's progress and its timeout.
+
+    Calling a `Step` calls its code, so a decorated function can still be called directly (in a unit test).
+    What the code returns is the step's output: a pydantic model, a dict, or None (stored as JSON)."""
+
     name: str
-    run: StepFn
+    run: Callable[..., Out]
     weight: float = 1.0
+    timeout_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or len(self.name) > 64:
+            raise ValueError(f"a step name has 1 to 64 characters, not {self.name!r}")
+        if not self.weight > 0:
+            raise ValueError(f"step {self.name!r}: weight must be above 0, not {self.weight}")
+        if self.timeout_s is not None and not self.timeout_s > 0:
+            raise ValueError(f"step {self.name!r}: timeout_s must be above 0, not {self.timeout_s}")
+
+    def __call__(self, ctx: Any) -> Out:
+        return self.run(ctx)
+
+    @property
+    def output_model(self) -> type[BaseModel] | None:
+        """The pydantic model the code's return annotation names, if it names one (outputs are read back as it)."""
+        return _output_model(self.run)
+
+
+def _output_model(fn: Callable[..., Any]) -> type[BaseModel] | None:
+    try:
+        hint = typing.get_type_hints(fn).get("return")
+    except Exception:  # an annotation that does not resolve: outputs are plain JSON
+        return None
+    return hint if inspect.isclass(hint) and issubclass(hint, BaseModel) else None
+
+
+def to_output(step: Step[Any], value: Any) -> dict[str, Any] | None:
+    """A step's return value as stored: a model as its JSON, a dict as it is, None. `TypeError` otherwise."""
+    if value is None or isinstance(value, dict):
+        return value
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"step {step.name!r} returned a {type(value).__name__}; return a pydantic model, a dict or None")
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    """How many attempts a step gets when it raises, and when its worker is lost. A decision, not an action."""
+class Retry:
+    """How often a failing step runs again, and when.
 
-    error_attempts: int = 1
+    A step that raises gets `attempts` attempts in all; attempt n+1 starts
+    `min(max_delay_s, backoff_s * 2**(n-1))` seconds after attempt n failed, plus up to `jitter` of that
+    (never less than the backoff). While it waits its job is PENDING and holds no worker slot. A step whose
+    worker died gets `lost_attempts` attempts in all, sent again at once."""
+
+    attempts: int = 1
+    backoff_s: float = 0.0
+    max_delay_s: float = 60.0
+    jitter: float = 0.1
     lost_attempts: int = 2
 
-    def retry_error(self, attempt: int, exc: BaseException) -> bool:
-        """Whether a step that raised `exc` on attempt `attempt` (from 1) is tried again."""
-        return attempt < self.error_attempts
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.lost_attempts < 1:
+            raise ValueError("Retry: attempts and lost_attempts are at least 1")
+        if self.backoff_s < 0 or self.max_delay_s < 0 or not 0 <= self.jitter <= 1:
+            raise ValueError("Retry: backoff_s and max_delay_s are at least 0, jitter between 0 and 1")
+
+    def delay(self, attempt: int) -> float | None:
+        """Seconds to wait before the attempt after failed attempt `attempt` (from 1); None: no more attempts."""
+        if attempt >= self.attempts:
+            return None
+        base = min(self.max_delay_s, self.backoff_s * 2 ** (attempt - 1))
+        return base * (1 + random.uniform(0, self.jitter))
 
     def retry_lost(self, attempt: int) -> bool:
-        """Whether a step whose worker died during attempt `attempt` is tried again."""
+        """Whether a step whose worker died during attempt `attempt` (from 1) is tried again."""
         return attempt < self.lost_attempts
 
 
-@dataclass(frozen=True)
-class JobType:
-    name: str
-    params: type[Params]
-    steps: Callable[[Params], Sequence[StepDef]]
-    target_kind: str | None = None  # None: a target of any kind is allowed (optional); else this kind only
-    target_required: bool = False
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    cleanup: Callable[[str], None] | None = None  # called with the job id after discard and restart
-    exclusive: str | None = None  # "target": at most one RUNNING job per target
+Cleanup = Callable[["JobInfo[Any]", str], None]
+Planner = Callable[[Any], Sequence[Step[Any]]]
+
+
+class JobType(Generic[P]):
+    """A job type: `JobType("export", params=ExportParams, target="record")`, then its steps with `@step`.
+
+    - `params`: a `Params` model; a submission's params are validated against it once, at submission.
+    - `target`: None (the job takes no target), a kind (`"record"`, `"file"`, a registered kind: required),
+      or `"any"` (optional, any kind).
+    - `retry`: a `Retry` policy; `exclusive="target"`: a job of this type does not start while another job
+      on the same target is RUNNING (it waits PENDING).
+    Creating it registers it (`registry`); `register=False` keeps it out (tests)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        params: type[P] = Params,  # type: ignore[assignment]
+        target: str | None = None,
+        retry: Retry | None = None,
+        exclusive: str | None = None,
+        register: bool = True,
+    ) -> None:
+        if not name or len(name) > 64:
+            raise ValueError(f"a job type name has 1 to 64 characters, not {name!r}")
+        if not (inspect.isclass(params) and issubclass(params, BaseModel)):
+            raise TypeError(f"job type {name!r}: params must be a pydantic model (subclass jobctl.Params)")
+        if exclusive not in (None, EXCLUSIVE_TARGET):
+            raise ValueError(f"job type {name!r}: exclusive is None or 'target', not {exclusive!r}")
+        if exclusive and target is None:
+            raise ValueError(f"job type {name!r}: exclusive='target' needs a target kind")
+        self.name = name
+        self.params = params
+        self.target_kind = None if target in (None, ANY_TARGET) else target
+        self.target_required = target not in (None, ANY_TARGET)
+        self.target_allowed = target is not None
+        self.retry = retry or Retry()
+        self.exclusive = exclusive
+        self._steps: list[Step[Any]] = []
+        self._planner: Planner | None = None
+        self._cleanup: Cleanup | None = None
+        if register:
+            registry.register(self)
+
+    def __repr__(self) -> str:
+        return f"JobType({self.name!r})"
+
+    # -- declaring ------------------------------------------------------------------------------------
+
+    def step(
+        self,
+        fn: Callable[..., Any] | None = None,
+        *,
+        name: str | None = None,
+        weight: float = 1.0,
+        timeout_s: float | None = None,
+    ) -> Any:
+        """Decorator: add a step (named after the function unless `name`); steps run in declaration order.
+        `weight`: its share of the job's progress; `timeout_s`: an attempt running longer is stopped and
+        fails. Returns the `Step` (pass it to `ctx.output` to read what it returned)."""
+
+        def add(fn: Callable[..., Any]) -> Step[Any]:
+            step = Step(name or fn.__name__, fn, weight, timeout_s)
+            if any(s.name == step.name for s in self._steps):
+                raise ValueError(f"job type {self.name!r} has a step named {step.name!r} already")
+            self._steps.append(step)
+            return step
+
+        return add(fn) if fn is not None else add
+
+    def plan(self, fn: Callable[[P], Sequence[Step[Any]]]) -> Callable[[P], Sequence[Step[Any]]]:
+        """Decorator: the steps a job runs depend on its params; `fn(params)` returns them (`Step`s)."""
+        self._planner = fn
+        return fn
+
+    def cleanup(self, fn: Cleanup) -> Cleanup:
+        """Decorator: `fn(job, reason)` runs on a worker after discard, auto-discard and restart (`reason`
+        says which), once the stopped attempt has unwound. A failing cleanup is logged, never retried."""
+        self._cleanup = fn
+        return fn
+
+    # -- reading ----------------------------------------------------------------------------------------
+
+    @property
+    def cleanup_hook(self) -> Cleanup | None:
+        return self._cleanup
 
     def step_list(self) -> list[StepSpec] | None:
         """The declared steps (name, weight), or None when the steps are planned from the params."""
-        return None
+        if self._planner is not None:
+            return None
+        return [StepSpec(s.name, s.weight) for s in self._steps]
 
-    def parse(self, raw: dict[str, Any] | None) -> Params:
+    def parse(self, raw: dict[str, Any] | None) -> P:
         """Validated parameters; `Invalid` with pydantic's explanation otherwise."""
         try:
             return self.params.model_validate(raw or {})
@@ -74,28 +220,33 @@ class JobType:
             details = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}" for e in exc.errors())
             raise Invalid(f"invalid params for job type {self.name!r}: {details}") from None
 
-    def plan(self, raw: dict[str, Any] | None) -> tuple[dict[str, Any], list[StepSpec]]:
+    def steps_for(self, params: P) -> list[Step[Any]]:
+        """The steps a job with these (validated) params runs."""
+        return list(self._planner(params)) if self._planner is not None else list(self._steps)
+
+    def prepare(self, raw: dict[str, Any] | None) -> tuple[dict[str, Any], list[StepSpec]]:
         """The validated params (as stored) and the step list a job with them will have; `Invalid` if that list
         is empty (a job runs at least one step)."""
         params = self.parse(raw)
-        specs = [StepSpec(s.name, s.weight) for s in self.steps(params)]
+        specs = [StepSpec(s.name, s.weight) for s in self.steps_for(params)]
         if not specs:
             raise Invalid(f"job type {self.name!r} planned no steps for these params")
         return params.model_dump(mode="json"), specs
 
-    def step(self, params: dict[str, Any], index: int) -> StepDef:
-        return list(self.steps(self.parse(params)))[index]
+    def step_at(self, params: P, index: int) -> Step[Any]:
+        return self.steps_for(params)[index]
 
 
 class Registry:
     def __init__(self) -> None:
-        self._types: dict[str, JobType] = {}
+        self._types: dict[str, JobType[Any]] = {}
 
-    def register(self, job_type: JobType) -> JobType:
+    def register(self, job_type: JobType[Any]) -> JobType[Any]:
+        """Add a job type; a second type of the same name replaces the first (a plugin imported again)."""
         self._types[job_type.name] = job_type
         return job_type
 
-    def get(self, name: str) -> JobType:
+    def get(self, name: str) -> JobType[Any]:
         """The job type called `name`; `Invalid` if none is registered."""
         try:
             return self._types[name]
@@ -105,16 +256,18 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._types)
 
-    def types(self) -> list[JobType]:
+    def types(self) -> list[JobType[Any]]:
         """Every registered job type, by name."""
         return [self._types[n] for n in sorted(self._types)]
 
-    def check_target(self, job_type: JobType, target: tuple[str, str] | None) -> None:
+    def check_target(self, job_type: JobType[Any], target: tuple[str, str] | None) -> None:
         """`Invalid` unless the target fits what the job type declares."""
         if target is None:
             if job_type.target_required:
                 raise Invalid(f"job type {job_type.name!r} needs a {job_type.target_kind} target")
             return
+        if not job_type.target_allowed:
+            raise Invalid(f"job type {job_type.name!r} takes no target")
         if job_type.target_kind is not None and target[0] != job_type.target_kind:
             raise Invalid(f"job type {job_type.name!r} works on {job_type.target_kind} targets, not {target[0]!r}")
 
@@ -122,9 +275,17 @@ class Registry:
 registry = Registry()
 
 
+class PluginError(Exception):
+    """A module named in JOBCTL_PLUGINS could not be imported; `str()` is one line naming it and why."""
+
+
 def load_plugins(modules: str) -> None:
     """Import the built-in job types and each module named in `modules` (comma-separated), which register
-    their own job types on import. An unknown module raises ImportError: a misspelt plugin must not pass."""
+    their own job types on import. A module that cannot be imported raises `PluginError`: a misspelt plugin
+    must not pass."""
     importlib.import_module("jobctl.workers.jobtypes")
     for name in filter(None, (m.strip() for m in modules.split(","))):
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            raise PluginError(f"cannot import plugin {name!r} (JOBCTL_PLUGINS): {type(exc).__name__}: {exc}") from exc

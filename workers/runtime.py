@@ -31,9 +31,10 @@ from jobctl.scheduler.operations import Failed, Finished, Outcome, Recorded
 from jobctl.scheduler.records import Dispatch, JobRecord
 from jobctl.scheduler.states import JobStatus
 from jobctl.workers import procs, runners, taskevents
-from jobctl.workers.context import StepContext, StepStopped
+from jobctl.workers.context import JobInfo, StepContext, StepFailed, StepStopped, Target
 from jobctl.workers.flusher import Flusher
 from jobctl.workers.logs import set_work
+from jobctl.workers.registry import JobType, to_output
 from jobctl.workers.services import Services
 
 log = logging.getLogger(__name__)
@@ -123,22 +124,26 @@ def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
 class Attempt:
     """One attempt of one step, while it runs in this process."""
 
-    def __init__(self, svc: Services, start: store.StepStart, worker: str, project: str, weights: list[float]) -> None:
+    def __init__(
+        self, svc: Services, start: store.StepStart, worker: str, project: str, weights: list[float], job_type: JobType
+    ) -> None:
         self.svc = svc
         self.start = start
         self.worker = worker
         self.project = project
         self.weights = weights
+        self.job_type = job_type
         self.interruptible = False
-        self.ctx = StepContext(
+        self.ctx: StepContext[Any] = StepContext(
             job_id=start.job_id,
+            project=project,
             step_index=start.step_index,
             step_name=start.step_name,
             step_count=start.step_count,
             attempt=start.attempt,
             fence=start.fence,
-            params=start.params,
-            target=start.target,
+            params=None,  # validated in `run`, where a failure fails the attempt
+            target=target_of(svc, start.project_id, start.target),
             checkpoint=start.checkpoint,
             outputs=start.outputs,
             redis_client=svc.redis,
@@ -146,6 +151,9 @@ class Attempt:
         )
         self._sent_progress: float | None = None
         self._renewed = time.monotonic()
+        self._deadline: float | None = None  # monotonic time the step's `timeout_s` runs out
+        self._timeout_s: float | None = None
+        self.timed_out = False
 
     # -- stop ---------------------------------------------------------------------------------------------
 
@@ -178,7 +186,7 @@ class Attempt:
 
     # -- run -----------------------------------------------------------------------------------------------
 
-    def run(self, step: Any, waiting_s: float, announce: JobRecord | None = None) -> Outcome | None:
+    def run(self, waiting_s: float, announce: JobRecord | None = None) -> Outcome | None:
         """Run the step's code; return its outcome, or None if the attempt was stopped. Registers the attempt
         as this process's (for stops) before the code runs, and observes how long it waited and ran; announces
         `announce` (the job as the transaction that started the attempt left it) before the code runs.
@@ -203,7 +211,11 @@ class Attempt:
             try:
                 self.interruptible = True
                 self.ctx.check_stop()
-                result = step.run(self.ctx)
+                self.ctx.params = self.job_type.parse(self.start.params)
+                step = self.job_type.step_at(self.ctx.params, self.start.step_index)
+                if step.timeout_s is not None:
+                    self._timeout_s, self._deadline = step.timeout_s, began + step.timeout_s
+                output = to_output(step, step.run(self.ctx))
             finally:
                 self.interruptible = False
                 self.ctx.resources.close()
@@ -211,27 +223,65 @@ class Attempt:
                 procs.kill_descendants(os.getpid())  # children started without ctx.spawn never outlive the step
             finished = True
             ended = time.monotonic()
-            return Finished(result if isinstance(result, dict) else None)
+            return Finished(output)
         except StepStopped:
-            log.info("step %s of job %s stopped", self.start.step_index, self.start.job_id)
+            log.info(
+                "step %s of job %s %s",
+                self.start.step_index,
+                self.start.job_id,
+                "timed out" if self.timed_out else "stopped",
+            )
             stopped = True
             self._observe_stop()
             return None
         except Exception as exc:
             ended = time.monotonic()
-            job_type = self.svc.registry.get(self.start.job_type)
-            retry = job_type.retry.retry_error(self.start.attempt, exc)
             log.warning("step %s of job %s failed: %r", self.start.step_index, self.start.job_id, exc)
-            self.ctx.log(f"failed: {type(exc).__name__}: {exc}")
-            return Failed(f"{type(exc).__name__}: {exc}", retry=retry)
+            error = exc.describe() if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
+            self.ctx.log(f"failed: {error}")
+            return self.failure(error)
         finally:
             if ended is not None:
                 _observe("step_duration_seconds", ended - began)
             if stopped:
                 release(self.svc)
+                self._unwound()
             ticks.detach()
             # A finished step's progress (100) is written with its outcome: only its last log lines are due here.
             retry_disconnects("flush the last progress", lambda: self._flush(final=True, finished=finished))
+
+    def failure(self, error: str) -> Failed:
+        """The attempt failed with `error`: the job type's retry policy decides whether and when it runs again."""
+        delay = self.job_type.retry.delay(self.start.attempt)
+        return Failed(error, retry=delay is not None, delay_s=delay or 0.0)
+
+    def _unwound(self) -> None:
+        """Tell the job's cleanup (waiting for it) that this stopped attempt has unwound. Never raises."""
+        try:
+            self.svc.redis.set(keys.unwound(self.start.fence), "1", ex=3600)
+        except redis.RedisError as exc:
+            log.warning("could not mark step %s unwound (%s); its cleanup waits out the grace", self.start.fence, exc)
+
+    def _time_out(self) -> None:
+        """The step ran past its `timeout_s` (the flusher's thread): record the failure - which fences the attempt
+        out - then stop it through every layer a pause uses: the stop command (interrupt, then kill after the
+        grace) and the stop signal to this process right now."""
+        self.timed_out = True
+        s = self.start
+        error = f"step {s.step_name!r} timed out after {self._timeout_s:g}s (timeout_s)"
+        self.ctx.log(f"failed: {error}")
+        log.warning("step %s of job %s %s", s.step_index, s.job_id, error)
+        recorded = retry_disconnects(
+            "record the timeout",
+            lambda: self.svc.ops.record_outcome(s.job_id, s.step_index, s.fence, self.failure(error)),
+        )
+        self.ctx.request_stop()
+        if recorded.accepted:
+            try:
+                self.svc.ops.executor.stop(s.fence)
+            except Exception as exc:  # the signal below and the fence still stop it
+                log.warning("could not broadcast the stop of timed-out step %s (%s)", s.fence, exc)
+        os.kill(os.getpid(), STOP_SIGNAL)
 
     def _observe_stop(self) -> None:
         """Stop latency: from the stop request (recorded by the executor) to the step's code unwound."""
@@ -248,6 +298,9 @@ class Attempt:
         """The flusher's call while the step runs: flush what is due. If the attempt is no longer current (a
         stop we did not hear about), interrupt the step and return False. Publishes the held task events."""
         taskevents.flush_held(self.worker)
+        if self._deadline is not None and not self.timed_out and time.monotonic() > self._deadline:
+            self._time_out()
+            return False
         if self._flush(final=False):
             return True
         if not self.ctx.stopped:
@@ -458,10 +511,10 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
         return Ran(f"discarded: {job}")
     set_work(job_id, index, start.attempt)
     job_type = svc.registry.get(start.job_type)
-    attempt = Attempt(svc, start, worker, job.project, [st.weight for st in job.steps])
+    attempt = Attempt(svc, start, worker, job.project, [st.weight for st in job.steps], job_type)
     _current = attempt
     try:
-        outcome = attempt.run(job_type.step(start.params, index), job.steps[index].waiting_s, begun.announce)
+        outcome = attempt.run(job.steps[index].waiting_s, begun.announce)
     finally:
         _current = None
     if outcome is None:
@@ -490,6 +543,7 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
             lambda: svc.ops.record_outcome(job_id, index, fence, outcome, takes_next_job=chaining),
         )
     if not recorded.accepted:
+        attempt._unwound()  # stopped while it finished: its job's cleanup may be waiting for it
         return Ran("stale: stopped while finishing")
     what = "finished" if isinstance(outcome, Finished) else f"failed: {outcome.error}"
     nxt: Begun | None = None
@@ -499,13 +553,51 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
     return Ran(what, recorded.follow, nxt, claims=chaining)
 
 
-def run_cleanup(job_id: str, job_type: str) -> None:
-    """Run the job type's cleanup hook; a failing hook is logged, never raised."""
+def target_of(svc: Services, project_id: int, target: tuple[str, str, str | None] | None) -> Target | None:
+    """The job's target as a step or a cleanup sees it; its attributes are read on first use."""
+    if target is None:
+        return None
+    kind, name, version = target
+
+    def attributes() -> dict[str, Any]:
+        with svc.db.read() as session:
+            return svc.targets.attributes(session, project_id, kind, name)
+
+    return Target(kind, name, version, attributes)
+
+
+#: How long a cleanup waits, beyond the stop's grace, for the stopped attempt to unwind before it runs anyway.
+UNWIND_MARGIN_S = 5.0
+
+
+def run_cleanup(job_id: str, job_type: str, reason: str, job: dict[str, Any], fence: str | None) -> None:
+    """Run the job type's cleanup hook with the job and `reason` - after the stopped attempt `fence`, if any, has
+    unwound (its resources released, or its process killed), waiting at most the stop's grace and
+    `UNWIND_MARGIN_S`. A failing hook is logged, never raised."""
     svc = services()
-    hook = svc.registry.get(job_type).cleanup
+    jt = svc.registry.get(job_type)
+    hook = jt.cleanup_hook
     if hook is None:
         return
+    if fence is not None:
+        deadline = time.monotonic() + svc.settings.stop_grace_s + UNWIND_MARGIN_S
+        while not svc.redis.exists(keys.unwound(fence)):
+            if time.monotonic() > deadline:
+                log.warning("step attempt %s of job %s did not report unwinding; cleaning up anyway", fence, job_id)
+                break
+            time.sleep(0.02)
     try:
-        hook(job_id)
+        with svc.db.read() as session:
+            project_id = store.get_project(session, job.get("project", "")).id if job.get("target") else 0
+        target = job.get("target")
+        info = JobInfo(
+            id=job_id,
+            project=job.get("project", ""),
+            type=job_type,
+            params=jt.parse(job.get("params")),
+            target=target_of(svc, project_id, (target[0], target[1], target[2])) if target else None,
+            status=job.get("status", ""),
+        )
+        hook(info, reason)
     except Exception:
-        log.exception("cleanup of job %s failed", job_id)
+        log.exception("cleanup of job %s (%s) failed", job_id, reason)

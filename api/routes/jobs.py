@@ -82,7 +82,7 @@ def submit_job(
     with services.db.read() as s:
         store.get_project(s, body.project)  # 404 before any 422 about the body's content
     job_type = services.registry.get(body.type)
-    params, steps = job_type.plan(body.params)
+    params, steps = job_type.prepare(body.params)
     target = (body.target.kind, body.target.name) if body.target else None
     services.registry.check_target(job_type, target)
     job = services.ops.submit(
@@ -93,6 +93,7 @@ def submit_job(
         priority=body.priority,
         submitter=caller.name,
         target=target,
+        exclusive=job_type.exclusive is not None,
     )
     return Job.from_record(job, services.settings.flower_base_url)
 

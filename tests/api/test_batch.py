@@ -263,8 +263,8 @@ class Recorder:
     def stop(self, fence: str) -> None:
         self.calls.append(("stop", fence))
 
-    def cleanup(self, job_id: str, job_type: str) -> None:
-        self.calls.append(("cleanup", job_id))
+    def cleanup(self, job: JobRecord, reason: str, stopped_fence: str | None) -> None:
+        self.calls.append(("cleanup", job.id))
 
     def batch(self) -> None:
         return None

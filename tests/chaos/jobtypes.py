@@ -17,7 +17,7 @@ from pydantic import Field
 from sqlalchemy.exc import OperationalError
 
 from jobctl.workers.context import StepContext
-from jobctl.workers.registry import JobType, Params, RetryPolicy, StepDef, registry
+from jobctl.workers.registry import JobType, Params, Retry, Step
 
 INSERT = sa.text(
     "INSERT INTO chaos_executions (fence, job_id, step_index, attempt, phase, pid)"
@@ -57,7 +57,7 @@ def _write(ctx: StepContext, phase: str) -> None:
 def _record(ctx: StepContext) -> dict[str, Any]:
     """Record the start, work for `seconds` (reporting progress), record the end."""
     _write(ctx, "start")
-    total = float(ctx.params["seconds"])
+    total = ctx.params.seconds
     began = time.monotonic()
     while (elapsed := time.monotonic() - began) < total:
         ctx.progress(100.0 * elapsed / total)
@@ -67,12 +67,10 @@ def _record(ctx: StepContext) -> dict[str, Any]:
     return {"fence": ctx.fence}
 
 
-def _steps(params: Params) -> Sequence[StepDef]:
-    assert isinstance(params, RecordParams)
-    return [StepDef(f"record-{i + 1}", _record) for i in range(params.steps)]
-
-
 # Chaos kills workers many times over: a step survives as many lost workers as a run can inflict.
-registry.register(
-    JobType(name="record", params=RecordParams, steps=_steps, retry=RetryPolicy(error_attempts=3, lost_attempts=50))
-)
+record = JobType("record", params=RecordParams, retry=Retry(attempts=3, lost_attempts=50), target="any")
+
+
+@record.plan
+def _steps(params: RecordParams) -> Sequence[Step[dict[str, Any]]]:
+    return [Step(f"record-{i + 1}", _record) for i in range(params.steps)]

@@ -167,7 +167,7 @@ class System:
         priority: int = 3,
     ) -> JobRecord:
         jt = self.svc.registry.get(job_type)
-        validated, steps = jt.plan(params)
+        validated, steps = jt.prepare(params)
         self.svc.registry.check_target(jt, target)
         return self.svc.ops.submit(
             project=project,
@@ -177,6 +177,7 @@ class System:
             priority=priority,
             submitter="test",
             target=target,
+            exclusive=jt.exclusive is not None,
         )
 
     def job(self, job_id: str) -> JobRecord:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from jobctl.workers.context import StepContext
-from jobctl.workers.registry import JobType, Params, StepDef, registry
+from jobctl.workers.registry import JobType, Params
 
 
 class HoldParams(Params):
@@ -24,10 +24,10 @@ class HoldParams(Params):
 
 def _hold(ctx: StepContext) -> dict[str, Any] | None:
     """Acquire a resource (the marker file), then block in time.sleep without ever calling back."""
-    marker = Path(ctx.params["marker"])
+    marker = Path(ctx.params.marker)
     marker.write_text(str(ctx.attempt))
     ctx.resources.callback(marker.unlink, missing_ok=True)
-    time.sleep(float(ctx.params["seconds"]))
+    time.sleep(ctx.params.seconds)
     return None
 
 
@@ -41,8 +41,8 @@ def _spin(ctx: StepContext) -> dict[str, Any] | None:
     return None
 
 
-registry.register(JobType(name="hold", params=HoldParams, steps=lambda _: [StepDef("hold", _hold)]))
-registry.register(JobType(name="spin", params=SpinParams, steps=lambda _: [StepDef("spin", _spin)]))
+JobType("hold", params=HoldParams, target="any").step(_hold, name="hold")
+JobType("spin", params=SpinParams, target="any").step(_spin, name="spin")
 
 
 class ChildParams(Params):
@@ -53,13 +53,13 @@ class ChildParams(Params):
 def _child(ctx: StepContext) -> dict[str, Any] | None:
     """Start `sleep 600` and wait for it: through `ctx.spawn`, through plain `subprocess.Popen` (the runtime
     does not know the child), or through Popen and then a C call that never returns to Python."""
-    how = ctx.params["how"]
+    how = ctx.params.how
     child = ctx.spawn(["sleep", "600"]) if how == "spawn" else subprocess.Popen(["sleep", "600"])
-    Path(ctx.params["marker"]).write_text(str(child.pid))
+    Path(ctx.params.marker).write_text(str(child.pid))
     if how == "popen-spin":
         sum(range(10**12))
     child.wait()
     return None
 
 
-registry.register(JobType(name="child", params=ChildParams, steps=lambda _: [StepDef("child", _child)]))
+JobType("child", params=ChildParams, target="any").step(_child, name="child")

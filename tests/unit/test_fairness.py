@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from jobctl.scheduler.loop import fair_order
+from jobctl.scheduler.loop import Candidate, fair_order
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def cand(job: str, project: int, priority: int = 3, age: int = 0) -> tuple[str, int, int, datetime]:
-    return (job, project, priority, T0 + timedelta(seconds=age))
+def cand(job: str, project: int, priority: int = 3, age: int = 0, alone: str | None = None) -> Candidate:
+    return (job, project, priority, T0 + timedelta(seconds=age), ("record", alone) if alone else None)
 
 
 def test_priority_then_age_within_a_project() -> None:
@@ -30,3 +30,14 @@ def test_round_robin_respects_slots_and_takes_everything_when_room() -> None:
     assert fair_order(cands, 3) == ["a0", "b0", "c0"]
     assert sorted(fair_order(cands, 10)) == ["a0", "a1", "b0", "c0"]
     assert fair_order(cands, 0) == []
+
+
+def test_one_job_per_exclusive_target_in_a_pass() -> None:
+    cands = [
+        cand("t1-first", 1, age=0, alone="t1"),
+        cand("t1-second", 1, age=1, alone="t1"),
+        cand("t2", 1, age=2, alone="t2"),
+        cand("t1-other-project", 2, age=3, alone="t1"),
+        cand("free", 1, age=4),
+    ]
+    assert sorted(fair_order(cands, 10)) == ["free", "t1-first", "t1-other-project", "t2"]

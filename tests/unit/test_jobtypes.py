@@ -6,11 +6,11 @@ import pytest
 
 from jobctl.scheduler.errors import Invalid
 from jobctl.workers import jobtypes  # noqa: F401  (registers the built-in types)
-from jobctl.workers.registry import RetryPolicy, registry
+from jobctl.workers.registry import Retry, registry
 
 
 def test_sleep_plans_its_steps_with_defaults() -> None:
-    params, steps = registry.get("sleep").plan({})
+    params, steps = registry.get("sleep").prepare({})
     assert params["steps"] == 3 and params["seconds"] == 1.0 and params["subprocess"] is False
     assert [s.name for s in steps] == ["sleep-1", "sleep-2", "sleep-3"]
 
@@ -21,12 +21,12 @@ def test_sleep_plans_its_steps_with_defaults() -> None:
 )
 def test_sleep_refuses_bad_params(params: dict[str, object]) -> None:
     with pytest.raises(Invalid, match="invalid params for job type 'sleep'"):
-        registry.get("sleep").plan(params)
+        registry.get("sleep").prepare(params)
 
 
 def test_file_digest_needs_a_file_target() -> None:
     digest = registry.get("file_digest")
-    assert [s.name for s in digest.plan({})[1]] == ["stat", "digest", "record"]
+    assert [s.name for s in digest.prepare({})[1]] == ["stat", "digest", "record"]
     with pytest.raises(Invalid):
         registry.check_target(digest, None)
     with pytest.raises(Invalid):
@@ -40,6 +40,15 @@ def test_unknown_job_type_is_invalid() -> None:
 
 
 def test_retry_policy_is_a_decision() -> None:
-    policy = RetryPolicy(error_attempts=2, lost_attempts=1)
-    assert policy.retry_error(1, RuntimeError()) and not policy.retry_error(2, RuntimeError())
+    policy = Retry(attempts=2, lost_attempts=1)
+    assert policy.delay(1) == 0.0 and policy.delay(2) is None
     assert not policy.retry_lost(1)
+
+
+def test_file_digest_declares_its_steps_and_sleep_plans_them() -> None:
+    assert [(s.name, s.weight) for s in registry.get("file_digest").step_list() or []] == [
+        ("stat", 1.0),
+        ("digest", 8.0),
+        ("record", 1.0),
+    ]
+    assert registry.get("sleep").step_list() is None
