@@ -160,6 +160,8 @@ class StepContext(Generic[P]):
         if total is None and hasattr(items, "__len__"):
             total = len(items)  # type: ignore[arg-type]
         done = int(self.checkpoint.get(key, 0))
+        if done:
+            self.log(f"resuming at item {done}{f' of {total}' if total else ''} (checkpoint)")
         iterator = iter(items)
         for _ in range(done):  # what an earlier attempt finished
             if next(iterator, _END) is _END:

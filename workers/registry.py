@@ -52,6 +52,7 @@ class Step(Generic[Out]):
     timeout_s: float | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "weight", float(self.weight))
         if not self.name or len(self.name) > 64:
             raise ValueError(f"a step name has 1 to 64 characters, not {self.name!r}")
         if not self.weight > 0:

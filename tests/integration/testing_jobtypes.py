@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from jobctl.workers.context import StepContext
-from jobctl.workers.registry import JobType, Params
+from jobctl.workers.registry import JobType, Params, Retry
 
 
 class HoldParams(Params):
@@ -63,3 +63,20 @@ def _child(ctx: StepContext) -> dict[str, Any] | None:
 
 
 JobType("child", params=ChildParams, target="any").step(_child, name="child")
+
+
+class NapParams(Params):
+    marker: str  # exists exactly while the step holds its resource
+    seconds: float = Field(60, ge=0)
+
+
+nap = JobType("nap", params=NapParams, target="any", retry=Retry(attempts=2))
+
+
+@nap.step(timeout_s=1.0)
+def _nap(ctx: StepContext[NapParams]) -> None:
+    """Hold a resource and sleep past the step's one-second timeout without ever calling back."""
+    marker = Path(ctx.params.marker)
+    marker.write_text(str(ctx.attempt))
+    ctx.resources.callback(marker.unlink, missing_ok=True)
+    time.sleep(ctx.params.seconds)
