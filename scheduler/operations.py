@@ -29,6 +29,8 @@ from jobctl.scheduler.targets import TargetKinds, mismatch
 log = logging.getLogger(__name__)
 
 AUTO_DISCARD_ACTOR = "auto-discard"
+#: How long, beyond the stop's grace, a restarted job waits at most for the cleanup of its earlier run.
+RESTART_HOLD_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -365,9 +367,19 @@ class Operations:
     def _transition(
         self, s: Session, job_id: str, action: Action, actor: str, reason: str | None = None, error: str | None = None
     ) -> store.Transition:
+        # A restarted job waits (PENDING) for the cleanup of its earlier run, which ends the hold
+        # (`release_restart_hold`); should the cleanup be lost, the hold runs out by itself.
+        hold = self.settings.stop_grace_s + RESTART_HOLD_S if action is Action.RESTART else 0.0
         return store.transition(
-            s, job_id, action, actor, reason, queue_lease_s=self.settings.queue_lease_s, error=error
+            s, job_id, action, actor, reason, queue_lease_s=self.settings.queue_lease_s, error=error, retry_in=hold
         )
+
+    def release_restart_hold(self, job_id: str, attempt: int) -> None:
+        """The cleanup after a restart ran: the job (run `attempt`) may start now."""
+        with self.db.write() as s:
+            released = store.release_restart_hold(s, job_id, attempt)
+        if released:
+            self.bus.wake_scheduler()
 
     def _after(self, done: Sequence[Done], *, wake_for_finished: bool = True) -> None:
         """Carry out what committed transitions ask for: announce each job as the transaction left it, count

@@ -674,6 +674,8 @@ def transition(
         session.execute(delete(models.StepLog).where(models.StepLog.job_id == job_id))
         for step in steps:
             _reset_step(step, ready=step.index == 0, now=now)
+        if retry_in > 0:  # held until the cleanup of the earlier run is done (`release_restart_hold`)
+            job.retry_at = now + timedelta(seconds=retry_in)
     elif action in (Action.DISCARD, Action.AUTO_DISCARD):
         job.discard_reason = reason if action is Action.AUTO_DISCARD else (reason or f"discarded by {actor}")
         for step in steps:
@@ -715,6 +717,24 @@ def transition(
 
 
 _STOPPING = frozenset({Action.PAUSE, Action.RESTART, Action.DISCARD, Action.AUTO_DISCARD, Action.DELETE})
+
+
+def release_restart_hold(session: Session, job_id: str, attempt: int) -> bool:
+    """End the hold a restart put on the job (run `attempt`) once its cleanup ran - unless the job moved on
+    since (no step of this run has started). Whether it did."""
+    started = select(models.Step.index).where(models.Step.job_id == job_id, models.Step.attempt > 0)
+    result = session.execute(
+        update(models.Job)
+        .where(
+            models.Job.id == job_id,
+            models.Job.attempt == attempt,
+            models.Job.status == S.PENDING.value,
+            models.Job.retry_at.is_not(None),
+            ~exists(started),
+        )
+        .values(retry_at=None)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def account_time(job: models.Job, before: JobStatus, after: JobStatus, now: datetime) -> None:

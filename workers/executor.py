@@ -41,6 +41,7 @@ class CeleryExecutor:
             "project": job.project,
             "params": job.params,
             "status": job.status.value,
+            "attempt": job.attempt,
             "target": [job.target.kind, job.target.name, job.target.version] if job.target else None,
         }
         self.app.send_task(

@@ -573,8 +573,17 @@ UNWIND_MARGIN_S = 5.0
 def run_cleanup(job_id: str, job_type: str, reason: str, job: dict[str, Any], fence: str | None) -> None:
     """Run the job type's cleanup hook with the job and `reason` - after the stopped attempt `fence`, if any, has
     unwound (its resources released, or its process killed), waiting at most the stop's grace and
-    `UNWIND_MARGIN_S`. A failing hook is logged, never raised."""
+    `UNWIND_MARGIN_S`. A failing hook is logged, never raised. After a restart, the job may start once this
+    is done (it waits PENDING until then)."""
     svc = services()
+    try:
+        _clean_up(svc, job_id, job_type, reason, job, fence)
+    finally:
+        if reason == "restart":  # the restarted job waits for this (`Operations.release_restart_hold`)
+            svc.ops.release_restart_hold(job_id, int(job.get("attempt", 0)))
+
+
+def _clean_up(svc: Services, job_id: str, job_type: str, reason: str, job: dict[str, Any], fence: str | None) -> None:
     jt = svc.registry.get(job_type)
     hook = jt.cleanup_hook
     if hook is None:

@@ -173,3 +173,18 @@ def test_a_step_past_its_timeout_is_stopped_and_fails(live: System, project: str
     assert failed.steps[0].attempt == 2
     wait_until(lambda: not marker.exists(), 5, "the timed-out step's resource to be released")
     assert [e[2] for e in live.events(job.id)].count("fail") == 1
+
+
+def test_a_restarted_job_starts_again_only_after_its_cleanup(live: System, project: str, tmp_path: Path) -> None:
+    marker = tmp_path / "cleaned"
+    job = live.submit(project, "tidy", params={"marker": str(marker), "cleanup_s": 1.0})
+    live.wait_step_running(job.id, 0)
+    live.op(job.id, "restart")
+    live.wait_step_running(job.id, 0, timeout=20)
+    cleaned_at, reason = marker.read_text().split()
+    assert reason == "restart"
+    with live.svc.db.read() as s:
+        events = store.job_events(s, job.id)
+    redispatched = [e for e in events if e.action == "dispatch"][-1]
+    assert [e.action for e in events][-2:] == ["restart", "dispatch"]
+    assert redispatched.at.timestamp() >= float(cleaned_at)  # held PENDING until the cleanup ended

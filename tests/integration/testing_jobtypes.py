@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from jobctl.workers.context import StepContext
+from jobctl.workers.context import JobInfo, StepContext
 from jobctl.workers.registry import JobType, Params, Retry
 
 
@@ -80,3 +80,23 @@ def _nap(ctx: StepContext[NapParams]) -> None:
     marker.write_text(str(ctx.attempt))
     ctx.resources.callback(marker.unlink, missing_ok=True)
     time.sleep(ctx.params.seconds)
+
+
+class TidyParams(Params):
+    marker: str  # the cleanup writes the time it finished here, with its reason
+    cleanup_s: float = Field(1.0, ge=0)
+
+
+tidy = JobType("tidy", params=TidyParams, target="any")
+
+
+@tidy.step
+def _tidy_wait(ctx: StepContext[TidyParams]) -> None:
+    ctx.sleep(600)
+
+
+@tidy.cleanup
+def _tidy_cleanup(job: JobInfo[TidyParams], reason: str) -> None:
+    """A slow cleanup that records when it ended and why."""
+    time.sleep(job.params.cleanup_s)
+    Path(job.params.marker).write_text(f"{time.time()} {reason}")
