@@ -271,16 +271,17 @@ class Attempt:
         error = f"step {s.step_name!r} timed out after {self._timeout_s:g}s (timeout_s)"
         self.ctx.log(f"failed: {error}")
         log.warning("step %s of job %s %s", s.step_index, s.job_id, error)
-        recorded = retry_disconnects(
-            "record the timeout",
-            lambda: self.svc.ops.record_outcome(s.job_id, s.step_index, s.fence, self.failure(error)),
-        )
+        try:
+            recorded = retry_disconnects(
+                "record the timeout",
+                lambda: self.svc.ops.record_outcome(s.job_id, s.step_index, s.fence, self.failure(error)),
+            )
+            if not recorded.accepted:  # it ended (or was stopped) just now: nothing left to stop
+                return
+            self.svc.ops.executor.stop(s.fence)
+        except Exception as exc:  # stopped all the same: its lease then decides, as for a lost worker
+            log.warning("could not record or broadcast the timeout of step %s (%s); stopping it", s.fence, exc)
         self.ctx.request_stop()
-        if recorded.accepted:
-            try:
-                self.svc.ops.executor.stop(s.fence)
-            except Exception as exc:  # the signal below and the fence still stop it
-                log.warning("could not broadcast the stop of timed-out step %s (%s)", s.fence, exc)
         os.kill(os.getpid(), STOP_SIGNAL)
 
     def _observe_stop(self) -> None:
