@@ -1,4 +1,4 @@
-"""Who is calling, and what they may see and do (SPEC §3).
+"""Who is calling, and what they may see and do (docs/contract.md §3).
 
 Requests carry `Authorization: Bearer <token>`; the database holds only the token's SHA-256. An admin sees
 and operates every project. Anyone else sees the projects they hold a role in (`viewer`: read; `operator`:

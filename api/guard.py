@@ -1,6 +1,6 @@
 """The request guard: input every route would refuse anyway, refused once, before any route sees it.
 
-An ASGI middleware in front of the routes. It answers, in the API's error shape (SPEC §4):
+An ASGI middleware in front of the routes. It answers, in the API's error shape (docs/contract.md §4):
 
 - 413 when the body is larger than `MAX_BODY_BYTES` (announced by `Content-Length` or found while reading);
 - 400 when a JSON body is not UTF-8, not JSON, uses `NaN`/`Infinity` or numbers beyond a float's range, holds

@@ -1,4 +1,4 @@
-"""Batch operations (SPEC §4): what one job's outcome in a batch is, and the refusal of an atomic batch.
+"""Batch operations (docs/contract.md §4): what one job's outcome in a batch is, and the refusal of an atomic batch.
 
 `Operations.batch` takes the action on each job; this module holds only the values it hands out.
 """

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def job_message(job: JobRecord) -> dict[str, object]:
-    """The `job` event of SPEC §4: `{id, project, status, progress, step}`."""
+    """The `job` event of docs/contract.md §4: `{id, project, status, progress, step}`."""
     step = job.current_step
     return {
         "id": job.id,

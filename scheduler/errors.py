@@ -18,13 +18,13 @@ class NotFound(JobctlError):
 
 
 class Invalid(JobctlError):
-    """The request is well-formed but its content is refused (SPEC: 422)."""
+    """The request is well-formed but its content is refused (docs/contract.md §4: 422)."""
 
     code = "invalid"
 
 
 class Conflict(JobctlError):
-    """An operation the job's current state does not allow (SPEC: 409)."""
+    """An operation the job's current state does not allow (docs/contract.md §4: 409)."""
 
     code = "conflict"
 

@@ -91,7 +91,7 @@ class JobRecord:
 
     @property
     def progress(self) -> float:
-        """Weighted mean of the steps' progress; a FINISHED step counts 100 (SPEC §2)."""
+        """Weighted mean of the steps' progress; a FINISHED step counts 100 (docs/contract.md §2)."""
         total = sum(s.weight for s in self.steps)
         if not total:
             return 100.0 if self.status is JobStatus.FINISHED else 0.0

@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Every knob jobctl has, read from `JOBCTL_*` environment variables (SPEC §6)."""
+    """Every knob jobctl has, read from `JOBCTL_*` environment variables (docs/contract.md §6)."""
 
     model_config = SettingsConfigDict(env_prefix="JOBCTL_", extra="ignore")
 
@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field("text", description="`json`: one JSON object per log line")
     log_level: str = "INFO"
 
-    # Engine tuning (not in SPEC §6, but every one of them is a setting, not a constant).
+    # Engine tuning (docs/contract.md §6.2): every one of them is a setting, not a constant.
     lease_s: float = Field(15.0, gt=0, description="a RUNNING step whose heartbeat is older than this is lost")
     queue_lease_s: float = Field(60.0, gt=0, description="a dispatched step not started within this is re-sent")
     stop_grace_s: float = Field(1.0, ge=0, description="time a stopped step gets to unwind before SIGKILL")

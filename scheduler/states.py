@@ -1,4 +1,4 @@
-"""Job and step states and the one transition table (SPEC §2).
+"""Job and step states and the one transition table (docs/contract.md §2).
 
 Every change of a job's status goes through `scheduler.store.Store.transition`, which consults this table.
 """
@@ -21,7 +21,7 @@ class JobStatus(StrEnum):
         return self in FINAL
 
 
-StepStatus = JobStatus  # steps use the same six names (SPEC §2)
+StepStatus = JobStatus  # steps use the same six names (docs/contract.md §2)
 
 FINAL = frozenset({JobStatus.DISCARDED, JobStatus.FINISHED})
 NON_FINAL = frozenset(JobStatus) - FINAL
@@ -77,7 +77,7 @@ def target_of(action: Action) -> JobStatus | None:
 
 
 def allowed_operations(status: JobStatus) -> list[str]:
-    """The user operations allowed in `status`, in the order of SPEC §2."""
+    """The user operations allowed in `status`, in the order of docs/contract.md §2."""
     return [str(op) for op in OPERATIONS if status in allowed_from(op)]
 
 

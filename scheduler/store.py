@@ -390,7 +390,7 @@ def load_jobs(session: Session, job_ids: Sequence[str]) -> list[JobRecord]:
 
 @dataclass(frozen=True)
 class JobQuery:
-    """The list API's query (SPEC §4), already validated."""
+    """The list API's query (docs/contract.md §4), already validated."""
 
     project_ids: Sequence[int] | None = None  # None: no project restriction
     statuses: Sequence[JobStatus] = ()

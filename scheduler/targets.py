@@ -1,4 +1,4 @@
-"""Targets: the objects jobs work on, and how to tell their current version (SPEC §1).
+"""Targets: the objects jobs work on, and how to tell their current version (docs/contract.md §1).
 
 A resolver turns a target name into its current version, or None when the target is gone. Kinds beyond
 `file` and `record` are registered in code with `TargetKinds.register`; a resolver may also tell a step the

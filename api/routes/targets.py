@@ -1,4 +1,4 @@
-"""`/api/v1/projects/{project}/targets`: the `record` targets jobs can work on (SPEC §1, §4)."""
+"""`/api/v1/projects/{project}/targets`: the `record` targets jobs can work on (docs/contract.md §1, §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The web job monitor (SPEC §7): the page at `/`, its assets under `/static/`, and `/ui/config.json`.
+"""The web job monitor (docs/contract.md §7): the page at `/`, its assets under `/static/`, and `/ui/config.json`.
 
 The page is plain HTML, CSS and ES modules with no build step; everything it shows comes from the HTTP API
 with the user's token, which the page keeps in `sessionStorage` and never puts in a URL. The page itself and

@@ -1,4 +1,4 @@
-"""`/api/v1/users`: create users, list them and grant or revoke their project roles (admins only, SPEC §3).
+"""`/api/v1/users`: create users, list them and grant or revoke their project roles (admins only, docs/contract.md §3).
 
 A new user's token is generated here, answered once and stored only as its SHA-256.
 """

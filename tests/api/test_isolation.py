@@ -1,4 +1,4 @@
-"""Project isolation over every route of the OpenAPI document (SPEC §3).
+"""Project isolation over every route of the OpenAPI document (docs/contract.md §3).
 
 The routes are read from `app.openapi()`, so a new route is covered as soon as it exists: its path parameters
 are filled with things of project `b` (a job, its step 0, a target) and each caller's answer is checked:
@@ -27,8 +27,8 @@ from fastapi.testclient import TestClient
 
 #: Routes answered without authentication, and why.
 PUBLIC = {
-    "/healthz": "liveness (SPEC §4)",
-    "/readyz": "readiness (SPEC §4)",
+    "/healthz": "liveness (docs/contract.md §4)",
+    "/readyz": "readiness (docs/contract.md §4)",
     "/ui/config.json": "the web monitor's bootstrap: Flower's URL, nothing secret (api/routes/ui.py)",
 }
 

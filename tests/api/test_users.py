@@ -1,4 +1,4 @@
-"""Users and roles over HTTP (SPEC §3): create with a token shown once, list, grant and revoke; `/me`, `/projects`."""
+"""Users and roles over HTTP (docs/contract.md §3): create with a token shown once, list, grant, revoke; `/me`."""
 
 from __future__ import annotations
 

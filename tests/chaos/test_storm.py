@@ -108,7 +108,7 @@ def _batch(api: httpx.Client, job_ids: list[str], action: str, atomic: bool) -> 
 
 
 def _problems_of_answer(sent: Sent, deleted: set[str]) -> list[str]:
-    """What is wrong with one answer, against SPEC §2/§4 and the transition table."""
+    """What is wrong with one answer, against docs/contract.md §2 and §4 and the transition table."""
     where = f"{sent.action} {sent.job_id} ({sent.via}): {sent.code} {sent.body}"
     if sent.action == "submit":
         return [] if sent.code == 201 and sent.body["status"] == "PENDING" else [f"submit refused: {where}"]
@@ -128,7 +128,7 @@ def _problems_of_answer(sent: Sent, deleted: set[str]) -> list[str]:
     if sent.code == 409:
         status = sent.body.get("status") if isinstance(sent.body, dict) else None
         allowed = sent.body.get("allowed") if isinstance(sent.body, dict) else None
-        if sent.via != "single":  # a batch's refused job: its status, and the reason (SPEC §4)
+        if sent.via != "single":  # a batch's refused job: its status, and the reason (docs/contract.md §4)
             allowed = allowed_operations(JobStatus(status)) if status else None
         if status is None or allowed is None:
             return [f"409 without status/allowed: {where}"]

@@ -49,7 +49,7 @@ def test_two_schedulers_share_one_backlog_and_never_dispatch_a_job_twice(
     chaos: Callable[..., Chaos], report: Callable[..., None], backend: str
 ) -> None:
     if backend != "postgresql":
-        pytest.skip("SQLite has one writer: several schedulers at once need PostgreSQL (SPEC section 2)")
+        pytest.skip("SQLite has one writer: several schedulers at once need PostgreSQL (docs/contract.md §2)")
     live = chaos(lease_s=2.0, queue_lease_s=4.0, chain_s=0.0)  # every dispatch by a scheduler (see above)
     slack = 2 * live.settings.scheduler_tick_s + 1.0
     project = live.project(max_running=JOBS)

@@ -1,6 +1,6 @@
 """All 30 (operation, state) pairs through the HTTP API on a live system (issue acceptance 6).
 
-Every state is reached through real transitions. An allowed pair must do what SPEC §2 says; a refused pair
+Every state is reached through real transitions. An allowed pair must do what docs/contract.md §2 says; a refused pair
 must answer 409 with `status` and `allowed` and leave the job's rows exactly as they were.
 """
 

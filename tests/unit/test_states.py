@@ -1,4 +1,4 @@
-"""The transition table: exactly SPEC §2, and the path checker built on it."""
+"""The transition table: exactly docs/contract.md §2, and the path checker built on it."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ P, R, PA, E, D, F = (
     JobStatus.FINISHED,
 )
 
-SPEC = {
+CONTRACT = {
     "pause": ({P, R}, PA),
     "resume": ({PA, E}, P),
     "restart": ({R, PA, E}, P),
@@ -33,9 +33,9 @@ SPEC = {
 }
 
 
-@pytest.mark.parametrize("op", list(SPEC))
+@pytest.mark.parametrize("op", list(CONTRACT))
 def test_user_operations_match_the_spec(op: str) -> None:
-    sources, target = SPEC[op]
+    sources, target = CONTRACT[op]
     assert allowed_from(Action(op)) == sources
     assert target_of(Action(op)) == target
 
