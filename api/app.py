@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from jobctl.api import errors
 from jobctl.api.auth import hash_token
 from jobctl.api.guard import RequestGuard
-from jobctl.api.routes import events, health, jobs, me, metrics, projects, targets, ui, users
+from jobctl.api.routes import events, health, jobs, me, metrics, projects, targets, types, ui, users
 from jobctl.scheduler import store
 from jobctl.scheduler.errors import Conflict
 from jobctl.scheduler.settings import get_settings
@@ -73,7 +73,8 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.add_middleware(RequestGuard)  # oversized, malformed or NUL-bearing input never reaches a route
     app.include_router(health.router)
     app.include_router(metrics.router)
-    for router in (me.router, projects.router, targets.router, jobs.router, events.router, users.router):
+    routers = (me.router, projects.router, targets.router, jobs.router, types.router, events.router, users.router)
+    for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     ui.install(app)  # the web monitor: `/`, `/ui/config.json`, `/static/`
     return app

@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jobctl.api.schemas import ErrorBody
-from jobctl.scheduler.errors import Conflict, Forbidden, Invalid, JobctlError, NotFound, Unauthorized
+from jobctl.scheduler.errors import Conflict, Forbidden, Invalid, InvalidItems, JobctlError, NotFound, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,12 @@ def _jobctl_error(_request: Request, exc: Exception) -> JSONResponse:
     status = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if isinstance(exc, Conflict) and exc.status is not None:
-        # A refused operation: SPEC §4 says the 409 "carries" status and allowed; give them in both places.
+        # A refused operation: the 409 "carries" status and allowed (docs/contract.md §4); give them in both places.
         error = {"code": exc.code, "message": exc.message, "status": exc.status, "allowed": exc.allowed}
         return JSONResponse({"error": error, "status": exc.status, "allowed": exc.allowed}, status_code=status)
+    if isinstance(exc, InvalidItems):
+        items = [{"index": index, "message": message} for index, message in exc.items]
+        return error_response(status, exc.code, exc.message, headers, items=items)
     return error_response(status, exc.code, exc.message, headers)
 
 

@@ -178,6 +178,10 @@ class JobSubmit(Request):
     priority: int = Field(3, ge=0, le=4, strict=True, description="0 highest ... 4 lowest")
 
 
+class JobBulk(Request):
+    jobs: list[JobSubmit] = Field(min_length=1, max_length=1000, description="created all together, or none")
+
+
 class JobTarget(BaseModel):
     kind: str
     name: str
@@ -195,12 +199,16 @@ class Step(BaseModel):
     waiting_s: float
     attempt: int
     error: str | None
+    output: dict[str, Any] | None = Field(None, description="what the step returned (FINISHED steps)")
+    retry_at: UTCTime | None = Field(None, description="when a failed attempt is retried (the job waits PENDING)")
     task_id: str | None = Field(None, description="the Celery task id of the latest attempt")
     flower_url: str | None = Field(None, description="that attempt's page in Flower")
 
     @classmethod
     def from_record(cls, step: StepRecord, flower: str | None = None) -> Step:
         return cls(
+            output=step.output,
+            retry_at=step.retry_at,
             task_id=step.task_id,
             flower_url=f"{flower}/task/{step.task_id}" if flower and step.task_id else None,
             index=step.index,
@@ -402,3 +410,23 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: str = Field(description="`ok` or `unavailable`")
     checks: dict[str, str] = Field(description="database / redis -> `ok` or what failed")
+
+
+# ------------------------------------------------------------------------------------------------ types
+
+
+class JobList(BaseModel):
+    items: list[Job]
+
+
+class StepInfo(BaseModel):
+    name: str
+    weight: float
+
+
+class JobTypeInfo(BaseModel):
+    name: str
+    params_schema: dict[str, Any] = Field(description="the JSON Schema of the type's params")
+    steps: list[StepInfo] | None = Field(description="the declared steps; null when planned from the params")
+    target_kind: str | None = Field(description='the target kind it needs; null: none, or "any" kind')
+    exclusive: str | None = Field(description='"target": one RUNNING job per target')

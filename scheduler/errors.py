@@ -23,6 +23,19 @@ class Invalid(JobctlError):
     code = "invalid"
 
 
+class InvalidItems(Invalid):
+    """Some items of a request for many (a bulk submission) are refused, and nothing was changed: `causes` are
+    (index, the error that refused it); `items`, (index, its message)."""
+
+    def __init__(self, message: str, causes: list[tuple[int, JobctlError]]) -> None:
+        super().__init__(message)
+        self.causes = causes
+
+    @property
+    def items(self) -> list[tuple[int, str]]:
+        return [(index, exc.message) for index, exc in self.causes]
+
+
 class Conflict(JobctlError):
     """An operation the job's current state does not allow (docs/contract.md §4: 409)."""
 

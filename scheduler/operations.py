@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from jobctl.scheduler import handover, store
 from jobctl.scheduler.batch import MAX_BATCH, BatchItem, BatchRefused, not_found
 from jobctl.scheduler.db import Database
-from jobctl.scheduler.errors import Conflict, Invalid, NotFound
+from jobctl.scheduler.errors import Conflict, Invalid, InvalidItems, JobctlError, NotFound
 from jobctl.scheduler.executor import Bus, Executor
 from jobctl.scheduler.metrics import Metrics
-from jobctl.scheduler.records import Dispatch, JobRecord, StepSpec, TargetRecord
+from jobctl.scheduler.records import Dispatch, JobRecord, ProjectRecord, StepSpec, TargetRecord
 from jobctl.scheduler.settings import Settings
 from jobctl.scheduler.states import OPERATIONS, Action, JobStatus
 from jobctl.scheduler.targets import TargetKinds, mismatch
@@ -31,6 +31,19 @@ log = logging.getLogger(__name__)
 AUTO_DISCARD_ACTOR = "auto-discard"
 #: How long, beyond the stop's grace, a restarted job waits at most for the cleanup of its earlier run.
 RESTART_HOLD_S = 15.0
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A job to create: its type's name, the steps it planned and its validated params (`JobType.prepare`)."""
+
+    project: str
+    job_type: str
+    steps: Sequence[StepSpec]
+    params: dict[str, Any]
+    priority: int = 3
+    target: tuple[str, str] | None = None
+    exclusive: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,40 +115,93 @@ class Operations:
         target: tuple[str, str] | None,
         exclusive: bool = False,
     ) -> JobRecord:
-        """Create a PENDING job with its steps. `Invalid` if the target does not exist or is not allowed.
-        `exclusive`: the job does not start while another job on its target is RUNNING."""
-        if not 0 <= priority <= 4:
-            raise Invalid("priority must be between 0 (highest) and 4 (lowest)")
+        """Create a PENDING job with its steps (`submit_many` of one). `NotFound` for a missing project,
+        `Invalid` if the target does not exist or is not allowed. `exclusive`: the job does not start while
+        another job on its target is RUNNING."""
+        one = Submission(project, job_type, steps, params, priority, target, exclusive)
+        try:
+            return self.submit_many([one], submitter)[0]
+        except InvalidItems as exc:
+            raise exc.causes[0][1] from None
+
+    def submit_many(
+        self,
+        submissions: Sequence[Submission | None],
+        submitter: str,
+        refused: Sequence[tuple[int, JobctlError]] = (),
+    ) -> list[JobRecord]:
+        """Create every job in one transaction, or none: each is checked first (its project exists, its
+        target exists and is valid, its priority), and if any is refused - or the caller `refused` some already
+        (their places in `submissions` are None) - `InvalidItems` names each refused one by its index and
+        nothing is written. Each distinct project and target is read once. After the commit, the jobs are
+        announced and the schedulers woken in one round trip."""
+        problems = list(refused)
         with self.db.write() as s:
-            proj = store.get_project(s, project)
-            pinned: tuple[str, str, str] | None = None
-            if target is not None:
-                kind, name = target
-                resolver = self.targets.get(kind)
-                resolver.validate(name)
-                version = resolver.version(s, proj.id, name)
-                if version is None:
-                    raise Invalid(f"target {kind} {name!r} does not exist")
-                pinned = (kind, name, version)
-            job = store.insert_job(
-                s,
-                project_id=proj.id,
-                job_type=job_type,
-                steps=steps,
-                params=params,
-                priority=priority,
-                submitter=submitter,
-                target=pinned,
-                project=proj.name,
-                exclusive=exclusive and pinned is not None,
-            )
+            projects: dict[str, ProjectRecord] = {}
+            versions: dict[tuple[int, str, str], str | None] = {}
+            planned: list[tuple[Submission, ProjectRecord, tuple[str, str, str] | None]] = []
+            for index, sub in enumerate(submissions):
+                if sub is None:
+                    continue
+                try:
+                    planned.append(self._check(s, sub, projects, versions))
+                except (Invalid, NotFound) as exc:
+                    problems.append((index, exc))
+            if problems:
+                problems.sort(key=lambda p: p[0])
+                listed = "; ".join(f"jobs[{i}]: {exc.message}" for i, exc in problems)
+                raise InvalidItems(
+                    f"{len(problems)} of {len(submissions)} jobs refused, none submitted: {listed}", problems
+                )
+            jobs = [
+                store.insert_job(
+                    s,
+                    project_id=proj.id,
+                    job_type=sub.job_type,
+                    steps=sub.steps,
+                    params=sub.params,
+                    priority=sub.priority,
+                    submitter=submitter,
+                    target=pinned,
+                    project=proj.name,
+                    exclusive=sub.exclusive and pinned is not None,
+                )
+                for sub, proj, pinned in planned
+            ]
         batch = self.bus.batch()
-        self.bus.job_changed(job, batch)
+        for job in jobs:
+            self.bus.job_changed(job, batch)
         self.bus.wake_scheduler(batch)
         if self.metrics is not None:
-            self.metrics.count("transitions", Action.SUBMIT.value, pipe=batch)
+            self.metrics.count("transitions", Action.SUBMIT.value, len(jobs), pipe=batch)
         self.bus.flush(batch)
-        return job
+        return jobs
+
+    def _check(
+        self,
+        s: Session,
+        sub: Submission,
+        projects: dict[str, ProjectRecord],
+        versions: dict[tuple[int, str, str], str | None],
+    ) -> tuple[Submission, ProjectRecord, tuple[str, str, str] | None]:
+        """A submission's project and pinned target (kind, name, version), read through the caches given."""
+        if not 0 <= sub.priority <= 4:
+            raise Invalid("priority must be between 0 (highest) and 4 (lowest)")
+        proj = projects.get(sub.project)
+        if proj is None:
+            proj = projects[sub.project] = store.get_project(s, sub.project)
+        if sub.target is None:
+            return sub, proj, None
+        kind, name = sub.target
+        key = (proj.id, kind, name)
+        if key not in versions:
+            resolver = self.targets.get(kind)
+            resolver.validate(name)
+            versions[key] = resolver.version(s, proj.id, name)
+        version = versions[key]
+        if version is None:
+            raise Invalid(f"target {kind} {name!r} does not exist")
+        return sub, proj, (kind, name, version)
 
     def operate(self, job_id: str, action: Action, actor: str, reason: str | None = None) -> JobRecord | None:
         """Take a user operation on a job; `Conflict` if its state refuses it. None after a delete."""

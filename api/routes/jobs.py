@@ -1,4 +1,5 @@
-"""`/api/v1/jobs`: submit, list, show, operate and delete jobs; their events and step logs (SPEC §4).
+"""`/api/v1/jobs`: submit (one or in bulk), list, show, operate and delete jobs; their events and step logs
+(docs/contract.md §4).
 
 Every route answers 404 for a job whose project the caller cannot see, exactly as for a job that does not
 exist. Reads go through `scheduler.store` in a read transaction; changes go through `Operations`.
@@ -22,6 +23,8 @@ from jobctl.api.schemas import (
     Event,
     Job,
     JobBatch,
+    JobBulk,
+    JobList,
     JobPage,
     JobSort,
     JobSubmit,
@@ -30,7 +33,8 @@ from jobctl.api.schemas import (
 )
 from jobctl.scheduler import store
 from jobctl.scheduler.batch import MAX_BATCH, BatchRefused
-from jobctl.scheduler.errors import Forbidden, Invalid, NotFound
+from jobctl.scheduler.errors import Forbidden, Invalid, JobctlError, NotFound
+from jobctl.scheduler.operations import Submission
 from jobctl.scheduler.records import JobRecord
 from jobctl.scheduler.states import Action, JobStatus
 from jobctl.workers.services import Services
@@ -96,6 +100,50 @@ def submit_job(
         exclusive=job_type.exclusive is not None,
     )
     return Job.from_record(job, services.settings.flower_base_url)
+
+
+@router.post(
+    "/bulk",
+    response_model=JobList,
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(403, 422),
+    summary="Submit many jobs at once",
+)
+def submit_jobs(
+    body: JobBulk, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
+) -> JobList:
+    """Create 1 to 1,000 jobs in one transaction and answer 201 with them, in order - or none of them.
+
+    Every job is checked first, as `POST /jobs` checks one. If any is refused, nothing is created: 422 whose
+    `error.items` lists `{index, message}` for each refused job (a project the caller cannot see counts as
+    missing); 403 if the caller lacks the operator role in a project they submit to.
+    """
+    forbidden: dict[str, list[int]] = {}
+    refused: list[tuple[int, JobctlError]] = []
+    submissions: list[Submission | None] = []
+    for index, item in enumerate(body.jobs):
+        try:
+            caller.require_operator(item.project)
+            job_type = services.registry.get(item.type)
+            params, steps = job_type.prepare(item.params)
+            target = (item.target.kind, item.target.name) if item.target else None
+            services.registry.check_target(job_type, target)
+        except Forbidden:
+            forbidden.setdefault(item.project, []).append(index)
+            submissions.append(None)
+            continue
+        except (Invalid, NotFound) as exc:
+            refused.append((index, exc))
+            submissions.append(None)
+            continue
+        exclusive = job_type.exclusive is not None
+        submissions.append(Submission(item.project, job_type.name, steps, params, item.priority, target, exclusive))
+    if forbidden:
+        where = "; ".join(f"project {p!r} (jobs {', '.join(map(str, i))})" for p, i in forbidden.items())
+        raise Forbidden(f"you need the operator role to submit to {where}; none was submitted")
+    jobs = services.ops.submit_many(submissions, caller.name, refused)
+    flower = services.settings.flower_base_url
+    return JobList(items=[Job.from_record(job, flower) for job in jobs])
 
 
 # ------------------------------------------------------------------------------------------------- list

@@ -47,7 +47,10 @@ def rows(services: Services, job_id: str) -> dict[str, Any]:
             "job": plain(job, CLOCK | UNIQUE),
             "steps": [plain(st, CLOCK | UNIQUE) for st in steps],
             "events": [plain(ev, CLOCK | UNIQUE) for ev in events],
-            "leased": [st.lease_until is not None for st in s.scalars(select(models.Step).filter_by(job_id=job_id))],
+            "leased": [
+                st.lease_until is not None
+                for st in s.scalars(select(models.Step).filter_by(job_id=job_id).order_by(models.Step.index))
+            ],
         }
 
 

@@ -73,6 +73,8 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/jobs"): Case(query=lambda w: {"project": w.b}),
     ("POST", "/api/v1/jobs"): Case(body=lambda w: {"project": w.b, "type": "sleep", "params": {"steps": 1}}),
     ("POST", "/api/v1/jobs/batch"): Case(body=lambda w: {"action": "pause", "ids": [w.job]}),
+    ("POST", "/api/v1/jobs/bulk"): Case(body=lambda w: {"jobs": [{"project": w.b, "type": "sleep"}]}),
+    ("GET", "/api/v1/types"): Case(touches_b=False),
     ("GET", "/api/v1/events"): Case(query=lambda w: {"project": w.b}),
     ("PUT", "/api/v1/projects/{project}/targets/{kind}/{name}"): Case(body=lambda w: {"attributes": {"v": 2}}),
 }
@@ -216,6 +218,10 @@ def test_an_operator_of_another_project_never_sees_b(
             assert httpx.Response(200, text=body).json() == {
                 "results": [{"id": world.job, "ok": False, "status": None, "error": f"job {world.job!r} not found"}]
             }
+        elif path == "/api/v1/jobs/bulk":  # refused item by item: b does not exist for this caller
+            assert status == 422, where
+            items = httpx.Response(422, text=body).json()["error"]["items"]
+            assert items == [{"index": 0, "message": f"project {world.b!r} not found"}], where
         elif case.touches_b:
             assert status == 404, where
         else:

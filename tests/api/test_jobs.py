@@ -55,6 +55,8 @@ def test_submit_answers_201_with_the_pending_job(client: TestClient, project: st
         "waiting_s",
         "attempt",
         "error",
+        "output",
+        "retry_at",
         "task_id",
         "flower_url",
     }
