@@ -1,0 +1,208 @@
+"""Every request the client makes, as a value: method, path, query, body and how to read the answer. The
+sync and async clients send the same `Call`s (`_http`), so each rule is written once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+from pydantic import BaseModel, ValidationError
+
+from jobctl.client._errors import BadAnswer
+from jobctl.client._models import (
+    BatchResult,
+    Event,
+    Job,
+    JobPage,
+    JobQuery,
+    JobType,
+    Me,
+    NewUser,
+    Project,
+    Target,
+    TargetDeleted,
+    User,
+)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+#: The user operations, in the order the API documents them.
+OPERATIONS = ("pause", "resume", "restart", "discard", "delete")
+BATCH_ACTIONS = OPERATIONS
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One request and the reading of its answer (`parse` gets the decoded JSON, or the text if `text`)."""
+
+    method: str
+    path: str
+    parse: Callable[[Any], T]
+    params: Any = None
+    json: Any = None
+    text: bool = False
+
+
+def one(model: type[M]) -> Callable[[Any], M]:
+    def parse(value: Any) -> M:
+        try:
+            return model.model_validate(value)
+        except ValidationError as exc:
+            raise BadAnswer(f"the server's answer is not a {model.__name__}: {exc.errors()[0]['msg']}") from exc
+
+    return parse
+
+
+def many(model: type[M], key: str | None = None) -> Callable[[Any], list[M]]:
+    item = one(model)
+
+    def parse(value: Any) -> list[M]:
+        if key is not None:
+            value = value.get(key) if isinstance(value, dict) else None
+        if not isinstance(value, list):
+            raise BadAnswer(f"the server answered with something that is not a list of {model.__name__}")
+        return [item(v) for v in value]
+
+    return parse
+
+
+def segment(value: str) -> str:
+    """`value` as one path segment (a `/` or `?` in it cannot reach another route)."""
+    return quote(value, safe="")
+
+
+def submission(
+    job_type: str,
+    project: str,
+    params: Mapping[str, Any] | None = None,
+    target: tuple[str, str] | None = None,
+    priority: int | None = None,
+) -> dict[str, Any]:
+    """The JSON of one job to submit."""
+    body: dict[str, Any] = {"project": project, "type": job_type}
+    if params is not None:
+        body["params"] = dict(params)
+    if target is not None:
+        kind, name = target
+        body["target"] = {"kind": kind, "name": name}
+    if priority is not None:
+        body["priority"] = priority
+    return body
+
+
+def as_submission(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An item of `submit_many` as the API wants it: `target` may be a (kind, name) pair."""
+    body = dict(item)
+    target = body.get("target")
+    if isinstance(target, tuple | list):
+        body["target"] = {"kind": target[0], "name": target[1]}
+    return body
+
+
+# -- jobs ----------------------------------------------------------------------------------------------------
+
+
+def submit(body: dict[str, Any]) -> Call[Job]:
+    return Call("POST", "/jobs", one(Job), json=body)
+
+
+def submit_many(bodies: Sequence[Mapping[str, Any]]) -> Call[list[Job]]:
+    return Call("POST", "/jobs/bulk", many(Job, "items"), json={"jobs": [as_submission(b) for b in bodies]})
+
+
+def get_job(job_id: str) -> Call[Job]:
+    return Call("GET", f"/jobs/{segment(job_id)}", one(Job))
+
+
+def list_jobs(query: JobQuery) -> Call[JobPage]:
+    return Call("GET", "/jobs", one(JobPage), params=query.params())
+
+
+def operate(job_id: str, operation: str) -> Call[Job | None]:
+    """A user operation; a delete answers nothing (the job is gone)."""
+    if operation not in OPERATIONS:
+        raise ValueError(f"unknown operation {operation!r}; one of {', '.join(OPERATIONS)}")
+    if operation == "delete":
+        return Call("DELETE", f"/jobs/{segment(job_id)}", lambda _: None)
+    return Call("POST", f"/jobs/{segment(job_id)}/{operation}", one(Job))
+
+
+def events(job_id: str) -> Call[list[Event]]:
+    return Call("GET", f"/jobs/{segment(job_id)}/events", many(Event))
+
+
+def log(job_id: str, step: int, tail: int | None) -> Call[str]:
+    params = {"tail": tail} if tail is not None else None
+    return Call("GET", f"/jobs/{segment(job_id)}/steps/{int(step)}/log", str, params=params, text=True)
+
+
+def batch(
+    action: str, ids: Sequence[str] | None, filter: Mapping[str, Any] | None, atomic: bool
+) -> Call[list[BatchResult]]:
+    if action not in BATCH_ACTIONS:
+        raise ValueError(f"unknown action {action!r}; one of {', '.join(BATCH_ACTIONS)}")
+    if (ids is None) == (filter is None):
+        raise ValueError("give the jobs either as ids or as a filter")
+    body: dict[str, Any] = {"action": action, "atomic": atomic}
+    if ids is not None:
+        body["ids"] = list(ids)
+    else:
+        body["filter"] = dict(filter or {})
+    return Call("POST", "/jobs/batch", many(BatchResult, "results"), json=body)
+
+
+def types() -> Call[list[JobType]]:
+    return Call("GET", "/types", many(JobType))
+
+
+# -- targets -------------------------------------------------------------------------------------------------
+
+
+def list_targets(project: str) -> Call[list[Target]]:
+    return Call("GET", f"/projects/{segment(project)}/targets", many(Target))
+
+
+def put_target(project: str, name: str, attributes: Mapping[str, Any] | None, kind: str) -> Call[Target]:
+    path = f"/projects/{segment(project)}/targets/{segment(kind)}/{segment(name)}"
+    return Call("PUT", path, one(Target), json={"attributes": dict(attributes or {})})
+
+
+def delete_target(project: str, name: str, kind: str) -> Call[TargetDeleted | None]:
+    path = f"/projects/{segment(project)}/targets/{segment(kind)}/{segment(name)}"
+    return Call("DELETE", path, lambda v: one(TargetDeleted)(v) if isinstance(v, dict) else None)
+
+
+# -- projects and users --------------------------------------------------------------------------------------
+
+
+def me() -> Call[Me]:
+    return Call("GET", "/me", one(Me))
+
+
+def list_projects() -> Call[list[Project]]:
+    return Call("GET", "/projects", many(Project))
+
+
+def create_project(name: str, max_running: int | None) -> Call[Project]:
+    body: dict[str, Any] = {"name": name}
+    if max_running is not None:
+        body["max_running"] = max_running
+    return Call("POST", "/projects", one(Project), json=body)
+
+
+def list_users() -> Call[list[User]]:
+    return Call("GET", "/users", many(User))
+
+
+def create_user(name: str, admin: bool, roles: Mapping[str, str] | None) -> Call[NewUser]:
+    return Call("POST", "/users", one(NewUser), json={"name": name, "admin": admin, "roles": dict(roles or {})})
+
+
+def set_roles(name: str, roles: Mapping[str, str | None]) -> Call[User | None]:
+    def parse(value: Any) -> User | None:
+        return one(User)(value) if isinstance(value, dict) and "name" in value else None
+
+    return Call("PUT", f"/users/{segment(name)}/roles", parse, json=dict(roles))
