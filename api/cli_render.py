@@ -15,8 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from jobctl.api.client import User
-from jobctl.api.schemas import Job, Project
+from jobctl.client import Job, JobType, Project, Target, User
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -194,6 +193,31 @@ def users_table(users: Sequence[User]) -> Table:
 
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def targets_table(targets: Sequence[Target]) -> Table:
+    """Targets: kind, name, version, attributes."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("KIND", "NAME", "VERSION", "ATTRIBUTES"):
+        table.add_column(column, justify="right" if column == "VERSION" else "left")
+    for target in targets:
+        table.add_row(target.kind, target.name, str(target.version), json.dumps(target.attributes, sort_keys=True))
+    return table
+
+
+def types_table(types: Sequence[JobType]) -> Table:
+    """Job types: name, steps (with weights), target kind, exclusivity."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("TYPE", "STEPS", "TARGET", "EXCLUSIVE"):
+        table.add_column(column)
+    for jt in types:
+        steps = (
+            "planned from the params"
+            if jt.steps is None
+            else ", ".join(s.name if s.weight == 1 else f"{s.name} ({s.weight:g})" for s in jt.steps)
+        )
+        table.add_row(jt.name, steps, jt.target_kind or "-", jt.exclusive or "-")
+    return table
 
 
 def show_list(items: Sequence[M], table: Callable[[Sequence[M]], Table], as_json: bool) -> None:

@@ -14,11 +14,10 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 from rich.text import Text
 
 from jobctl.api.cli_render import SHORT_ID, fmt_duration, status_text
-from jobctl.api.client import ApiError, ClientError, Unreachable
-from jobctl.api.schemas import Job
-from jobctl.scheduler.states import JobStatus
+from jobctl.client import ApiError, Job, JobStatus, NotFound, Unreachable
+from jobctl.client import Error as ClientError
 
-#: an event source: given a project, the data of its `job` events as they arrive (SPEC §4 `GET /events`)
+#: an event source: given a project, the data of its `job` events as they arrive (docs/contract.md §4 `GET /events`)
 EventSource = Callable[[str], Iterable[dict[str, Any]]]
 
 DEFAULT_POLL_S = 2.0
@@ -77,7 +76,7 @@ class EventPump:
                     if message.get("id") == self.job_id:
                         self._queue.put(message)
             except ApiError as exc:
-                if exc.status in (401, 403, 404, 405):
+                if exc.http_status in (401, 403, 404, 405):
                     self.live = False
                     return
             except Exception:  # a broken stream only costs liveness; the fetches keep the truth
@@ -199,7 +198,7 @@ def follow(
         try:
             job = fetch()
         except ApiError as exc:
-            if exc.status == 404 and not exc.missing_route:
+            if isinstance(exc, NotFound) and not exc.missing_route:
                 raise JobGone(f"job {job_id} no longer exists (deleted)") from exc
             raise
         view.show(job)

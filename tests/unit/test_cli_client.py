@@ -25,8 +25,8 @@ from jobctl.api.app import create_app
 from jobctl.api.cli import app
 from jobctl.api.cli_client import Connector
 from jobctl.api.cli_watch import EventPump, WatchView, follow
-from jobctl.api.client import ApiError, JobctlClient, Unreachable, parse_sse
-from jobctl.api.schemas import Job
+from jobctl.client import Client as JobctlClient
+from jobctl.client import Job, NotFound, Unreachable, parse_sse
 from jobctl.scheduler.settings import Settings
 from jobctl.workers.services import Services, build
 
@@ -428,7 +428,7 @@ def test_follow_polls_when_the_event_stream_is_missing(template: Job) -> None:
     )
 
     def missing(project: str) -> Iterable[dict[str, Any]]:
-        raise ApiError(404, "not_found", "no such route")
+        raise NotFound(404, "not_found", "no such route")
 
     view, out = _recording_view()
     started = time.monotonic()
@@ -507,6 +507,6 @@ def test_job_events_streams_the_job_events_of_the_project() -> None:
         return httpx.Response(404, json={"error": {"code": "not_found", "message": "no such route"}})
 
     old = httpx.Client(transport=httpx.MockTransport(refused), base_url="http://api")
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(NotFound) as caught:
         list(JobctlClient(token="t", http=old).job_events("p"))
     assert caught.value.missing_route
