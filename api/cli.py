@@ -302,10 +302,10 @@ def _save_dev_secrets(data: Mapping[str, Mapping[str, str]]) -> None:
 
 
 def _count_users(settings: Settings) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from jobctl.scheduler import store
     from jobctl.scheduler.db import Database
-
-    from sqlalchemy.exc import SQLAlchemyError
 
     db = Database(settings.database_url, pool_size=1)
     try:
