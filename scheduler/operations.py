@@ -149,25 +149,26 @@ class Operations:
                     problems.append((index, exc))
             if problems:
                 problems.sort(key=lambda p: p[0])
-                listed = "; ".join(f"jobs[{i}]: {exc.message}" for i, exc in problems)
+                listed = "; ".join(f"jobs[{i}]: {exc.message}" for i, exc in problems[:20])
+                if len(problems) > 20:  # `items` names every one; the message stays readable
+                    listed += f"; and {len(problems) - 20} more"
                 raise InvalidItems(
                     f"{len(problems)} of {len(submissions)} jobs refused, none submitted: {listed}", problems
                 )
-            jobs = [
-                store.insert_job(
-                    s,
+            new = [
+                store.NewJob(
                     project_id=proj.id,
+                    project=proj.name,
                     job_type=sub.job_type,
                     steps=sub.steps,
                     params=sub.params,
                     priority=sub.priority,
-                    submitter=submitter,
                     target=pinned,
-                    project=proj.name,
                     exclusive=sub.exclusive and pinned is not None,
                 )
                 for sub, proj, pinned in planned
             ]
+            jobs = store.insert_jobs(s, new, submitter)
         batch = self.bus.batch()
         for job in jobs:
             self.bus.job_changed(job, batch)

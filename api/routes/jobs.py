@@ -7,7 +7,9 @@ exist. Reads go through `scheduler.store` in a read transaction; changes go thro
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -35,7 +37,7 @@ from jobctl.scheduler import store
 from jobctl.scheduler.batch import MAX_BATCH, BatchRefused
 from jobctl.scheduler.errors import Forbidden, Invalid, JobctlError, NotFound
 from jobctl.scheduler.operations import Submission
-from jobctl.scheduler.records import JobRecord
+from jobctl.scheduler.records import JobRecord, StepSpec
 from jobctl.scheduler.states import Action, JobStatus
 from jobctl.workers.services import Services
 
@@ -121,11 +123,15 @@ def submit_jobs(
     forbidden: dict[str, list[int]] = {}
     refused: list[tuple[int, JobctlError]] = []
     submissions: list[Submission | None] = []
+    prepared: dict[tuple[str, str], tuple[dict[str, Any], list[StepSpec]]] = {}  # items often repeat their params
     for index, item in enumerate(body.jobs):
         try:
             caller.require_operator(item.project)
             job_type = services.registry.get(item.type)
-            params, steps = job_type.prepare(item.params)
+            key = (job_type.name, json.dumps(item.params, sort_keys=True))
+            if key not in prepared:
+                prepared[key] = job_type.prepare(item.params)
+            params, steps = prepared[key]
             target = (item.target.kind, item.target.name) if item.target else None
             services.registry.check_target(job_type, target)
         except Forbidden:
