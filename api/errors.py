@@ -1,10 +1,11 @@
 """Every error the API answers with, mapped to HTTP in this one place.
 
-Body: `{"error": {"code": ..., "message": ...}}` (SPEC §4). A refused operation (409 `Conflict` carrying a job
-state) also gives the job's `status` and the operations `allowed` now, both inside `error` and at the top
-level. Request validation failures are 422 (malformed JSON: 400), unknown routes 404 and wrong methods 405,
-a lost database or Redis connection 503 (retry), all in the same shape; so are the request guard's refusals
-(api.guard: 413 for an oversized body, 400 for unreadable JSON, 422 for NUL characters).
+Body: `{"error": {"code": ..., "message": ...}}` (docs/contract.md §4.1). A refused operation (409 `Conflict`
+carrying a job state) also gives the job's `status` and the operations `allowed` now, both inside `error` and
+at the top level; a refused bulk submission (422 `InvalidItems`) lists each refused job as `items`. Request
+validation failures are 422 (malformed JSON: 400), unknown routes 404 and wrong methods 405, a lost database or
+Redis connection 503 (retry), all in the same shape; so are the request guard's refusals (api.guard: 413 for an
+oversized body, 400 for unreadable JSON, 422 for NUL characters).
 """
 
 from __future__ import annotations

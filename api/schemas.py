@@ -1,4 +1,4 @@
-"""Request and response models of the HTTP API (SPEC §4). These are what `/openapi.json` documents.
+"""Request and response models of the HTTP API (docs/contract.md §4). These are what `/openapi.json` documents.
 
 Requests refuse unknown fields and bound every string; responses are built from the domain's records with
 `from_record`. Times are ISO-8601 UTC (`...Z`).
@@ -284,7 +284,7 @@ class JobPage(BaseModel):
 
 
 class JobSort(StrEnum):
-    """The list's sort orders (SPEC §4); a leading `-` reverses. Mirrors `scheduler.store.SORTS`."""
+    """The list's sort orders (docs/contract.md §4.4); a leading `-` reverses. Mirrors `scheduler.store.SORTS`."""
 
     CREATED_AT = "created_at"
     CREATED_AT_DESC = "-created_at"
@@ -428,5 +428,7 @@ class JobTypeInfo(BaseModel):
     name: str
     params_schema: dict[str, Any] = Field(description="the JSON Schema of the type's params")
     steps: list[StepInfo] | None = Field(description="the declared steps; null when planned from the params")
-    target_kind: str | None = Field(description='the target kind it needs; null: none, or "any" kind')
+    target_kind: str | None = Field(
+        description='the kind of target every job needs; "any": a target of any kind is optional; null: none'
+    )
     exclusive: str | None = Field(description='"target": one RUNNING job per target')

@@ -17,9 +17,10 @@ router = APIRouter(prefix="/types", tags=["types"], responses=responses(401))
 @router.get("", response_model=list[JobTypeInfo], summary="List the job types")
 def list_types(caller: Caller = Depends(current_user), services: Services = Depends(get_services)) -> list[JobTypeInfo]:
     """Every registered job type, by name: its params' JSON Schema, its declared steps (null when they are
-    planned from the params), the target kind it needs (`"any"`: optional, any kind) and its exclusivity."""
+    planned from the params), the target kind every job needs (`"any"`: a target of any kind is optional; null:
+    the type takes none) and its exclusivity (`"target"` or null). Any authenticated caller may read it."""
     answer = []
-    for jt in services.registry.types():
+    for jt in sorted(services.registry.types(), key=lambda t: t.name):
         steps = jt.step_list()
         answer.append(
             JobTypeInfo(

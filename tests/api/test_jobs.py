@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from jobctl.scheduler import models
 from jobctl.scheduler.states import JobStatus, allowed_operations
 from jobctl.scheduler.store import SORTS
+from jobctl.workers.services import Services
 
 
 def submit(client: TestClient, project: str, **body: Any) -> dict[str, Any]:
@@ -119,6 +123,25 @@ def test_show_job_and_404(client: TestClient, project: str) -> None:
     missing = client.get("/api/v1/jobs/0123456789abcdef0123456789abcdef")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
+
+
+def test_steps_show_their_output_and_retry_time(client: TestClient, project: str, services: Services) -> None:
+    """A FINISHED step's `output` is what it returned (JSON); a step waiting to retry shows `retry_at` (ISO UTC).
+    The rows are set as a worker leaves them (no worker runs here)."""
+    job = submit(client, project, params={"steps": 3})
+    retry_at = datetime(2031, 5, 1, 12, 0, 0, 250000, tzinfo=UTC)
+    with services.db.write() as s:
+        step = models.Step
+        s.execute(
+            update(step)
+            .where(step.job_id == job["id"], step.index == 0)
+            .values(status="FINISHED", progress=100.0, attempt=1, output={"rows": 3, "names": ["a", "é"]})
+        )
+        s.execute(update(step).where(step.job_id == job["id"], step.index == 1).values(attempt=1, retry_at=retry_at))
+    steps = client.get(f"/api/v1/jobs/{job['id']}").json()["steps"]
+    assert steps[0]["output"] == {"rows": 3, "names": ["a", "é"]} and steps[0]["retry_at"] is None
+    assert steps[1]["output"] is None and steps[1]["retry_at"] == "2031-05-01T12:00:00.250000Z"
+    assert steps[2]["output"] is None and steps[2]["retry_at"] is None
 
 
 # ------------------------------------------------------------------------------------------------- list
