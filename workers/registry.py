@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import random
 import typing
 from collections.abc import Callable, Sequence
@@ -78,8 +79,17 @@ def _output_model(fn: Callable[..., Any]) -> type[BaseModel] | None:
 
 
 def to_output(step: Step[Any], value: Any) -> dict[str, Any] | None:
-    """A step's return value as stored: a model as its JSON, a dict as it is, None. `TypeError` otherwise."""
-    if value is None or isinstance(value, dict):
+    """A step's return value as stored: a model as its JSON, a dict as it is (if JSON can hold it), None.
+    `TypeError` otherwise: the attempt fails with that message."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"step {step.name!r} returned a dict that JSON cannot hold ({exc}); return a model"
+            ) from None
         return value
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")

@@ -134,6 +134,8 @@ def test_outputs_are_stored_as_json_and_read_back_typed() -> None:
     assert to_output(step, {"a": 1}) == {"a": 1} and to_output(step, None) is None
     with pytest.raises(TypeError, match="return a pydantic model, a dict or None"):
         to_output(step, 42)
+    with pytest.raises(TypeError, match="a dict that JSON cannot hold"):
+        to_output(step, {"at": object()})
 
     def count(ctx: Any) -> Counted:
         return Counted(rows=0)
