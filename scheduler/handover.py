@@ -551,4 +551,5 @@ def _step_start(job: Any, steps: list[Any], index: int, reason: str | None) -> S
         checkpoint=dict(step.checkpoint or {}),
         outputs={s.name: s.output for s in steps[:index]},
         fence=step.fence,
+        failures=step.failures,
     )

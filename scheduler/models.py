@@ -182,6 +182,9 @@ class Step(Base):
     lease_until: Mapped[datetime | None]
     dispatches: Mapped[int] = mapped_column(default=0)  # messages sent for the current attempt
     retry_at: Mapped[datetime | None]  # a failed attempt's retry is due then (its job waits PENDING until)
+    # Attempts that failed (raised or timed out) since the job was submitted, resumed or restarted: what the job
+    # type's Retry counts (pauses and lost workers do not).
+    failures: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (
         CheckConstraint(f"status IN ({STATUSES})", name="status"),

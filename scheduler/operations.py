@@ -375,13 +375,17 @@ class Operations:
                         next_dispatch = follows
                 elif outcome.retry and outcome.delay_s > 0:
                     reason = f"step {index} failed: {outcome.error}; retrying in {outcome.delay_s:.3g}s"
-                    t = store.transition(s, job_id, Action.RETRY_LATER, "worker", reason, retry_in=outcome.delay_s)
+                    t = store.transition(
+                        s, job_id, Action.RETRY_LATER, "worker", reason, retry_in=outcome.delay_s, failure=True
+                    )
                 elif outcome.retry:
                     reason = f"step {index} failed: {outcome.error}; retrying"
-                    t = self._transition(s, job_id, Action.RETRY, "worker", reason)
+                    t = self._transition(s, job_id, Action.RETRY, "worker", reason, failure=True)
                 else:
                     error = outcome.error
-                    t = self._transition(s, job_id, Action.FAIL, "worker", f"step {index} failed", error=error)
+                    t = self._transition(
+                        s, job_id, Action.FAIL, "worker", f"step {index} failed", error=error, failure=True
+                    )
             job = t.job if t is not None else store.get_job(s, job_id)
         # The attempt reporting is the one the transition stopped: it must not revoke itself.
         self._after(
@@ -432,13 +436,28 @@ class Operations:
     # ----------------------------------------------------------------------------------------- internals
 
     def _transition(
-        self, s: Session, job_id: str, action: Action, actor: str, reason: str | None = None, error: str | None = None
+        self,
+        s: Session,
+        job_id: str,
+        action: Action,
+        actor: str,
+        reason: str | None = None,
+        error: str | None = None,
+        failure: bool = False,
     ) -> store.Transition:
         # A restarted job waits (PENDING) for the cleanup of its earlier run, which ends the hold
         # (`release_restart_hold`); should the cleanup be lost, the hold runs out by itself.
         hold = self.settings.stop_grace_s + RESTART_HOLD_S if action is Action.RESTART else 0.0
         return store.transition(
-            s, job_id, action, actor, reason, queue_lease_s=self.settings.queue_lease_s, error=error, retry_in=hold
+            s,
+            job_id,
+            action,
+            actor,
+            reason,
+            queue_lease_s=self.settings.queue_lease_s,
+            error=error,
+            retry_in=hold,
+            failure=failure,
         )
 
     def release_restart_hold(self, job_id: str, attempt: int) -> None:

@@ -350,6 +350,7 @@ def insert_job(
             "lease_until": None,
             "dispatches": 0,
             "retry_at": None,
+            "failures": 0,
         }
         for i, spec in enumerate(steps)
     ]
@@ -596,6 +597,7 @@ def _bulk_submission(dialect: str) -> Writes | None:
         "duration_s": zero,
         "waiting_s": zero,
         "dispatches": literal(0),
+        "failures": literal(0),
     }
     event_columns = {
         "job_id": j["id"],
@@ -869,6 +871,7 @@ def transition(
     queue_lease_s: float = 60.0,
     error: str | None = None,
     retry_in: float = 0.0,
+    failure: bool = False,
 ) -> Transition:
     """Take `action` on the job, or raise `Conflict` (409) and change nothing.
 
@@ -900,6 +903,8 @@ def transition(
     job.retry_at = None  # a retry delay ends with any change of state but the one that starts it
     if current is not None:
         current.retry_at = None
+        if failure:  # an attempt of the step failed: what the job type's Retry counts
+            current.failures += 1
 
     if action is Action.DELETE:
         session.execute(delete(models.Job).where(models.Job.id == job_id))
@@ -916,6 +921,7 @@ def transition(
     elif action is Action.RESUME:
         job.error = None
         if current is not None:
+            current.failures = 0  # a person asked for it again: the retry policy starts afresh
             current.status = S.PENDING.value
             current.error = None
             current.ready_at = now
@@ -1032,6 +1038,7 @@ def _reset_step(step: models.Step, *, ready: bool, now: datetime) -> None:
     step.duration_s = step.waiting_s = 0.0
     step.dispatches = 0
     step.retry_at = None
+    step.failures = 0
     step.ready_at = now if ready else None
 
 
@@ -1280,6 +1287,7 @@ class StepStart:
     checkpoint: dict[str, Any]
     outputs: dict[str, Any]
     fence: str
+    failures: int = 0  # attempts of this step that failed before (since the job was submitted, resumed, restarted)
 
 
 def lock_attempt(session: Session, job_id: str, index: int, fence: str, *, expired: bool = False) -> bool:

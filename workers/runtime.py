@@ -252,7 +252,7 @@ class Attempt:
 
     def failure(self, error: str) -> Failed:
         """The attempt failed with `error`: the job type's retry policy decides whether and when it runs again."""
-        delay = self.job_type.retry.delay(self.start.attempt)
+        delay = self.job_type.retry.delay(self.start.failures + 1)  # this failure's number
         return Failed(error, retry=delay is not None, delay_s=delay or 0.0)
 
     def _unwound(self) -> None:
