@@ -25,8 +25,8 @@ from jobctl.scheduler.store import Transition
 
 log = logging.getLogger(__name__)
 
-#: (job id, project id, priority, created_at, the (kind, name) of the target it needs alone, or None)
-Candidate = tuple[str, int, int, datetime, tuple[str, str] | None]
+#: (job id, project id, priority, created_at, its target as (kind, name, exclusive), or None)
+Candidate = tuple[str, int, int, datetime, tuple[str, str, bool] | None]
 
 #: After a pass that found every slot taken, the loop waits this long before the next: the wake-ups of a burst
 #: of submissions (one each) then cost one pass, not one each, while a freed slot is filled this much later.
@@ -37,16 +37,21 @@ def fair_order(candidates: Sequence[Candidate], slots: int) -> list[str]:
     """Pick up to `slots` jobs: round-robin over projects, each round ordered by priority then age.
 
     Within a project, jobs go by (priority, age). Every project with a candidate gets a slot before any
-    project gets a second one, so a large backlog never starves a small project. Of the jobs that need the same
-    target alone (an exclusive job type), only the first is picked.
+    project gets a second one, so a large backlog never starves a small project. Two jobs on one target where
+    either is exclusive are never both picked: the first in that order is.
     """
     queues: dict[int, list[Candidate]] = {}
-    held: set[tuple[int, str, str]] = set()
+    alone: set[tuple[int, str, str]] = set()  # targets an exclusive candidate takes
+    shared: set[tuple[int, str, str]] = set()  # targets any candidate takes
     for cand in sorted(candidates, key=lambda c: (c[2], c[3], c[0])):
         if cand[4] is not None:
-            if (cand[1], *cand[4]) in held:
+            kind, name, exclusive = cand[4]
+            target = (cand[1], kind, name)
+            if target in alone or (exclusive and target in shared):
                 continue
-            held.add((cand[1], *cand[4]))
+            shared.add(target)
+            if exclusive:
+                alone.add(target)
         queues.setdefault(cand[1], []).append(cand)
     chosen: list[str] = []
     while len(chosen) < slots and queues:

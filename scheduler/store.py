@@ -1115,8 +1115,8 @@ _HOLDER = aliased(models.Job, name="holder")
 
 def _may_start(job: Any) -> list[Any]:
     """The conditions under which the PENDING job `job` (the model or an alias) may be dispatched now: not
-    waiting for a retry delay (parameter `now`), and - if its type is exclusive - no other job on its target
-    RUNNING. A pass dispatches at most one exclusive job per target (`loop.fair_order`)."""
+    waiting for a retry delay (parameter `now`), and not sharing its target with a RUNNING job where either of
+    the two is exclusive. A pass starts no two such jobs on one target either (`loop.fair_order`)."""
     holder = (
         select(_HOLDER.id)
         .where(
@@ -1124,12 +1124,13 @@ def _may_start(job: Any) -> list[Any]:
             _HOLDER.project_id == job.project_id,
             _HOLDER.target_kind == job.target_kind,
             _HOLDER.target_name == job.target_name,
+            or_(job.exclusive.is_(True), _HOLDER.exclusive.is_(True)),
         )
         .correlate(job)
     )
     return [
         or_(job.retry_at.is_(None), job.retry_at <= bindparam("now", type_=models.UTCDateTime())),
-        or_(job.exclusive.is_(False), ~exists(holder)),
+        or_(job.target_kind.is_(None), ~exists(holder)),
     ]
 
 
@@ -1170,9 +1171,9 @@ def project_loads_and_heads(
 
 def pending_candidates(
     session: Session, free: dict[int, int], limit: int | None = None
-) -> list[tuple[str, int, int, datetime, tuple[str, str] | None]]:
+) -> list[tuple[str, int, int, datetime, tuple[str, str, bool] | None]]:
     """Up to free[p] (and at most `limit`) oldest highest-priority PENDING jobs of each project p that may start
-    now (`_may_start`): (id, project, priority, created, the target it holds exclusively or None).
+    now (`_may_start`): (id, project, priority, created, its target as (kind, name, exclusive) or None).
 
     One index range scan per project (`ix_jobs_dispatch` ends in priority, created_at, id), stopped after its
     first rows, so the cost does not grow with the backlog; joined with UNION ALL into one statement."""
@@ -1187,7 +1188,7 @@ def pending_candidates(
     conn = session.connection()
     created = statement.reader(conn.dialect, ["created_at"])
     return [
-        (r[0], r[1], r[2], created(r)["created_at"], (r[5], r[6]) if r[4] else None)
+        (r[0], r[1], r[2], created(r)["created_at"], (r[5], r[6], bool(r[4])) if r[5] is not None else None)
         for r in statement.fetch(conn, params)
     ]
 

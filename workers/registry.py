@@ -12,6 +12,7 @@ import importlib
 import inspect
 import json
 import random
+import sys
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -171,6 +172,8 @@ class JobType(Generic[P]):
         self._steps: list[Step[Any]] = []
         self._planner: Planner | None = None
         self._cleanup: Cleanup | None = None
+        #: The module that declared it (`register` refuses another module's type of the same name).
+        self.module: str = sys._getframe(1).f_globals.get("__name__", "?")
         if register:
             registry.register(self)
 
@@ -244,8 +247,17 @@ class JobType(Generic[P]):
             raise Invalid(f"job type {self.name!r} planned no steps for these params")
         return params.model_dump(mode="json"), specs
 
-    def step_at(self, params: P, index: int) -> Step[Any]:
-        return self.steps_for(params)[index]
+    def step_at(self, params: P, index: int, name: str) -> Step[Any]:
+        """Step `index` of a job with these params, which was planned as `name` when the job was submitted;
+        `ValueError` if the job type's steps have changed since (a job never runs another step's code)."""
+        steps = self.steps_for(params)
+        if index >= len(steps) or steps[index].name != name:
+            now = repr(steps[index].name) if index < len(steps) else "missing"
+            raise ValueError(
+                f"job type {self.name!r} changed since the job was submitted: its step {index} was {name!r} and is"
+                f" now {now}; restart the job to run the new steps"
+            )
+        return steps[index]
 
 
 class Registry:
@@ -253,7 +265,13 @@ class Registry:
         self._types: dict[str, JobType[Any]] = {}
 
     def register(self, job_type: JobType[Any]) -> JobType[Any]:
-        """Add a job type; a second type of the same name replaces the first (a plugin imported again)."""
+        """Add a job type. A type of the same name declared in another module is refused (`ValueError`): a
+        plugin must not replace a built-in or another plugin's type; the same module imported again replaces it."""
+        known = self._types.get(job_type.name)
+        if known is not None and known.module != job_type.module:
+            raise ValueError(
+                f"job type {job_type.name!r} is declared twice: in {known.module} and in {job_type.module}"
+            )
         self._types[job_type.name] = job_type
         return job_type
 

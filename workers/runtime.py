@@ -212,7 +212,7 @@ class Attempt:
                 self.interruptible = True
                 self.ctx.check_stop()
                 self.ctx.params = self.job_type.parse(self.start.params)
-                step = self.job_type.step_at(self.ctx.params, self.start.step_index)
+                step = self.job_type.step_at(self.ctx.params, self.start.step_index, self.start.step_name)
                 if step.timeout_s is not None:
                     self._timeout_s, self._deadline = step.timeout_s, began + step.timeout_s
                 output = to_output(step, step.run(self.ctx))

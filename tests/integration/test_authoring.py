@@ -188,3 +188,14 @@ def test_a_restarted_job_starts_again_only_after_its_cleanup(live: System, proje
     redispatched = [e for e in events if e.action == "dispatch"][-1]
     assert [e.action for e in events][-2:] == ["restart", "dispatch"]
     assert redispatched.at.timestamp() >= float(cleaned_at)  # held PENDING until the cleanup ended
+
+
+def test_no_job_shares_a_target_with_a_running_exclusive_one(live: System, project: str) -> None:
+    name = table(live, project, ["id"])
+    export = live.submit(project, "export_table", params={"rows": 20, "row_s": 0.03}, target=("record", name))
+    other = live.submit(project, "sleep", params={"steps": 1, "seconds": 0.3}, target=("record", name))
+    export_again = live.submit(project, "export_table", params={"rows": 1, "row_s": 0}, target=("record", name))
+    done = [live.wait_status(j.id, "FINISHED", timeout=30) for j in (export, other, export_again)]
+    spans = sorted((j.started_at, j.finished_at) for j in done)
+    for (_, first_end), (second_start, _) in itertools.pairwise(spans):
+        assert first_end is not None and second_start is not None and first_end <= second_start, spans

@@ -196,3 +196,28 @@ def test_importing_jobctl_loads_no_service_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_type_name_declared_in_two_modules_is_refused() -> None:
+    reg = Registry()
+    first = jobctl.JobType("t_twice", register=False)
+    reg.register(first)
+    reg.register(jobctl.JobType("t_twice", register=False))  # the same module again: replaces it
+    other = jobctl.JobType("t_twice", register=False)
+    other.module = "someone_else"
+    with pytest.raises(ValueError, match=r"declared twice: in tests\.unit\.test_authoring and in someone_else"):
+        reg.register(other)
+
+
+def test_a_job_never_runs_another_steps_code_after_its_type_changed() -> None:
+    jt = jobctl.JobType("t_changed", register=False)
+
+    @jt.step
+    def first(ctx: jobctl.Context[jobctl.Params]) -> None:
+        return None
+
+    assert jt.step_at(jobctl.Params(), 0, "first") is first
+    with pytest.raises(ValueError, match="its step 0 was 'old' and is now 'first'; restart the job"):
+        jt.step_at(jobctl.Params(), 0, "old")
+    with pytest.raises(ValueError, match="its step 1 was 'second' and is now missing"):
+        jt.step_at(jobctl.Params(), 1, "second")

@@ -9,8 +9,11 @@ from jobctl.scheduler.loop import Candidate, fair_order
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def cand(job: str, project: int, priority: int = 3, age: int = 0, alone: str | None = None) -> Candidate:
-    return (job, project, priority, T0 + timedelta(seconds=age), ("record", alone) if alone else None)
+def cand(
+    job: str, project: int, priority: int = 3, age: int = 0, alone: str | None = None, on: str | None = None
+) -> Candidate:
+    target = ("record", alone, True) if alone else ("record", on, False) if on else None
+    return (job, project, priority, T0 + timedelta(seconds=age), target)
 
 
 def test_priority_then_age_within_a_project() -> None:
@@ -41,3 +44,14 @@ def test_one_job_per_exclusive_target_in_a_pass() -> None:
         cand("free", 1, age=4),
     ]
     assert sorted(fair_order(cands, 10)) == ["free", "t1-first", "t1-other-project", "t2"]
+
+
+def test_an_exclusive_job_and_another_on_its_target_are_not_picked_together() -> None:
+    shared_first = [
+        cand("shared-a", 1, age=0, on="t"),
+        cand("shared-b", 1, age=1, on="t"),
+        cand("x", 1, age=2, alone="t"),
+    ]
+    assert sorted(fair_order(shared_first, 10)) == ["shared-a", "shared-b"]
+    alone_first = [cand("x", 1, age=0, alone="t"), cand("shared", 1, age=1, on="t")]
+    assert fair_order(alone_first, 10) == ["x"]
