@@ -28,6 +28,7 @@ from jobctl.api.cli_render import (
     err_console,
     fail,
     fmt_duration,
+    fmt_error,
     job_details,
     jobs_table,
     page_line,
@@ -370,7 +371,8 @@ def run_watch(client: Client, job_ref: str, source: EventSource | None, poll_s: 
     if job.status is JobStatus.ERROR:
         failed = next((s for s in job.steps if s.status is JobStatus.ERROR), None)
         where = f" in step {failed.index} {failed.name}" if failed else ""
-        warn(f"job {job.id} failed{where}: {job.error or (failed.error if failed else None) or 'no reason given'}")
+        reason = fmt_error(job.error) or (fmt_error(failed.error) if failed else "") or "no reason given"
+        warn(f"job {job.id} failed{where}: {reason}")
     else:
         warn(f"job {job.id} was discarded: {job.discard_reason or 'no reason given'}")
     return 1

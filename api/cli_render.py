@@ -74,6 +74,13 @@ def fmt_time(value: datetime | None, *, short: bool = False) -> str:
     return value.astimezone().strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S")
 
 
+def fmt_error(error: Any) -> str:
+    """A job's or a step's `error` as text (a message, or the `message` of an error object); `` for none."""
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    return "" if error is None else str(error)
+
+
 def fmt_target(job: Job) -> str:
     """`kind:name`, or `-`."""
     return f"{job.target.kind}:{job.target.name}" if job.target else "-"
@@ -135,7 +142,7 @@ def job_details(job: Job) -> Table:
         ("params", json.dumps(job.params, sort_keys=True)),
     ]
     if job.error:
-        rows.append(("error", Text(job.error, style="red")))
+        rows.append(("error", Text(fmt_error(job.error), style="red")))
     if job.discard_reason:
         rows.append(("discarded", Text(job.discard_reason, style="magenta")))
     if job.result is not None:
@@ -163,7 +170,7 @@ def steps_table(job: Job) -> Table:
             fmt_duration(step.waiting_s),
             fmt_duration(step.duration_s),
             str(step.attempt),
-            step.error or "",
+            fmt_error(step.error),
         )
     return table
 

@@ -1,12 +1,15 @@
 """Calling a jobctl server from Python, over its HTTP API. Needs only httpx and pydantic: importing it loads
-neither SQLAlchemy, Celery nor FastAPI.
+neither SQLAlchemy, Celery nor FastAPI, nor any other part of jobctl.
 
-    from jobctl.client import Client
-    c = Client.from_env()                      # JOBCTL_URL, JOBCTL_TOKEN
-    job = c.submit("sleep", project="demo", params={"seconds": 1})
-    print(job.result(timeout=60))
+    from jobctl.client import Client, JobFailed
 
-docs/contract.md (section 8) describes it whole; the README's "Use jobctl from Python" shows it at work.
+    with Client.from_env() as c:                    # JOBCTL_URL (else 127.0.0.1:$JOBCTL_API_PORT), JOBCTL_TOKEN
+        job = c.submit("sleep", project="demo", params={"steps": 2, "seconds": 1})
+        print(job.result(timeout=60))               # {'slept': 1.0}; JobFailed on ERROR, JobDiscarded
+
+Everything named in `__all__` is the public surface; the `_` modules behind it may change. `AsyncClient` has
+the same methods as `Client`, as coroutines. Every failed call raises a `jobctl.client.Error`.
+docs/contract.md (section 8) describes it whole.
 """
 
 from jobctl.client._async import AsyncClient, AsyncJobHandle, AsyncTargets
@@ -47,7 +50,7 @@ from jobctl.client._models import (
 from jobctl.client._sync import Client, JobHandle, Targets
 
 __all__ = [  # noqa: RUF022 - grouped by use
-    # clients and handles
+    # clients and job handles
     "Client",
     "JobHandle",
     "Targets",
@@ -56,7 +59,7 @@ __all__ = [  # noqa: RUF022 - grouped by use
     "AsyncTargets",
     "default_url",
     "OPERATIONS",
-    # errors
+    # errors: all are `Error`s
     "Error",
     "ApiError",
     "Unauthorized",
@@ -68,7 +71,7 @@ __all__ = [  # noqa: RUF022 - grouped by use
     "BadAnswer",
     "JobFailed",
     "JobDiscarded",
-    # what the server answers
+    # what the server answers (pydantic models; fields a newer server adds are kept)
     "Job",
     "JobStatus",
     "JobTarget",

@@ -1,12 +1,10 @@
 """`AsyncClient` and `AsyncJobHandle`: `Client` and `JobHandle` with coroutines, over `httpx.AsyncClient`. They
-send the same `Call`s (`_calls`) and wait by the same rules (`_wait`)."""
+send the same `Call`s (`_calls`) through the same layer (`_http`) and keep the same rules (`_handle`): the same
+arguments, answers and errors; `jobs()`, `job_events()` and `watch()` are async iterators."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -15,27 +13,41 @@ import httpx
 
 from jobctl.client import _calls as calls
 from jobctl.client._calls import Call
-from jobctl.client._errors import Unreachable
-from jobctl.client._http import API, SSEParser, asend, default_url, error_of, headers, job_data, reason
+from jobctl.client._handle import RESUBSCRIBE_S, Follower, JobView, Pacer, outcome
+from jobctl.client._http import (
+    STREAM_READ_TIMEOUT_S,
+    SSEParser,
+    asend,
+    base_url,
+    build,
+    env_token,
+    error_of,
+    job_data,
+    stream_timeout,
+    unreachable,
+)
 from jobctl.client._models import (
     BatchResult,
     Event,
     Job,
+    JobPage,
     JobQuery,
-    JobStatus,
     JobType,
     JobUpdate,
-    Step,
+    Me,
+    NewUser,
+    Project,
     Target,
     TargetDeleted,
+    User,
 )
-from jobctl.client._wait import intervals, outcome, timed_out
 
 T = TypeVar("T")
 
 
 class AsyncClient:
-    """`Client` with coroutines: the same arguments, the same answers and errors."""
+    """`Client` with coroutines: the same arguments (`http`: an `httpx.AsyncClient`), methods, answers and
+    errors. Closes with `await c.aclose()` (or `close()`) or `async with`."""
 
     def __init__(
         self,
@@ -45,7 +57,7 @@ class AsyncClient:
         timeout: float = 10.0,
         http: httpx.AsyncClient | None = None,
     ) -> None:
-        self.url = (url or default_url()).rstrip("/")
+        self.url = base_url(url)
         self.token = token
         self._owned = http is None
         self.http = http if http is not None else httpx.AsyncClient(base_url=self.url, timeout=timeout)
@@ -53,12 +65,17 @@ class AsyncClient:
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> AsyncClient:
-        """A client of `JOBCTL_URL` (or the local API on `JOBCTL_API_PORT`) with the token in `JOBCTL_TOKEN`."""
-        return cls(None, os.environ.get("JOBCTL_TOKEN") or None, **kwargs)
+        """A client of `JOBCTL_URL` (else the local API on `JOBCTL_API_PORT`) with the token in `JOBCTL_TOKEN`."""
+        return cls(None, env_token(), **kwargs)
 
     async def aclose(self) -> None:
+        """Close the connections, if this client opened them."""
         if self._owned:
             await self.http.aclose()
+
+    async def close(self) -> None:
+        """`aclose()`."""
+        await self.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -66,8 +83,14 @@ class AsyncClient:
     async def __aexit__(self, *_exc: object) -> None:
         await self.aclose()
 
+    def __repr__(self) -> str:
+        return f"<AsyncClient {self.url}>"
+
     async def call(self, call: Call[T]) -> T:
+        """Send one request (a `Call`) and read its answer."""
         return await asend(self.http, self.url, self.token, call)
+
+    # -- jobs --------------------------------------------------------------------------------------------------
 
     async def submit(
         self,
@@ -78,14 +101,17 @@ class AsyncClient:
         target: tuple[str, str] | None = None,
         priority: int | None = None,
     ) -> AsyncJobHandle:
+        """`Client.submit`."""
         job = await self.call(calls.submit(calls.submission(type, project, params, target, priority)))
         return AsyncJobHandle(self, job)
 
     async def submit_many(self, jobs: Sequence[Mapping[str, Any]]) -> list[AsyncJobHandle]:
+        """`Client.submit_many`: one request; all are created or none is (`Invalid`, `.items`)."""
         return [AsyncJobHandle(self, job) for job in await self.call(calls.submit_many(jobs))]
 
     async def job(self, job_id: str) -> AsyncJobHandle:
-        return AsyncJobHandle(self, await self.call(calls.get_job(job_id)))
+        """`Client.job`."""
+        return AsyncJobHandle(self, await self.get_job(job_id))
 
     async def jobs(
         self,
@@ -100,16 +126,13 @@ class AsyncClient:
         sort: str | None = None,
         page_size: int = 200,
     ) -> AsyncIterator[AsyncJobHandle]:
-        query = JobQuery(
-            _names(project), _names(status), type, q, period, since, until, sort, page=1, page_size=page_size
-        )
-        while True:
-            page = await self.call(calls.list_jobs(query))
+        """`Client.jobs`: every matching job, page after page, as an async iterator."""
+        query: JobQuery | None = calls.job_query(project, status, type, q, period, since, until, sort, page_size)
+        while query is not None:
+            page = await self.list_jobs(query)
             for job in page.items:
                 yield AsyncJobHandle(self, job)
-            if query.page * query.page_size >= page.total or not page.items:
-                return
-            query = JobQuery(**{**query.__dict__, "page": query.page + 1})
+            query = query.following(page)
 
     async def batch(
         self,
@@ -118,149 +141,176 @@ class AsyncClient:
         filter: Mapping[str, Any] | None = None,
         atomic: bool = False,
     ) -> list[BatchResult]:
+        """`Client.batch`."""
         return await self.call(calls.batch(action, ids, filter, atomic))
 
     async def types(self) -> list[JobType]:
+        """`Client.types`."""
         return await self.call(calls.types())
+
+    # -- one call each -----------------------------------------------------------------------------------------
+
+    async def get_job(self, job_id: str) -> Job:
+        """The job, read now."""
+        return await self.call(calls.get_job(job_id))
+
+    async def list_jobs(self, query: JobQuery | None = None) -> JobPage:
+        """One page of the job list."""
+        return await self.call(calls.list_jobs(query or JobQuery()))
+
+    async def operate(self, job_id: str, operation: str) -> Job | None:
+        """`Client.operate`."""
+        return await self.call(calls.operate(job_id, operation))
+
+    async def job_events(
+        self, project: str, read_timeout: float | None = STREAM_READ_TIMEOUT_S
+    ) -> AsyncIterator[dict[str, Any]]:
+        """`Client.job_events`, as an async iterator."""
+        async with self.event_stream(project, read_timeout) as events:
+            async for data in events:
+                yield data
 
     @asynccontextmanager
     async def event_stream(
-        self, project: str, read_timeout: float | None = 60
+        self, project: str, read_timeout: float | None = STREAM_READ_TIMEOUT_S
     ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        """The project's event stream, open (subscribed) on entering: the data of its `job` events."""
-        timeout = httpx.Timeout(10, read=read_timeout)
+        """`Client.event_stream`: subscribed on entering; the data of its `job` events as an async iterator."""
+        request = build(self.http, self.token, calls.live_events(project), stream_timeout(read_timeout))
         try:
-            async with self.http.stream(
-                "GET", f"{API}/events", params={"project": project}, headers=headers(self.token), timeout=timeout
-            ) as answer:
-                if answer.is_error:
-                    await answer.aread()
-                    raise error_of(answer)
-                yield _job_events(answer)
+            answer = await self.http.send(request, stream=True)
         except httpx.HTTPError as exc:
-            raise Unreachable(f"the event stream of {self.url} broke: {reason(exc)}") from exc
-        except json.JSONDecodeError as exc:
-            raise Unreachable(f"the event stream of {self.url} sent something that is not JSON: {exc}") from exc
+            raise unreachable(self.url, exc, "open the event stream") from exc
+        try:
+            if answer.is_error:
+                await answer.aread()
+                raise error_of(answer, self.token)
+            yield self._job_events(answer)
+        except httpx.HTTPError as exc:
+            raise unreachable(self.url, exc, "read the event stream") from exc
+        finally:
+            await answer.aclose()
 
+    async def _job_events(self, answer: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+        parser = SSEParser()
+        async for line in answer.aiter_lines():
+            data = job_data(parser.feed(line), self.url)
+            if data is not None:
+                yield data
 
-async def _job_events(answer: httpx.Response) -> AsyncIterator[dict[str, Any]]:
-    parser = SSEParser()
-    async for line in answer.aiter_lines():
-        event = parser.feed(line)
-        data = job_data(event) if event is not None else None
-        if data is not None:
-            yield data
+    async def me(self) -> Me:
+        """The caller: name, admin, role per project."""
+        return await self.call(calls.me())
+
+    async def list_projects(self) -> list[Project]:
+        """The projects the caller sees."""
+        return await self.call(calls.list_projects())
+
+    async def create_project(self, name: str, max_running: int | None = None) -> Project:
+        """Create a project (admins only)."""
+        return await self.call(calls.create_project(name, max_running))
+
+    async def list_users(self) -> list[User]:
+        """Every user (admins only)."""
+        return await self.call(calls.list_users())
+
+    async def create_user(self, name: str, *, admin: bool = False, roles: Mapping[str, str] | None = None) -> NewUser:
+        """Create a user (admins only): it comes with its token, shown only this once."""
+        return await self.call(calls.create_user(name, admin, roles))
+
+    async def set_roles(self, name: str, roles: Mapping[str, str | None]) -> User | None:
+        """Set the user's role per project (None takes it away; admins only)."""
+        return await self.call(calls.set_roles(name, roles))
 
 
 class AsyncTargets:
-    """`client.targets` of an `AsyncClient`."""
+    """`client.targets` of an `AsyncClient`: `Targets` with coroutines."""
 
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
 
     async def list(self, project: str) -> list[Target]:
+        """The project's targets."""
         return await self._client.call(calls.list_targets(project))
 
     async def put(
         self, project: str, name: str, attributes: Mapping[str, Any] | None = None, *, kind: str = "record"
     ) -> Target:
+        """Create or change a target (a change discards the unfinished jobs on it)."""
         return await self._client.call(calls.put_target(project, name, attributes, kind))
 
     async def delete(self, project: str, name: str, *, kind: str = "record") -> TargetDeleted | None:
+        """Delete a target; its unfinished jobs are discarded."""
         return await self._client.call(calls.delete_target(project, name, kind))
 
 
-class AsyncJobHandle:
-    """`JobHandle` with coroutines."""
-
-    def __init__(self, client: AsyncClient, job: Job) -> None:
-        self.client = client
-        self.job = job
-
-    def __repr__(self) -> str:
-        return f"<AsyncJobHandle {self.job.id} {self.job.type} {self.job.status.value} {self.job.progress:g}%>"
-
-    @property
-    def id(self) -> str:
-        return self.job.id
-
-    @property
-    def status(self) -> JobStatus:
-        return self.job.status
-
-    @property
-    def progress(self) -> float:
-        return self.job.progress
-
-    @property
-    def steps(self) -> list[Step]:
-        return self.job.steps
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "job":
-            raise AttributeError(name)
-        return getattr(self.job, name)
+class AsyncJobHandle(JobView[AsyncClient]):
+    """`JobHandle` with coroutines: the same fields, the same rules."""
 
     async def refresh(self) -> AsyncJobHandle:
-        self.job = await self.client.call(calls.get_job(self.job.id))
+        """Read the job again; the handle."""
+        self.job = await self.client.get_job(self.job.id)
         return self
 
-    async def wait(self, timeout: float | None = None) -> AsyncJobHandle:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for pause in intervals():
-            if (await self.refresh()).job.status.ended:
-                return self
-            if deadline is not None and time.monotonic() + pause > deadline:
-                raise timed_out(self.job, timeout or 0)
+    async def wait(self, timeout: float | None = None, *, poll: float | None = None) -> AsyncJobHandle:
+        """`JobHandle.wait`: until FINISHED, DISCARDED or ERROR; `TimeoutError` after `timeout` seconds."""
+        pacer = Pacer(timeout, poll)
+        while (pause := pacer.after((await self.refresh()).job)) is not None:
             await asyncio.sleep(pause)
-        raise AssertionError("unreachable")
+        return self
 
-    async def result(self, timeout: float | None = None) -> Any:
-        return outcome((await self.wait(timeout)).job)
+    async def result(self, timeout: float | None = None, *, poll: float | None = None) -> Any:
+        """`JobHandle.result`: the result of a FINISHED job; `JobFailed`, `JobDiscarded`, `TimeoutError`."""
+        return outcome((await self.wait(timeout, poll=poll)).job)
 
     async def pause(self) -> AsyncJobHandle:
+        """Pause the job; `Conflict` if its state refuses."""
         return await self._operate("pause")
 
     async def resume(self) -> AsyncJobHandle:
+        """Resume the job; `Conflict` if its state refuses."""
         return await self._operate("resume")
 
     async def restart(self) -> AsyncJobHandle:
+        """Restart the job; `Conflict` if its state refuses."""
         return await self._operate("restart")
 
     async def discard(self) -> AsyncJobHandle:
+        """Discard the job; `Conflict` if its state refuses."""
         return await self._operate("discard")
 
     async def delete(self) -> None:
-        await self.client.call(calls.operate(self.job.id, "delete"))
+        """Delete the job (FINISHED or DISCARDED); `Conflict` otherwise."""
+        await self.client.operate(self.job.id, "delete")
 
     async def _operate(self, operation: str) -> AsyncJobHandle:
-        job = await self.client.call(calls.operate(self.job.id, operation))
+        job = await self.client.operate(self.job.id, operation)
         if job is not None:
             self.job = job
         return self
 
     async def events(self) -> list[Event]:
+        """The job's history."""
         return await self.client.call(calls.events(self.job.id))
 
     async def log(self, step: int = 0, tail: int | None = None) -> str:
+        """A step's log, as text (the last `tail` lines; None: all)."""
         return await self.client.call(calls.log(self.job.id, step, tail))
 
-    async def watch(self, read_timeout: float | None = 60) -> AsyncIterator[JobUpdate]:
-        async with self.client.event_stream(self.job.project, read_timeout) as stream:
-            if (await self.refresh()).job.status.final:
-                yield JobUpdate(
-                    id=self.job.id, project=self.job.project, status=self.job.status, progress=self.job.progress
-                )
-                return
-            async for data in stream:
-                if data.get("id") != self.job.id:
-                    continue
-                update = JobUpdate.model_validate(data)
-                yield update
-                if update.status.final:
-                    await self.refresh()
+    async def watch(self, read_timeout: float | None = STREAM_READ_TIMEOUT_S) -> AsyncIterator[JobUpdate]:
+        """`JobHandle.watch`, as an async iterator: the job's state, then each change, until it is final."""
+        follower = Follower(self.job.id)
+        while True:
+            async with self.client.event_stream(self.job.project, read_timeout) as stream:
+                update = follower.read((await self.refresh()).job)
+                if update is not None:
+                    yield update
+                if follower.done:
                     return
-
-
-def _names(value: str | Sequence[str]) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(value)
+                async for data in stream:
+                    update = follower.event(data)
+                    if update is not None:
+                        yield update
+                        if follower.done:
+                            await self.refresh()
+                            return
+            await asyncio.sleep(RESUBSCRIBE_S)

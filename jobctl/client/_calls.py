@@ -117,6 +117,25 @@ def get_job(job_id: str) -> Call[Job]:
     return Call("GET", f"/jobs/{segment(job_id)}", one(Job))
 
 
+def job_query(
+    project: str | Sequence[str],
+    status: str | Sequence[str],
+    type: str | None,
+    q: str | None,
+    period: str | None,
+    since: str | None,
+    until: str | None,
+    sort: str | None,
+    page_size: int,
+) -> JobQuery:
+    """The first page's query of `jobs()` (`project` and `status`: one value or several)."""
+    return JobQuery(_names(project), _names(status), type, q, period, since, until, sort, 1, page_size)
+
+
+def _names(value: str | Sequence[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(str(v) for v in value)
+
+
 def list_jobs(query: JobQuery) -> Call[JobPage]:
     return Call("GET", "/jobs", one(JobPage), params=query.params())
 
@@ -152,6 +171,11 @@ def batch(
     else:
         body["filter"] = dict(filter or {})
     return Call("POST", "/jobs/batch", many(BatchResult, "results"), json=body)
+
+
+def live_events(project: str) -> Call[None]:
+    """The project's event stream (`text/event-stream`, read line by line rather than parsed whole)."""
+    return Call("GET", "/events", lambda _: None, params={"project": project}, text=True)
 
 
 def types() -> Call[list[JobType]]:

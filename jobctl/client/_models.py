@@ -3,7 +3,7 @@ older client keeps working."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -23,6 +23,7 @@ class JobStatus(StrEnum):
 
     @property
     def final(self) -> bool:
+        """DISCARDED or FINISHED: the job never leaves it."""
         return self in (JobStatus.DISCARDED, JobStatus.FINISHED)
 
     @property
@@ -32,16 +33,23 @@ class JobStatus(StrEnum):
 
 
 class Model(BaseModel):
+    """The base of every answer: fields a newer server adds are kept (in `model_extra`), never refused."""
+
     model_config = ConfigDict(extra="allow")
 
 
 class JobTarget(Model):
+    """What a job works on, and the target's version when the job was submitted."""
+
     kind: str
     name: str
     version: str | None = None
 
 
 class Step(Model):
+    """One step of a job: its state, progress and times; `output` once it finished; `retry_at` while a failed
+    attempt waits to be tried again."""
+
     index: int
     name: str
     status: JobStatus
@@ -59,6 +67,9 @@ class Step(Model):
 
 
 class Job(Model):
+    """A job as the server shows it (docs/contract.md, "the job"), every step included. `allowed`: the
+    operations its state allows now."""
+
     id: str
     project: str
     type: str
@@ -82,6 +93,8 @@ class Job(Model):
 
 
 class JobPage(Model):
+    """One page of the job list; `total` counts every matching job."""
+
     items: list[Job]
     total: int
     page: int
@@ -89,7 +102,8 @@ class JobPage(Model):
 
 
 class JobUpdate(Model):
-    """A live change of a job (a `job` event of the event stream)."""
+    """A live change of a job (a `job` event of the event stream): its status and progress, and the step that
+    changed (`{index, name, status, progress}`) when one did."""
 
     id: str
     project: str
@@ -110,6 +124,9 @@ class Event(Model):
 
 
 class BatchResult(Model):
+    """One job's outcome in a batch: `ok`, its `status` now (null once deleted, or for a job the caller cannot
+    see) and, when refused, the `error` saying why."""
+
     id: str
     ok: bool
     status: JobStatus | None = None
@@ -117,18 +134,24 @@ class BatchResult(Model):
 
 
 class Project(Model):
+    """A project; `max_running` None: the server's default limit."""
+
     name: str
     max_running: int | None = None
     created_at: datetime | None = None
 
 
 class Me(Model):
+    """The caller: an admin (every project), or a role per project (`viewer` or `operator`)."""
+
     name: str
     admin: bool = False
     roles: dict[str, str] = Field(default_factory=dict)
 
 
 class User(Model):
+    """A user and their role per project."""
+
     name: str
     admin: bool = False
     roles: dict[str, str] = Field(default_factory=dict)
@@ -151,12 +174,16 @@ class Target(Model):
 
 
 class TargetDeleted(Model):
+    """A deleted target, and the ids of the unfinished jobs its deletion discarded."""
+
     kind: str
     name: str
     discarded: list[str] = Field(default_factory=list)
 
 
 class StepInfo(Model):
+    """A step a job type declares, and its weight in the job's progress."""
+
     name: str
     weight: float = 1.0
 
@@ -195,6 +222,12 @@ class JobQuery:
             if value:
                 pairs.append((name, value))
         return [*pairs, ("page", self.page), ("page_size", self.page_size)]
+
+    def following(self, page: JobPage) -> JobQuery | None:
+        """The query of the page after `page` (the answer to this query), or None if that was the last."""
+        if not page.items or self.page * self.page_size >= page.total:
+            return None
+        return replace(self, page=self.page + 1)
 
     def as_filter(self) -> dict[str, Any]:
         """The same filters as the JSON `filter` of a batch."""

@@ -247,6 +247,72 @@ def test_unreachable_server_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None
     assert "secret-token" not in result.output
 
 
+def test_the_default_url_is_the_local_api_on_jobctl_api_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOBCTL_API_PORT", "9")  # nothing listens on the discard port
+    result = runner.invoke(app, ["projects", "list", "--token", "secret-token"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("jobctl: cannot reach the jobctl API at http://127.0.0.1:9:"), result.stderr
+    monkeypatch.setenv("JOBCTL_URL", "http://127.0.0.1:7")  # JOBCTL_URL wins
+    assert "at http://127.0.0.1:7:" in runner.invoke(app, ["projects", "list"]).stderr
+
+
+def test_json_goes_before_the_command_too(cli: Callable[..., Any], project: str) -> None:
+    job_id = submit(cli, project)
+    for argv in (["--json", "jobs", "list", "-p", project], ["jobs", "list", "-p", project, "--json"]):
+        result = cli(*argv)
+        assert result.exit_code == 0, result.output
+        assert [j["id"] for j in json.loads(result.stdout)["items"]] == [job_id]
+    shown = cli("--json", "jobs", "show", job_id)
+    assert json.loads(shown.stdout)["id"] == job_id
+    assert json.loads(cli("--json", "projects", "list").stdout)
+
+
+# ------------------------------------------------------------------------------------------------ types, targets
+
+
+def test_types_lists_the_job_types(cli: Callable[..., Any]) -> None:
+    table = cli("types")
+    assert table.exit_code == 0, table.output
+    header = table.stdout.splitlines()[0].split()
+    assert header == ["TYPE", "STEPS", "TARGET", "EXCLUSIVE"]
+    rows = {line.split()[0]: line for line in table.stdout.splitlines()[1:] if line.strip()}
+    assert "planned from the params" in rows["sleep"]
+    assert "stat" in rows["file_digest"] and "file" in rows["file_digest"]
+    raw = json.loads(cli("types", "--json").stdout)
+    sleep = next(t for t in raw if t["name"] == "sleep")
+    assert sleep["steps"] is None and "properties" in sleep["params_schema"]
+
+
+def test_targets_put_list_delete(cli: Callable[..., Any], project: str) -> None:
+    put = cli("targets", "put", project, "orders", "--attr", 'columns=["id"]', "--attr", "owner=me")
+    assert put.exit_code == 0, put.output
+    assert put.stdout.strip() == f"record orders in {project}: version 1"
+    again = cli("targets", "put", project, "orders", "--attributes-json", '{"columns": ["id", "total"]}')
+    assert again.stdout.strip().endswith("version 2"), again.output
+    listed = cli("targets", "list", project)
+    assert listed.exit_code == 0 and "orders" in listed.stdout and '"total"' in listed.stdout
+    raw = json.loads(cli("--json", "targets", "list", project).stdout)
+    assert [(t["name"], t["version"], t["attributes"]) for t in raw] == [("orders", 2, {"columns": ["id", "total"]})]
+
+    job_id = submit(cli, project, "--target", "record:orders")
+    deleted = cli("targets", "delete", project, "orders")
+    assert deleted.exit_code == 0, deleted.output
+    assert deleted.stdout.strip() == f"deleted record orders in {project}; discarded {job_id}"
+    assert json.loads(cli("targets", "list", project, "--json").stdout) == []
+    gone = cli("targets", "delete", project, "orders")
+    assert gone.exit_code == 1 and gone.stderr.startswith("jobctl: ")
+
+    bad = cli("targets", "put", project, "x", "--attributes-json", "[1]")
+    assert bad.exit_code == 2 and "must be a JSON object" in flat(bad.stderr)
+
+
+def test_submit_wait_timeout_exits_2(cli: Callable[..., Any], project: str) -> None:
+    """No worker runs here: the job stays PENDING, so --wait gives up after --timeout."""
+    result = cli("jobs", "submit", "-p", project, "-t", "sleep", "--wait", "--timeout", "0.2")
+    assert result.exit_code == 2, result.output
+    assert "is still PENDING after 0.2s" in result.stderr and result.stdout == ""
+
+
 # ------------------------------------------------------------------------------------------------ projects, users
 
 
