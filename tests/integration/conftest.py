@@ -20,12 +20,14 @@ def system(settings: Settings, backend: str, tmp_path_factory: pytest.TempPathFa
     yield from live_system(settings, backend, tmp_path_factory, "live")
 
 
-def live_system(settings: Settings, backend: str, factory: pytest.TempPathFactory, name: str) -> Iterator[System]:
+def live_system(
+    settings: Settings, backend: str, factory: pytest.TempPathFactory, name: str, **overrides: object
+) -> Iterator[System]:
     """A live system (one scheduler, one 2-process worker) on a database and queue of its own, so other
-    tests' leftovers never become its backlog."""
+    tests' leftovers never become its backlog; `overrides` change its settings."""
     url, drop = fresh_database(backend, factory)
     live = System(
-        settings.model_copy(update={"database_url": url, "queue": f"{settings.queue}-{name}"}),
+        settings.model_copy(update={"database_url": url, "queue": f"{settings.queue}-{name}", **overrides}),
         factory.mktemp(f"logs-{name}"),
     )
     try:

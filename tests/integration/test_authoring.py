@@ -17,7 +17,7 @@ import pytest
 
 from jobctl.scheduler import store
 from jobctl.scheduler.settings import Settings
-from tests.conftest import fresh_database
+from tests.integration.conftest import live_system
 from tests.integration.system import System, wait_until
 
 pytestmark = pytest.mark.integration
@@ -48,17 +48,8 @@ def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def live(
     settings: Settings, backend: str, tmp_path_factory: pytest.TempPathFactory, plugin_dir: Path
 ) -> Iterator[System]:
-    """A system of its own with the plugin loaded: a scheduler, a 2-process worker and an API server."""
-    url, drop = fresh_database(backend, tmp_path_factory)
-    tuned = settings.model_copy(update={"database_url": url, "queue": f"q{uuid.uuid4().hex[:8]}", "plugins": PLUGINS})
-    system = System(tuned, tmp_path_factory.mktemp("logs-authoring"))
-    try:
-        system.start_scheduler()
-        system.start_worker(concurrency=2)
-        yield system
-    finally:
-        system.stop()
-        drop()
+    """A system of its own with the plugin loaded: a scheduler and a 2-process worker."""
+    yield from live_system(settings, backend, tmp_path_factory, f"authoring-{uuid.uuid4().hex[:6]}", plugins=PLUGINS)
 
 
 @pytest.fixture
