@@ -11,8 +11,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -41,6 +42,7 @@ from jobctl.client import (
     default_url,
 )
 
+T = TypeVar("T")
 TOKEN = "a-long-secret-token-of-the-caller"
 HEAVY = ("sqlalchemy", "celery", "fastapi", "starlette", "kombu", "redis", "alembic", "uvicorn", "psycopg")
 INTERNAL = ("jobctl.scheduler", "jobctl.workers", "jobctl.api", "jobctl.bench")
@@ -146,6 +148,12 @@ def sequence(*answers: Any) -> Callable[[httpx.Request], Any]:
         return pending.pop(0) if len(pending) > 1 else pending[0]
 
     return answer
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on a thread of its own (a test before may have left an event loop on this one)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result(timeout=60)
 
 
 def error(http_status: int, code: str, message: str, **extra: Any) -> httpx.Response:
@@ -575,7 +583,7 @@ def test_the_async_client_keeps_the_same_rules(no_resubscribe_pause: None) -> No
             assert [u.status async for u in job.watch()] == [JobStatus.FINISHED]
             assert (await c.me()).admin
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_the_async_wait_times_out() -> None:
@@ -588,4 +596,4 @@ def test_the_async_wait_times_out() -> None:
                 await job.wait(timeout=0.1)
             assert repr(job) == "<AsyncJobHandle j1 sleep RUNNING 0%>"
 
-    asyncio.run(scenario())
+    run(scenario())
