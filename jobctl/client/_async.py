@@ -184,15 +184,20 @@ class AsyncClient:
             if answer.is_error:
                 await answer.aread()
                 raise error_of(answer, self.token)
-            yield self._job_events(answer)
+            lines = answer.aiter_lines()
+            first = await anext(lines, "")  # the server writes its first line once it has subscribed
+            yield self._job_events(first, lines)
         except httpx.HTTPError as exc:
             raise unreachable(self.url, exc, "read the event stream") from exc
         finally:
             await answer.aclose()
 
-    async def _job_events(self, answer: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    async def _job_events(self, first: str, lines: AsyncIterator[str]) -> AsyncIterator[dict[str, Any]]:
         parser = SSEParser()
-        async for line in answer.aiter_lines():
+        data = job_data(parser.feed(first), self.url)
+        if data is not None:
+            yield data
+        async for line in lines:
             data = job_data(parser.feed(line), self.url)
             if data is not None:
                 yield data

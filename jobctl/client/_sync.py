@@ -5,6 +5,7 @@ error; the rules of a handle are `_handle`'s. Every failed call raises a `jobctl
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -176,8 +177,8 @@ class Client:
     def event_stream(
         self, project: str, read_timeout: float | None = STREAM_READ_TIMEOUT_S
     ) -> Iterator[Iterator[dict[str, Any]]]:
-        """The project's live event stream, subscribed on entering: the data of its `job` events
-        (`{id, project, status, progress, step}`)."""
+        """The project's live event stream, subscribed on entering (its first line has come): the data of its
+        `job` events (`{id, project, status, progress, step}`)."""
         request = build(self.http, self.token, calls.live_events(project), stream_timeout(read_timeout))
         try:
             answer = self.http.send(request, stream=True)
@@ -187,7 +188,9 @@ class Client:
             if answer.is_error:
                 answer.read()
                 raise error_of(answer, self.token)
-            yield job_events(answer.iter_lines(), self.url)
+            lines = answer.iter_lines()
+            first = next(lines, "")  # the server writes its first line once it has subscribed
+            yield job_events(itertools.chain([first], lines), self.url)
         except httpx.HTTPError as exc:
             raise unreachable(self.url, exc, "read the event stream") from exc
         finally:
