@@ -1,7 +1,7 @@
 """The FastAPI application: `create_app()` wires the routers, the error mapping and the startup work.
 
-Startup bootstraps the first user (docs/contract.md §3): if no user exists, an admin called `admin` is created with the
-token in `JOBCTL_ADMIN_TOKEN`, or with a generated token that is printed once to stdout. Only the token's
+Startup bootstraps the first user (docs/contract.md §3): if no user exists, an admin called `admin` is created
+with the token in `JOBCTL_ADMIN_TOKEN`, or with a generated token that is printed once to stdout. Only the token's
 hash is stored; the token itself is never logged.
 """
 
