@@ -65,7 +65,8 @@ def test_stops_that_do_not_cooperate_land_within_the_grace_period(
         if job_type == "spin":
             time.sleep(0.2)  # well inside the C call
         else:
-            wait_until(marker.exists, 10, f"{kind} to start")
+            # written once the step runs: wait for its content, not only the file (created before it is written)
+            wait_until(lambda m=marker: m.exists() and m.read_text().strip(), 10, f"{kind} to start")
         child = int(marker.read_text()) if job_type == "child" else None
 
         began = time.monotonic()
