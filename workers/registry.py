@@ -8,6 +8,7 @@ A job type registers itself in `registry` when it is created, so a plugin module
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import json
@@ -71,6 +72,7 @@ class Step(Generic[Out]):
         return _output_model(self.run)
 
 
+@functools.cache  # one annotation lookup per step function, not one per `ctx.output` call
 def _output_model(fn: Callable[..., Any]) -> type[BaseModel] | None:
     try:
         hint = typing.get_type_hints(fn).get("return")
