@@ -23,6 +23,7 @@ import httpx
 import typer
 from rich.text import Text
 
+from jobctl import states
 from jobctl.api.cli_render import (
     console,
     err_console,
@@ -59,7 +60,6 @@ from jobctl.client import (
     Unreachable,
 )
 from jobctl.client import Error as ClientError
-from jobctl.scheduler import states
 
 jobs_app = typer.Typer(help="List, show, submit, operate and watch jobs (over the HTTP API).", no_args_is_help=True)
 projects_app = typer.Typer(help="List and create projects (over the HTTP API).", no_args_is_help=True)

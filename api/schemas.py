@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, St
 
 from jobctl.scheduler.batch import MAX_BATCH, BatchItem
 from jobctl.scheduler.records import EventRecord, JobRecord, ProjectRecord, StepRecord, TargetRecord, UserRecord
-from jobctl.scheduler.states import JobStatus
+from jobctl.states import JobStatus
 
 PROJECT_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 TARGET_KIND = r"^[a-z][a-z0-9_-]{0,31}$"

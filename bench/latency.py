@@ -21,7 +21,7 @@ from jobctl.bench.jobtypes import released_key, started_key
 from jobctl.bench.procs import wait_for
 from jobctl.bench.sides import ADMIN_TOKEN, JobctlSide, RawSide
 from jobctl.bench.stats import percentile
-from jobctl.scheduler.states import Action
+from jobctl.states import Action
 
 
 @dataclass(frozen=True)

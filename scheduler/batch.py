@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from jobctl.scheduler.errors import Conflict
-from jobctl.scheduler.states import JobStatus
+from jobctl.states import JobStatus
 
 #: The most jobs one batch may name or match; a larger one is refused whole (422) before anything changes.
 MAX_BATCH = 1000

@@ -31,7 +31,6 @@ from sqlalchemy.sql.expression import BindParameter, ColumnElement
 from jobctl.scheduler import models
 from jobctl.scheduler.prepared import Prepared, Writes
 from jobctl.scheduler.records import Dispatch, JobRecord
-from jobctl.scheduler.states import Action, JobStatus
 from jobctl.scheduler.store import (
     DISPATCH_LOCK_KEY,
     INSERT_EVENT,
@@ -42,6 +41,7 @@ from jobctl.scheduler.store import (
     new_id,
     utcnow,
 )
+from jobctl.states import Action, JobStatus
 
 S = JobStatus
 _jobs, _steps, _events = models.JOBS, models.STEPS, models.EVENTS

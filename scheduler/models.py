@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from jobctl.scheduler.states import JobStatus
+from jobctl.states import JobStatus
 
 STATUSES = ", ".join(f"'{s.value}'" for s in JobStatus)
 

@@ -23,8 +23,8 @@ from jobctl.scheduler.executor import Bus, Executor
 from jobctl.scheduler.metrics import Metrics
 from jobctl.scheduler.records import Dispatch, JobRecord, ProjectRecord, StepSpec, TargetRecord
 from jobctl.scheduler.settings import Settings
-from jobctl.scheduler.states import OPERATIONS, Action, JobStatus
 from jobctl.scheduler.targets import TargetKinds, mismatch
+from jobctl.states import OPERATIONS, Action, JobStatus
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from jobctl.scheduler import models
-from jobctl.scheduler.states import JobStatus, allowed_operations
+from jobctl.states import JobStatus, allowed_operations
 
 
 def _elapsed(total: float, since: datetime | None, now: datetime) -> float:

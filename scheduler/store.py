@@ -55,7 +55,7 @@ from jobctl.scheduler.records import (
     TargetRef,
     UserRecord,
 )
-from jobctl.scheduler.states import NON_FINAL, Action, JobStatus, allowed_from, allowed_operations, target_of
+from jobctl.states import NON_FINAL, Action, JobStatus, allowed_from, allowed_operations, target_of
 
 S = JobStatus
 

@@ -29,7 +29,7 @@ from jobctl.scheduler import handover, keys, store
 from jobctl.scheduler.loop import Scheduler
 from jobctl.scheduler.operations import Failed, Finished, Outcome, Recorded
 from jobctl.scheduler.records import Dispatch, JobRecord
-from jobctl.scheduler.states import JobStatus
+from jobctl.states import JobStatus
 from jobctl.workers import procs, runners, taskevents
 from jobctl.workers.context import JobInfo, StepContext, StepFailed, StepStopped, Target
 from jobctl.workers.flusher import Flusher

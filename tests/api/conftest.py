@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from jobctl.api.app import create_app
 from jobctl.scheduler import store
 from jobctl.scheduler.settings import Settings
-from jobctl.scheduler.states import NON_FINAL, Action
+from jobctl.states import NON_FINAL, Action
 from jobctl.workers.services import Services, build
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from jobctl.scheduler.batch import BatchRefused
 from jobctl.scheduler.operations import Operations
 from jobctl.scheduler.records import Dispatch, JobRecord
-from jobctl.scheduler.states import Action, JobStatus
+from jobctl.states import Action, JobStatus
 from jobctl.workers.services import Services
 
 BATCH = "/api/v1/jobs/batch"

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, select, update
 
 from jobctl.scheduler import handover, keys, models, store
 from jobctl.scheduler.loop import Scheduler
-from jobctl.scheduler.states import Action, JobStatus
+from jobctl.states import Action, JobStatus
 from jobctl.workers.services import Services
 
 WORKER = "w1@test"

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from jobctl.scheduler import models
-from jobctl.scheduler.states import JobStatus, allowed_operations
 from jobctl.scheduler.store import SORTS
+from jobctl.states import JobStatus, allowed_operations
 from jobctl.workers.services import Services
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import update
 from jobctl.api.schemas import JobSort
 from jobctl.scheduler import models, store
 from jobctl.scheduler.records import StepSpec
-from jobctl.scheduler.states import Action
+from jobctl.states import Action
 from jobctl.workers.services import Services
 from tests.api.conftest import discard_unfinished
 

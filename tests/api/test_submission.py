@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from jobctl.scheduler import models, store
 from jobctl.scheduler.errors import Invalid
 from jobctl.scheduler.records import StepSpec
-from jobctl.scheduler.states import JobStatus
+from jobctl.states import JobStatus
 from jobctl.workers.registry import JobType, Params
 from jobctl.workers.services import Services
 

@@ -52,7 +52,7 @@ class Chaos(System):
     def invalid_paths(self, job_ids: list[str]) -> list[str]:
         """The jobs whose event history is not a path the transition table allows (`states.is_valid_path`)."""
         from jobctl.scheduler import models
-        from jobctl.scheduler.states import is_valid_path
+        from jobctl.states import is_valid_path
 
         paths: dict[str, list[tuple[str | None, str | None, str]]] = {job_id: [] for job_id in job_ids}
         with self.svc.db.read() as s:

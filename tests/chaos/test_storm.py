@@ -23,7 +23,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from jobctl.scheduler.states import (
+from jobctl.states import (
     FINAL,
     OPERATIONS,
     Action,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from jobctl.scheduler.states import JobStatus
+from jobctl.states import JobStatus
 from tests.chaos.harness import Chaos, scale
 from tests.integration.system import wait_until
 

@@ -24,7 +24,7 @@ import redis
 from jobctl.scheduler import keys, store
 from jobctl.scheduler.records import JobRecord
 from jobctl.scheduler.settings import Settings
-from jobctl.scheduler.states import Action
+from jobctl.states import Action
 from jobctl.workers.services import Services, build
 from tests.conftest import env_for
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from jobctl.scheduler.states import JobStatus, is_valid_path
+from jobctl.states import JobStatus, is_valid_path
 from tests.integration.system import System, wait_until
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from jobctl.api.app import create_app
-from jobctl.scheduler.states import OPERATIONS, JobStatus, allowed_from, allowed_operations, is_valid_path
+from jobctl.states import OPERATIONS, JobStatus, allowed_from, allowed_operations, is_valid_path
 from tests.integration.system import System
 
 pytestmark = pytest.mark.integration
@@ -115,7 +115,7 @@ def test_every_operation_in_every_state(system: System, api: TestClient, blocked
 
 
 def _action(op: str) -> Any:
-    from jobctl.scheduler.states import Action
+    from jobctl.states import Action
 
     return Action(op)
 

@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from jobctl.scheduler import models, store
 from jobctl.scheduler.loop import Scheduler
-from jobctl.scheduler.states import JobStatus
+from jobctl.states import JobStatus
 from tests.integration.system import System, wait_until
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from jobctl.api.app import create_app
-from jobctl.scheduler.states import JobStatus, is_valid_path
+from jobctl.states import JobStatus, is_valid_path
 from tests.integration.system import System, wait_until
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from jobctl.scheduler.states import JobStatus
+from jobctl.states import JobStatus
 from tests.integration.system import System, wait_until
 
 pytestmark = pytest.mark.integration

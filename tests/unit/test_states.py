@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobctl.scheduler.states import (
+from jobctl.states import (
     FINAL,
     OPERATIONS,
     Action,

@@ -1,6 +1,7 @@
-"""Job and step states and the one transition table (docs/contract.md §2).
+"""Job and step states, the user operations and the one transition table (docs/contract.md §2).
 
-Every change of a job's status goes through `scheduler.store.Store.transition`, which consults this table.
+The one definition of each: the server, the Python client, the CLI and the web page (through
+`/ui/config.json`) all read them from here. It imports nothing, so the client can use it without the server.
 """
 
 from __future__ import annotations
