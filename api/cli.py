@@ -303,7 +303,7 @@ def _admin_of(settings: Settings, token: str | None) -> str:
 
     from jobctl.api.auth import hash_token
     from jobctl.scheduler import store
-    from jobctl.scheduler.db import Database
+    from jobctl.scheduler.store.db import Database
 
     db = Database(settings.database_url, pool_size=1)
     try:
@@ -323,7 +323,7 @@ def _create_admin(settings: Settings, token: str) -> None:
     from jobctl.api.app import ADMIN_NAME
     from jobctl.api.auth import hash_token
     from jobctl.scheduler import store
-    from jobctl.scheduler.db import Database
+    from jobctl.scheduler.store.db import Database
 
     db = Database(settings.database_url, pool_size=1)
     try:

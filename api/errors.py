@@ -22,7 +22,16 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jobctl.api.schemas import ErrorBody
-from jobctl.scheduler.errors import Conflict, Forbidden, Invalid, InvalidItems, JobctlError, NotFound, Unauthorized
+from jobctl.scheduler.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    InvalidItems,
+    JobctlError,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +42,7 @@ STATUS: dict[type[JobctlError], int] = {
     Conflict: 409,
     Unauthorized: 401,
     Forbidden: 403,
+    Unavailable: 503,
     JobctlError: 400,
 }
 

@@ -22,11 +22,11 @@ from sqlalchemy import text
 from jobctl.bench.sides import ADMIN_TOKEN, JobctlSide
 from jobctl.bench.stats import median
 from jobctl.scheduler import store
-from jobctl.scheduler.db import Database
 from jobctl.scheduler.loop import Scheduler
 from jobctl.scheduler.operations import Operations
 from jobctl.scheduler.records import Dispatch, JobRecord
 from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.store.db import Database
 from jobctl.scheduler.targets import TargetKinds
 
 PROJECTS = 10
@@ -131,6 +131,7 @@ class _NoBus:
     def job_changed(self, job: JobRecord, batch: Any = None) -> None: ...
     def job_deleted(self, job_id: str, project: str, batch: Any = None) -> None: ...
     def wake_scheduler(self, batch: Any = None) -> None: ...
+    def wait_for_wake(self, timeout: float) -> None: ...
     def capacity(self, queue: str) -> int:
         return self._capacity
 
@@ -182,7 +183,7 @@ def dispatch_rate(side: JobctlSide, small: int, large: int, passes: int, capacit
     db = side.svc.db
     settings: Settings = side.settings.model_copy(update={"project_max_running": capacity})
     ops = Operations(db, _NoExecutor(), _NoBus(capacity), TargetKinds(settings.file_root), settings)
-    sched = Scheduler(ops, _NoBus(capacity), settings, lambda _t, _a: False)  # type: ignore[arg-type]
+    sched = Scheduler(ops, _NoBus(capacity), settings, lambda _t, _a: False)
     _projects(db, "disp")
     _load(db, "disp", small, pending=True, age_s=3600)
     _vacuum(db)

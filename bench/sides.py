@@ -19,8 +19,9 @@ from sqlalchemy import func, select
 
 from jobctl.bench.env import JOBCTL_REDIS_DB, RAW_REDIS_DB
 from jobctl.bench.procs import Procs, wait_for
-from jobctl.scheduler import keys, models, store
+from jobctl.scheduler import keys, store
 from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.store import models
 from jobctl.workers.services import Services, build
 
 LOGLEVEL = "WARNING"  # the same on both sides: Celery's per-task INFO lines are not what is measured

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from jobctl.bench.sides import JobctlSide, RawSide
 from jobctl.bench.stats import median, ratios
-from jobctl.scheduler import models
+from jobctl.scheduler.store import models
 
 
 @dataclass(frozen=True)

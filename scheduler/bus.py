@@ -9,6 +9,7 @@ import redis
 from redis.client import Pipeline
 
 from jobctl.scheduler import keys
+from jobctl.scheduler.errors import Unavailable
 from jobctl.scheduler.outbox import Outbox
 from jobctl.scheduler.records import JobRecord
 
@@ -90,12 +91,15 @@ class RedisBus:
             log.warning("waiting for wake-ups failed: %s", exc)
 
     def capacity(self, queue: str) -> int:
-        """The summed process count of the workers alive now on `queue`."""
+        """The summed process count of the workers alive now on `queue`; `Unavailable` if Redis cannot tell."""
         total = 0
-        for key in self.redis.scan_iter(match=keys.workers_of(queue), count=500):
-            value = self.redis.get(key)
-            if value is not None:
-                total += int(value)
+        try:
+            for key in self.redis.scan_iter(match=keys.workers_of(queue), count=500):
+                value = self.redis.get(key)
+                if value is not None:
+                    total += int(value)
+        except redis.RedisError as exc:
+            raise Unavailable(f"could not read the workers' capacity: {exc}") from exc
         return total
 
     def _publish(self, message: dict[str, object], batch: Pipeline | None = None) -> None:

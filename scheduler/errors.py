@@ -53,3 +53,9 @@ class Unauthorized(JobctlError):
 
 class Forbidden(JobctlError):
     code = "forbidden"
+
+
+class Unavailable(JobctlError):
+    """A service jobctl needs (Redis, the database) did not answer."""
+
+    code = "unavailable"

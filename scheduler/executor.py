@@ -45,3 +45,9 @@ class Bus(Protocol):
 
     def wake_scheduler(self, batch: Any = None) -> None:
         """Ask the schedulers for a dispatch pass now (a slot was freed or a job became PENDING)."""
+
+    def wait_for_wake(self, timeout: float) -> None:
+        """Block until a wake-up arrives or `timeout` passes."""
+
+    def capacity(self, queue: str) -> int:
+        """The summed process count of the live workers on `queue`; `errors.Unavailable` if it cannot tell."""

@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from jobctl.scheduler import keys, store
-from jobctl.scheduler.db import Database
+from jobctl.scheduler.store.db import Database
 
 log = logging.getLogger(__name__)
 

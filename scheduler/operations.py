@@ -1,34 +1,42 @@
-"""The operations service: submit, the five user operations, auto-discard, targets and step outcomes.
+"""The operations service: everything that changes jobs, for the API, the scheduler and the workers alike.
 
-Each method runs one write transaction through the store, then - only after it committed - carries out
-the side effects the transition asks for: revoke the stopped attempt, run the cleanup, send the next
-attempt, publish the change and wake the schedulers.
+Each method runs one write transaction through the store (`store.transitions` and `store.handover` hold the
+rules), then - only after it committed - hands the transitions to `Effects`: announce, revoke the stopped
+attempt, queue the cleanup, send the next attempt, wake the schedulers.
+
+The worker's path is two calls: `start` an attempt, then `record` its outcome (which also starts the next
+step, or the next job, for the same process when it is to run it).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session
-
-from jobctl.scheduler import handover, store
 from jobctl.scheduler.batch import MAX_BATCH, BatchItem, BatchRefused, not_found
-from jobctl.scheduler.db import Database
-from jobctl.scheduler.errors import Conflict, Invalid, InvalidItems, JobctlError, NotFound
+from jobctl.scheduler.dispatcher import AUTO_DISCARD_ACTOR, Dispatcher
+from jobctl.scheduler.effects import Done, Effects
+from jobctl.scheduler.errors import Conflict, Invalid, InvalidItems, JobctlError, NotFound, Unavailable
 from jobctl.scheduler.executor import Bus, Executor
 from jobctl.scheduler.metrics import Metrics
 from jobctl.scheduler.records import Dispatch, JobRecord, ProjectRecord, StepSpec, TargetRecord
 from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.store import accounts, handover, jobs, leases, submission, targets, transitions
+from jobctl.scheduler.store.db import Database
+from jobctl.scheduler.store.dispatch import job_target
+from jobctl.scheduler.store.leases import StepStart
+from jobctl.scheduler.store.transitions import Transition
 from jobctl.scheduler.targets import TargetKinds, mismatch
 from jobctl.states import OPERATIONS, Action, JobStatus
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 log = logging.getLogger(__name__)
 
-AUTO_DISCARD_ACTOR = "auto-discard"
 #: How long, beyond the stop's grace, a restarted job waits at most for the cleanup of its earlier run.
 RESTART_HOLD_S = 15.0
 
@@ -67,19 +75,24 @@ Outcome = Finished | Failed
 
 
 @dataclass(frozen=True)
+class Begun:
+    """A started attempt and its job now RUNNING - or the reason its target discards the job (`job` is then
+    that reason, and nothing was started)."""
+
+    start: StepStart
+    job: JobRecord | str
+    announce: JobRecord | None = None  # the job as the starting transaction left it, if not announced yet
+
+
+@dataclass(frozen=True)
 class Recorded:
-    """What `record_outcome` or `hand_over` did: accepted or stale; the job's next attempt, claimed and not
-    sent; if `hand_over` started it, its start and the reason its target discards the job (or None); the job as
-    the transaction left it."""
+    """What `record` did: accepted, or stale (nothing changed); the job's next attempt, claimed (`follow`),
+    and - if the caller is to run it - started (`begun`): the job's next step, or the next job's first step
+    taken for the slot this one freed."""
 
     accepted: bool
     follow: Dispatch | None = None
-    started: tuple[store.StepStart, str | None] | None = None
-    job: JobRecord | None = None
-
-
-#: A committed transition (None: a change that is not a status change) and the job as it left it.
-Done = tuple[store.Transition | None, JobRecord | None]
+    begun: Begun | None = None
 
 
 class Operations:
@@ -94,12 +107,13 @@ class Operations:
         settings: Settings,
         metrics: Metrics | None = None,
     ) -> None:
-        self.metrics = metrics
         self.db = db
         self.executor = executor
         self.bus = bus
         self.targets = targets
         self.settings = settings
+        self.effects = Effects(bus, executor, metrics)
+        self.dispatcher = Dispatcher(db, self.effects, bus, targets, settings)
 
     # ----------------------------------------------------------------------------------- submit / operate
 
@@ -156,7 +170,7 @@ class Operations:
                     f"{len(problems)} of {len(submissions)} jobs refused, none submitted: {listed}", problems
                 )
             new = [
-                store.NewJob(
+                submission.NewJob(
                     project_id=proj.id,
                     project=proj.name,
                     job_type=sub.job_type,
@@ -168,15 +182,9 @@ class Operations:
                 )
                 for sub, proj, pinned in planned
             ]
-            jobs = store.insert_jobs(s, new, submitter)
-        batch = self.bus.batch()
-        for job in jobs:
-            self.bus.job_changed(job, batch)
-        self.bus.wake_scheduler(batch)
-        if self.metrics is not None:
-            self.metrics.count("transitions", Action.SUBMIT.value, len(jobs), pipe=batch)
-        self.bus.flush(batch)
-        return jobs
+            created = submission.insert_jobs(s, new, submitter)
+        self.effects.submitted(created)
+        return created
 
     def _check(
         self,
@@ -190,7 +198,7 @@ class Operations:
             raise Invalid("priority must be between 0 (highest) and 4 (lowest)")
         proj = projects.get(sub.project)
         if proj is None:
-            proj = projects[sub.project] = store.get_project(s, sub.project)
+            proj = projects[sub.project] = accounts.get_project(s, sub.project)
         if sub.target is None:
             return sub, proj, None
         kind, name = sub.target
@@ -210,7 +218,7 @@ class Operations:
             raise Invalid(f"unknown operation {action.value!r}")
         with self.db.write() as s:
             done = self._transition(s, job_id, action, actor, reason)
-        self._after([(done, done.job)])
+        self.effects.after([(done, done.job)])
         return done.job
 
     def auto_discard(self, job_id: str, reason: str) -> bool:
@@ -220,7 +228,7 @@ class Operations:
                 done = self._transition(s, job_id, Action.AUTO_DISCARD, AUTO_DISCARD_ACTOR, reason)
         except (Conflict, NotFound):
             return False
-        self._after([(done, done.job)])
+        self.effects.after([(done, done.job)])
         return True
 
     # ------------------------------------------------------------------------------------------ targets
@@ -231,10 +239,10 @@ class Operations:
             raise Invalid(f"only 'record' targets are registered through the API, not {kind!r}")
         self.targets.get(kind).validate(name)
         with self.db.write() as s:
-            proj = store.get_project(s, project)
-            target, changed = store.put_record_target(s, proj.id, project, kind, name, attributes)
+            proj = accounts.get_project(s, project)
+            target, changed = targets.put_record_target(s, proj.id, project, kind, name, attributes)
             done = self._discard_stale(s, proj.id, kind, name) if changed else []
-        self._after(done)
+        self.effects.after(done)
         return target
 
     def delete_target(self, project: str, kind: str, name: str) -> list[str]:
@@ -242,16 +250,16 @@ class Operations:
         if kind != "record":
             raise NotFound(f"target {kind}/{name} not found")
         with self.db.write() as s:
-            proj = store.get_project(s, project)
-            store.delete_target(s, proj.id, kind, name)
+            proj = accounts.get_project(s, project)
+            targets.delete_target(s, proj.id, kind, name)
             done = self._discard_stale(s, proj.id, kind, name)
-        self._after(done)
+        self.effects.after(done)
         return [t.job_id for t, _ in done]
 
     def check_targets(self) -> int:
         """Auto-discard every non-final job whose target is gone or changed. Returns how many."""
         with self.db.read() as s:
-            rows = store.targeted_jobs(s)
+            rows = jobs.targeted_jobs(s)
             current: dict[tuple[int, str, str], str | None] = {}
             stale: list[tuple[str, str]] = []
             for job_id, project_id, kind, name, version in rows:
@@ -268,12 +276,12 @@ class Operations:
 
     def _discard_stale(
         self, s: Session, project_id: int, kind: str, name: str
-    ) -> list[tuple[store.Transition, JobRecord | None]]:
+    ) -> list[tuple[Transition, JobRecord | None]]:
         done = []
-        job_ids = sorted(store.jobs_of_target(s, project_id, kind, name))
-        store.lock_jobs(s, job_ids)
+        job_ids = sorted(jobs.jobs_of_target(s, project_id, kind, name))
+        transitions.lock_jobs(s, job_ids)
         for job_id in job_ids:
-            target = store.job_target(s, job_id)
+            target = job_target(s, job_id)
             assert target is not None
             reason = self.targets.check(s, *target)
             if reason:
@@ -282,36 +290,15 @@ class Operations:
 
     # -------------------------------------------------------------------------------- scheduler and workers
 
-    def dispatch(self, job_ids: Sequence[str], s: Session, actor: str = "scheduler") -> list[Done]:
-        """Within the scheduler's transaction: dispatch each job, or auto-discard it if its target moved.
-        `actor` (the scheduler's name) is recorded in the dispatch events: it tells which scheduler took a job.
-
-        Returns the transitions with the jobs as they are in this transaction, for `announce`."""
-        store.lock_jobs(s, job_ids)
-        done = []
-        for job_id in job_ids:
-            target = store.job_target(s, job_id)
-            reason = self.targets.check(s, *target) if target else None
-            if reason:
-                done.append(self._transition(s, job_id, Action.AUTO_DISCARD, AUTO_DISCARD_ACTOR, reason))
-            else:
-                done.append(self._transition(s, job_id, Action.DISPATCH, actor))
-        return [(t, t.job) for t in done]
-
-    def announce(self, done: Sequence[Done], *, wake_for_finished: bool = True) -> None:
-        """After the caller's transaction committed: carry out the side effects of these transitions (without
-        `wake_for_finished`, a job that finished does not wake the schedulers: the caller took its slot)."""
-        self._after(done, wake_for_finished=wake_for_finished)
-
-    def worker_lost(self, lease: store.ExpiredLease, retry: bool, actor: str = "scheduler") -> None:
+    def worker_lost(self, lease: leases.ExpiredLease, retry: bool, actor: str = "scheduler") -> None:
         """The attempt's lease ran out: re-send a never-started attempt, else retry or fail the step."""
         done: list[Done] = []
         dispatch: Dispatch | None = None
         with self.db.write() as s:
-            if not store.lock_attempt(s, lease.job_id, lease.step_index, lease.fence, expired=True):
+            if not leases.lock_attempt(s, lease.job_id, lease.step_index, lease.fence, expired=True):
                 return
             if not lease.started:
-                dispatch = store.resend_attempt(
+                dispatch = transitions.resend_attempt(
                     s, lease.job_id, lease.step_index, lease.fence, self.settings.queue_lease_s
                 )
                 if dispatch is not None:
@@ -324,114 +311,139 @@ class Operations:
                     t = self._transition(s, lease.job_id, Action.FAIL, actor, where, error=f"worker lost: {where}")
                 done.append((t, t.job))
         if dispatch is not None:
-            self._send(dispatch)
-        self._after(done)
+            self.effects.send(dispatch)
+        self.effects.after(done)
 
-    def persist_outcome(self, job_id: str, index: int, fence: str, outcome: Outcome) -> bool:
-        """Record how a step attempt ended and send the job's next step. A stale attempt (paused, discarded,
-        lost) changes nothing."""
-        recorded = self.record_outcome(job_id, index, fence, outcome)
-        if recorded.follow is not None:
-            self._send(recorded.follow)
-        return recorded.accepted
+    # ------------------------------------------------------------------------------------ the worker's path
 
-    def record_outcome(
-        self,
-        job_id: str,
-        index: int,
-        fence: str,
-        outcome: Outcome,
-        *,
-        takes_next_job: bool = False,
-    ) -> Recorded:
-        """Record how a step attempt ended; returns whether it was accepted, the job's next attempt (claimed,
-        NOT sent) and the job as the transaction left it.
-
-        The caller runs the returned attempt itself or sends it (`send`); if it does neither (it died), the
-        attempt's lease runs out and the scheduler recovers it. With `takes_next_job`, a job that finished does
-        not wake the schedulers: the caller dispatches the next job to the slot itself (`Scheduler.take`; their
-        tick covers a miss).
-        A stale attempt changes nothing."""
-        next_dispatch: Dispatch | None = None
-        with self.db.write() as s:
-            # The job's last step finishing is the common case: one read and three writes (scheduler.handover).
-            t = (
-                handover.finish_job(s.connection(), job_id, index, fence, outcome.result)
-                if isinstance(outcome, Finished)
-                else None
-            )
-            if t is None:  # not the last step, a failure, or a stale attempt: the general path
-                if not store.lock_attempt(s, job_id, index, fence):
-                    return Recorded(False)
-                if isinstance(outcome, Finished):
-                    accepted, follows = store.complete_step(
-                        s, job_id, index, fence, outcome.result, self.settings.queue_lease_s
-                    )
-                    if not accepted:
-                        return Recorded(False)
-                    if isinstance(follows, store.Transition):
-                        t = follows
-                    else:
-                        next_dispatch = follows
-                elif outcome.retry and outcome.delay_s > 0:
-                    reason = f"step {index} failed: {outcome.error}; retrying in {outcome.delay_s:.3g}s"
-                    t = store.transition(
-                        s, job_id, Action.RETRY_LATER, "worker", reason, retry_in=outcome.delay_s, failure=True
-                    )
-                elif outcome.retry:
-                    reason = f"step {index} failed: {outcome.error}; retrying"
-                    t = self._transition(s, job_id, Action.RETRY, "worker", reason, failure=True)
-                else:
-                    error = outcome.error
-                    t = self._transition(
-                        s, job_id, Action.FAIL, "worker", f"step {index} failed", error=error, failure=True
-                    )
-            job = t.job if t is not None else store.get_job(s, job_id)
-        # The attempt reporting is the one the transition stopped: it must not revoke itself.
-        self._after(
-            [(None if t is None else dataclasses.replace(t, stopped_fence=None), job)],
-            wake_for_finished=not takes_next_job,
-        )
-        return Recorded(True, next_dispatch, None, job)
-
-    def hand_over(
-        self, job_id: str, index: int, fence: str, outcome: Finished, worker: str, targeted: bool = True
-    ) -> Recorded | None:
-        """Finish step `index` (attempt `fence`) and start the job's next step for `worker` to run itself, in one
-        transaction (`scheduler.handover`); the started attempt is in `started`, with the reason its target
-        discards the job if it does. None, with nothing written, where the hand-over does not apply (the
-        attempt is stale, or this was the last step): `record_outcome` then decides. On PostgreSQL, a job
-        without a target (`targeted` False) is handed over by one statement that commits by itself.
-
-        The caller announces the job (`bus.job_changed`; with the started step's first Redis round trip)."""
-        if not targeted and not self.db.is_sqlite:
-            with self.db.autocommit_core() as conn:
-                at_once = handover.hand_over_at_once(
-                    conn, job_id, index, fence, outcome.result, worker, lease_s=self.settings.lease_s
-                )
-            if at_once is not None:
-                return Recorded(True, at_once.dispatch, (at_once.start, None), at_once.job)
+    def start(self, job_id: str, index: int, fence: str, worker: str) -> Begun | None:
+        """Start the claimed attempt `fence` of step `index` on `worker` (its message arrived): RUNNING, leased,
+        target-checked. None, with nothing written, if it is no longer current; a `Begun` whose `job` is a
+        reason if the job's target moved (nothing written: the caller discards the job). The job is not
+        announced yet (`Begun.announce`: the caller does it with the step's first notification)."""
         with self.db.write_core() as conn:
-            done = handover.hand_over(
-                conn,
-                job_id,
-                index,
-                fence,
-                outcome.result,
-                worker,
-                lease_s=self.settings.lease_s,
-                queue_lease_s=self.settings.queue_lease_s,
-                check_target=self.targets.check,
+            started = handover.start(
+                conn, job_id, index, fence, worker, lease_s=self.settings.lease_s, check_target=self.targets.check
             )
-        if done is None:
+        if started is None:
             return None
-        return Recorded(True, done.dispatch, (done.start, done.reason), done.job)
+        if started.reason is not None:
+            return Begun(started.start, started.reason)
+        return Begun(started.start, started.job, announce=started.job)
+
+    def record(self, start: StepStart, outcome: Outcome, worker: str, *, chain: bool = False) -> Recorded:
+        """Record how the attempt `start` ended. A stale attempt (stopped, lost, timed out) changes nothing.
+
+        - A finished step hands over to the job's next one, claimed - and, with `chain`, started for `worker`
+          to run next, in the same transaction.
+        - A finished last step finishes the job - and, with `chain`, the slot it frees takes the next PENDING
+          job by the dispatch rules (`Dispatcher.take`) and starts its step for `worker`, in the same
+          transaction.
+        - A failed step is retried now, retried later, or fails the job (the job type's `Retry` decided).
+
+        The caller runs `begun` itself, or sends `follow` (`send`); if it does neither (it died), the attempt's
+        lease runs out and the scheduler recovers it."""
+        if isinstance(outcome, Failed):
+            return self._failed(start, outcome)
+        if start.step_index + 1 < start.step_count:
+            return self._hand_over(start, outcome.result, worker, chain)
+        if chain:
+            return self._finish_and_take(start, outcome.result, worker)
+        with self.db.write_core() as conn:
+            finished = handover.finish_job(conn, start.job_id, start.step_index, start.fence, outcome.result)
+        if finished is None:
+            return Recorded(False)
+        self.effects.after([(finished, finished.job)])
+        return Recorded(True)
 
     def send(self, dispatch: Dispatch) -> None:
-        """Queue an attempt claimed by `record_outcome` for any worker (never raises: the lease is the fallback),
-        once the announcements flushed so far are out (the worker that takes it announces what follows)."""
+        """Queue an attempt claimed by `record` for any worker (never raises: the lease is the fallback), once
+        the announcements flushed so far are out (the worker that takes it announces what follows)."""
         self.bus.settle()
-        self._send(dispatch)
+        self.effects.send(dispatch)
+
+    def _hand_over(self, start: StepStart, output: dict[str, Any] | None, worker: str, run_next: bool) -> Recorded:
+        """Finish the step and claim the next - started for `worker` if `run_next` (announced by the caller with
+        the started step's first notification), else announced here and left for the caller to send. On
+        PostgreSQL a started hand-over of a job without a target is one statement that commits by itself."""
+        job_id, index, fence = start.job_id, start.step_index, start.fence
+        done: handover.HandedOver | None = None
+        if run_next and start.target is None and not self.db.is_sqlite:
+            with self.db.autocommit_core() as conn:
+                done = handover.hand_over_at_once(
+                    conn, job_id, index, fence, output, worker, lease_s=self.settings.lease_s
+                )
+        if done is None:
+            with self.db.write_core() as conn:
+                done = handover.hand_over(
+                    conn,
+                    job_id,
+                    index,
+                    fence,
+                    output,
+                    worker,
+                    lease_s=self.settings.lease_s,
+                    queue_lease_s=self.settings.queue_lease_s,
+                    check_target=self.targets.check,
+                    run_next=run_next,
+                )
+        if done is None:
+            return Recorded(False)
+        if not run_next:
+            self.effects.after([(None, done.job)])
+            return Recorded(True, done.dispatch)
+        return Recorded(True, done.dispatch, Begun(done.start, done.reason or done.job, announce=done.job))
+
+    def _finish_and_take(self, start: StepStart, output: dict[str, Any] | None, worker: str) -> Recorded:
+        """Finish the job's last step and the job, then take the next job for the freed slot (`Dispatcher.take`)
+        - in one transaction; the finish takes the dispatch lock in its own round trip. Should the take fail,
+        the transaction is rolled back and the finish alone committed in another (no savepoint: two round
+        trips per job saved for a rare failure); the schedulers are then woken to dispatch to the slot."""
+        job_id, index, fence = start.job_id, start.step_index, start.fence
+        actor = f"worker {worker}"
+        finished: Transition | None = None
+        try:
+            with self.db.write_core() as conn, self.db.session_on(conn) as s:  # the take's general path needs a session
+                finished = handover.finish_job(conn, job_id, index, fence, output, lock_dispatch=True)
+                if finished is None:
+                    return Recorded(False)
+                taken, done = self.dispatcher.take(s, worker, actor, locked=True)
+        except Exception as exc:
+            if finished is None:  # the finish failed, not the take: the caller decides (retry, give up)
+                raise
+            if not isinstance(exc, Unavailable):
+                log.warning("could not take the next job (%s); the scheduler will dispatch it", exc)
+            with self.db.write_core() as conn:
+                finished = handover.finish_job(conn, job_id, index, fence, output)
+            if finished is None:
+                return Recorded(False)
+            self.effects.after([(finished, finished.job)])
+            return Recorded(True)
+        self.effects.after([(finished, finished.job), *done], wake_for_finished=False)
+        if taken is None:
+            return Recorded(True)
+        return Recorded(True, taken.dispatch, Begun(taken.start, taken.job))
+
+    def _failed(self, start: StepStart, outcome: Failed) -> Recorded:
+        job_id, index, fence = start.job_id, start.step_index, start.fence
+        with self.db.write() as s:
+            if not leases.lock_attempt(s, job_id, index, fence):
+                return Recorded(False)
+            if outcome.retry and outcome.delay_s > 0:
+                reason = f"step {index} failed: {outcome.error}; retrying in {outcome.delay_s:.3g}s"
+                t = transitions.transition(
+                    s, job_id, Action.RETRY_LATER, "worker", reason, retry_in=outcome.delay_s, failure=True
+                )
+            elif outcome.retry:
+                reason = f"step {index} failed: {outcome.error}; retrying"
+                t = self._transition(s, job_id, Action.RETRY, "worker", reason, failure=True)
+            else:
+                t = self._transition(
+                    s, job_id, Action.FAIL, "worker", f"step {index} failed", error=outcome.error, failure=True
+                )
+        # The attempt reporting is the one the transition stopped: it must not revoke itself.
+        self.effects.after([(dataclasses.replace(t, stopped_fence=None), t.job)])
+        return Recorded(True)
 
     # ----------------------------------------------------------------------------------------- internals
 
@@ -444,11 +456,11 @@ class Operations:
         reason: str | None = None,
         error: str | None = None,
         failure: bool = False,
-    ) -> store.Transition:
+    ) -> Transition:
         # A restarted job waits (PENDING) for the cleanup of its earlier run, which ends the hold
         # (`release_restart_hold`); should the cleanup be lost, the hold runs out by itself.
         hold = self.settings.stop_grace_s + RESTART_HOLD_S if action is Action.RESTART else 0.0
-        return store.transition(
+        return transitions.transition(
             s,
             job_id,
             action,
@@ -463,60 +475,9 @@ class Operations:
     def release_restart_hold(self, job_id: str, attempt: int) -> None:
         """The cleanup after a restart ran: the job (run `attempt`) may start now."""
         with self.db.write() as s:
-            released = store.release_restart_hold(s, job_id, attempt)
+            released = transitions.release_restart_hold(s, job_id, attempt)
         if released:
             self.bus.wake_scheduler()
-
-    def _after(self, done: Sequence[Done], *, wake_for_finished: bool = True) -> None:
-        """Carry out what committed transitions ask for: announce each job as the transaction left it, count
-        the transitions and wake the schedulers where a job or a slot became free - in one Redis round trip,
-        before anything else, so announcements keep the order of the changes - then revoke, clean up and send.
-
-        Never raises: the change is already durable, and each effect has a fallback - a missed stop is
-        noticed by the attempt's own fence check, a missed send by the lease, a missed wake-up by the
-        scheduler's tick. Without `wake_for_finished` (the caller takes the next job itself), a job that
-        finished does not wake the schedulers."""
-        batch = self.bus.batch()  # the announcements, metrics and wake-up: one round trip, before the effects
-        for t, job in done:
-            if job is not None:
-                self.bus.job_changed(job, batch)
-            elif t is not None and t.after is None:
-                self.bus.job_deleted(t.job_id, t.project, batch)
-        wake = False
-        for t, _ in done:
-            if t is None:
-                continue
-            if self.metrics is not None:
-                self.metrics.count("transitions", t.action.value, pipe=batch)
-                if t.action is Action.DISPATCH and t.waited_s is not None:
-                    self.metrics.observe("dispatch_latency_seconds", t.waited_s, batch)
-            if t.after is JobStatus.FINISHED and not wake_for_finished:
-                continue
-            wake = wake or t.after is JobStatus.PENDING or t.before is JobStatus.RUNNING
-        if wake:
-            self.bus.wake_scheduler(batch)
-        self.bus.flush(batch)
-        effects = [t for t, _ in done if t is not None and (t.stopped_fence or t.action in _CLEANS_UP or t.dispatch)]
-        if effects:  # what they start elsewhere is announced from there: after these announcements
-            self.bus.settle()
-        for t in effects:
-            if t.stopped_fence:
-                self._effect("revoke the stopped attempt", self.executor.stop, t.stopped_fence)
-            if t.action in _CLEANS_UP and t.job is not None:
-                unwinding = t.stopped_fence if t.stopped_running else None
-                self._effect("queue the cleanup", self.executor.cleanup, t.job, t.action.value, unwinding)
-            if t.dispatch is not None:
-                self._send(t.dispatch)
-
-    def _send(self, dispatch: Dispatch) -> None:
-        self._effect("send the attempt", self.executor.send, dispatch)
-
-    @staticmethod
-    def _effect(what: str, fn: Callable[..., None], *args: Any) -> None:
-        try:
-            fn(*args)
-        except Exception as exc:
-            log.warning("could not %s (%s); the fallback will take over", what, exc)
 
     # ------------------------------------------------------------------------------------------------ batch
 
@@ -555,7 +516,7 @@ class Operations:
             return items
 
         refused: dict[str, BatchItem] = {i: not_found(i) for i in ids if i in invisible}
-        done: dict[str, store.Transition] = {}
+        done: dict[str, Transition] = {}
         with self.db.write() as s:
             # One lock order for every batch, so two batches over the same jobs cannot deadlock. `transition`
             # raises before it writes anything, so a refusal leaves this transaction clean to go on with.
@@ -572,9 +533,5 @@ class Operations:
                     f"{len(refused)} of {len(ids)} jobs refuse to {action.value}; nothing was changed",
                     [refused[i] for i in ids if i in refused],
                 )
-        self._after([(done[i], done[i].job) for i in ids])
+        self.effects.after([(done[i], done[i].job) for i in ids])
         return [BatchItem(i, True, job.status if (job := done[i].job) else None) for i in ids]
-
-
-#: actions after which the job type's cleanup hook runs: their intermediate results are thrown away
-_CLEANS_UP = frozenset({Action.DISCARD, Action.AUTO_DISCARD, Action.RESTART})

@@ -5,10 +5,64 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from jobctl.scheduler import models
 from jobctl.states import JobStatus, allowed_operations
+
+
+class StepRow(Protocol):
+    """A step's row as the store reads and changes it: the ORM object, or a plain row of the hand-over's
+    (`store.handover`), with the same attribute names (`store.models.Step`)."""
+
+    job_id: str
+    index: int
+    name: str
+    weight: float
+    status: str
+    progress: float
+    attempt: int
+    error: str | None
+    checkpoint: dict[str, Any]
+    output: dict[str, Any] | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    running_since: datetime | None
+    ready_at: datetime | None
+    retry_at: datetime | None
+    lease_until: datetime | None
+    duration_s: float
+    waiting_s: float
+    fence: str | None
+    task_id: str | None
+    worker: str | None
+    dispatches: int
+    failures: int
+
+
+class JobRow(Protocol):
+    """A job's row as the store reads and changes it (the ORM object or a plain row; `store.models.Job`)."""
+
+    id: str
+    project_id: int
+    type: str
+    target_kind: str | None
+    target_name: str | None
+    target_version: str | None
+    params: dict[str, Any]
+    priority: int
+    status: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    pending_since: datetime | None
+    running_since: datetime | None
+    duration_s: float
+    waiting_s: float
+    submitter: str
+    attempt: int
+    error: str | None
+    discard_reason: str | None
+    result: dict[str, Any] | None
 
 
 def _elapsed(total: float, since: datetime | None, now: datetime) -> float:
@@ -35,8 +89,8 @@ class StepRecord:
     retry_at: datetime | None = None  # when a failed attempt's retry is due (the job waits PENDING until then)
 
     @classmethod
-    def from_row(cls, row: models.Step | Any, now: datetime) -> StepRecord:
-        """From an ORM object, or any row with its attribute names (`scheduler.handover` reads Core rows)."""
+    def from_row(cls, row: StepRow, now: datetime) -> StepRecord:
+        """The step as `row` holds it at `now` (its running and waiting times include the current stretch)."""
         status = JobStatus(row.status)
         waiting = row.waiting_s
         if row.ready_at is not None and status in (JobStatus.PENDING,) and row.started_at is None:
@@ -107,10 +161,8 @@ class JobRecord:
         return next((s for s in self.steps if s.status is not JobStatus.FINISHED), None)
 
     @classmethod
-    def from_row(
-        cls, row: models.Job | Any, project: str, steps: Sequence[models.Step | Any], now: datetime
-    ) -> JobRecord:
-        """From ORM objects, or any rows with their attribute names (`scheduler.handover` reads Core rows)."""
+    def from_row(cls, row: JobRow, project: str, steps: Sequence[StepRow], now: datetime) -> JobRecord:
+        """The job as `row` and its `steps` hold it at `now` (times include the current stretch)."""
         target = TargetRef(row.target_kind, row.target_name or "", row.target_version) if row.target_kind else None
         return cls(
             id=row.id,

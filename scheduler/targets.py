@@ -16,8 +16,8 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from jobctl.scheduler import models
 from jobctl.scheduler.errors import Invalid
+from jobctl.scheduler.store import models
 
 
 class Resolver(Protocol):

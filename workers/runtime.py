@@ -25,9 +25,8 @@ from typing import Any, TypeVar
 import redis
 from sqlalchemy.exc import OperationalError
 
-from jobctl.scheduler import handover, keys, store
-from jobctl.scheduler.loop import Scheduler
-from jobctl.scheduler.operations import Failed, Finished, Outcome, Recorded
+from jobctl.scheduler import keys, store
+from jobctl.scheduler.operations import Begun, Failed, Finished, Outcome
 from jobctl.scheduler.records import Dispatch, JobRecord
 from jobctl.states import JobStatus
 from jobctl.workers import procs, runners, taskevents
@@ -245,7 +244,7 @@ class Attempt:
                 _observe("step_duration_seconds", ended - began)
             if stopped:
                 release(self.svc)
-                self._unwound()
+                self.unwound()
             ticks.detach()
             # A finished step's progress (100) is written with its outcome: only its last log lines are due here.
             retry_disconnects("flush the last progress", lambda: self._flush(final=True, finished=finished))
@@ -255,7 +254,7 @@ class Attempt:
         delay = self.job_type.retry.delay(self.start.failures + 1)  # this failure's number
         return Failed(error, retry=delay is not None, delay_s=delay or 0.0)
 
-    def _unwound(self) -> None:
+    def unwound(self) -> None:
         """Tell the job's cleanup (waiting for it) that this stopped attempt has unwound. Never raises."""
         try:
             self.svc.redis.set(keys.unwound(self.start.fence), "1", ex=3600)
@@ -273,8 +272,7 @@ class Attempt:
         log.warning("step %s of job %s %s", s.step_index, s.job_id, error)
         try:
             recorded = retry_disconnects(
-                "record the timeout",
-                lambda: self.svc.ops.record_outcome(s.job_id, s.step_index, s.fence, self.failure(error)),
+                "record the timeout", lambda: self.svc.ops.record(s, self.failure(error), self.worker)
             )
             if not recorded.accepted:  # it ended (or was stopped) just now: nothing left to stop
                 return
@@ -377,19 +375,18 @@ def retry_disconnects(what: str, transaction: Callable[[], T], tries: int = 5) -
 
 
 def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
-    """Run the attempt `fence` of step `index` if it is still current, then each following step of the job
-    that the finished one hands over, and - once the job finished - the next job this process's freed slot
-    may take (`Scheduler.take`: the scheduler's locks, limits and fair order). Returns what happened to its
-    own attempt, for Flower (STOPPED only if that one was stopped); the attempts run inline are announced to
-    Flower as tasks of their own.
+    """Run the attempt `fence` of step `index` if it is still current, then each attempt that recording it
+    started for this process: the job's next step, or - once the job finished - the first step of the next job
+    its freed slot took (`Operations.record`). Returns what happened to its own attempt, for Flower (STOPPED
+    only if that one was stopped); the attempts run inline are announced to Flower as tasks of their own.
 
-    An inline attempt runs without a Celery round trip: the transaction that finished the previous step (or
-    dispatched the job) claimed it with a new fence and started it for this process - fenced, target-checked,
-    leased and recorded exactly as if it had arrived as a message; a stop finds its process through the attempt
-    the process registers as the one it runs (`workers.runners`, `workers.control`). Should this process die while
-    running it, its lease runs out and the scheduler retries it. After `settings.chain_s` the next attempt goes
-    through the queue instead, so one task never holds a process (or a warm shutdown) for longer than its step
-    plus that."""
+    An inline attempt runs without a Celery round trip: the transaction that recorded the previous outcome
+    claimed it with a new fence and started it for this process - fenced, target-checked, leased and recorded
+    exactly as if it had arrived as a message; a stop finds its process through the attempt the process
+    registers as the one it runs (`workers.runners`, `workers.control`). Should this process die while running
+    it, its lease runs out and the scheduler retries it. After `settings.chain_s` the next attempt goes through
+    the queue instead, so one task never holds a process (or a warm shutdown) for longer than its step plus
+    that."""
     svc = services()
     try:
         return _run_chain(svc, job_id, index, fence, worker)
@@ -404,28 +401,23 @@ def _run_chain(svc: Services, job_id: str, index: int, fence: str, worker: str) 
     own = ran.what
     if ran.follow is not None:
         log.info("step %s of job %s: %s; the next attempt runs in this process", index, job_id, ran.what)
-    while True:
+    while ran.follow is not None:
         follow, begun = ran.follow, ran.begun
-        if follow is None and ran.what == "finished" and ran.claims:  # the job finished
-            taken = _take_next(svc, worker)  # take the next job this slot may have, started
-            if taken is not None:
-                follow, begun = taken.dispatch, Begun(taken.start, taken.job)  # announced by `take`
-        if follow is None:
-            return own
         if begun is None and time.monotonic() >= until:  # long enough in one task: the queue takes over
             svc.ops.send(follow)
-            return own
+            break
         try:
             ran = _run_inline(svc, follow, worker, begun, until)
         except Exception:
             if begun is None:  # never started: any worker may take it (a copy of a started one is a no-op)
                 svc.ops.send(follow)
             raise  # a started one is recovered by its lease
+    return own
 
 
 def _run_inline(svc: Services, dispatch: Dispatch, worker: str, begun: Begun | None, until: float) -> Ran:
     """Run a claimed attempt here, announcing it to Flower as the task it would otherwise have been."""
-    from jobctl.workers.celery_app import step_task_name
+    from jobctl.workers.celery_app import step_task_name  # TODO(lead): cycle, being removed
 
     began = time.monotonic()
     taskevents.started(svc.settings, worker, dispatch, step_task_name(dispatch.job_type))
@@ -442,70 +434,26 @@ def _run_inline(svc: Services, dispatch: Dispatch, worker: str, begun: Begun | N
     return ran
 
 
-_taker: Scheduler | None = None
-
-
-def _taker_for(svc: Services, worker: str) -> Scheduler:
-    """This process's scheduler for the jobs it takes itself (the slot its finished job freed)."""
-    global _taker
-    if _taker is None:
-        _taker = Scheduler(svc.ops, svc.bus, svc.settings, lambda _type, _attempt: False, name=f"worker {worker}")
-    return _taker
-
-
-def _take_next(svc: Services, worker: str) -> handover.Dispatched | None:
-    """Dispatch one PENDING job to this process (the slot its finished job freed), by the scheduler's own
-    rules, with its step started; None if there is none or no slot. Never raises: the scheduler dispatches
-    what this misses."""
-    try:
-        return _taker_for(svc, worker).take(worker)
-    except Exception as exc:
-        log.warning("could not take the next job (%s); the scheduler will dispatch it", exc)
-        return None
-
-
-@dataclass(frozen=True)
-class Begun:
-    """A started attempt and its job now RUNNING - or the reason its target discards the job (not started)."""
-
-    start: store.StepStart
-    job: JobRecord | str
-    announce: JobRecord | None = None  # the job as the starting transaction left it, if not announced yet
-
-
 @dataclass(frozen=True)
 class Ran:
     """How an attempt ended (`what`), and the job's next attempt if this process is to run it: claimed
-    (`begun` None) or already started in the transaction that recorded this one."""
+    (`begun` None: sent to the queue) or already started in the transaction that recorded this one."""
 
     what: str
     follow: Dispatch | None = None
     begun: Begun | None = None
-    claims: bool = False  # the job finished and this process takes the next job (the schedulers were not woken)
 
 
 def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, begun: Begun | None, until: float) -> Ran:
-    """Run one attempt (started already if `begun`). Until `until`, the job's next step is started in the
-    transaction that records this one's outcome, to run here next."""
+    """Start (unless `begun`), run and record one attempt: the three calls of the worker's path, each one to
+    `Operations`. Until `until`, recording it starts the next attempt for this process."""
     global _current
-
-    def begin() -> Begun | None:
-        with svc.db.write_core() as conn:
-            started = handover.start(
-                conn, job_id, index, fence, worker, lease_s=svc.settings.lease_s, check_target=svc.targets.check
-            )
-        if started is None:
-            return None
-        if started.reason is not None:  # nothing was written
-            return Begun(started.start, started.reason)
-        return Begun(started.start, started.job, announce=started.job)
-
     if begun is None:
-        begun = retry_disconnects("start the step", begin)
+        begun = retry_disconnects("start the step", lambda: svc.ops.start(job_id, index, fence, worker))
         if begun is None:
             return Ran("stale: the attempt is no longer current")
     start, job = begun.start, begun.job
-    if isinstance(job, str):
+    if isinstance(job, str):  # its target moved: nothing was started
         if begun.announce is not None:  # the step before it finished
             svc.bus.job_changed(begun.announce)
         svc.ops.auto_discard(job_id, job)
@@ -520,38 +468,13 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
         _current = None
     if outcome is None:
         return Ran(STOPPED)
-    chaining = time.monotonic() < until
-    recorded: Recorded | None = None
-    if chaining and isinstance(outcome, Finished) and index + 1 < start.step_count:
-        done = outcome
-        recorded = retry_disconnects(
-            "hand over to the next step",
-            lambda: svc.ops.hand_over(job_id, index, fence, done, worker, targeted=start.target is not None),
-        )
-    elif chaining and isinstance(outcome, Finished):  # the job's last step: finish it and take the next job
-        result = outcome.result
-        finished = retry_disconnects(
-            "finish the job", lambda: _taker_for(svc, worker).finish_and_take(job_id, index, fence, result, worker)
-        )
-        if finished is not None:
-            taken = finished[1]
-            if taken is None:
-                return Ran("finished")
-            return Ran("finished", taken.dispatch, Begun(taken.start, taken.job))  # announced by the take
-    if recorded is None:
-        recorded = retry_disconnects(
-            "record the outcome",
-            lambda: svc.ops.record_outcome(job_id, index, fence, outcome, takes_next_job=chaining),
-        )
+    chain = time.monotonic() < until
+    recorded = retry_disconnects("record the outcome", lambda: svc.ops.record(start, outcome, worker, chain=chain))
     if not recorded.accepted:
-        attempt._unwound()  # stopped while it finished: its job's cleanup may be waiting for it
+        attempt.unwound()  # stopped while it finished: its job's cleanup may be waiting for it
         return Ran("stale: stopped while finishing")
     what = "finished" if isinstance(outcome, Finished) else f"failed: {outcome.error}"
-    nxt: Begun | None = None
-    if recorded.started is not None and recorded.job is not None:  # started by `hand_over`, not yet announced
-        next_start, reason = recorded.started
-        nxt = Begun(next_start, reason or recorded.job, announce=recorded.job)
-    return Ran(what, recorded.follow, nxt, claims=chaining)
+    return Ran(what, recorded.follow, recorded.begun)
 
 
 def target_of(svc: Services, project_id: int, target: tuple[str, str, str | None] | None) -> Target | None:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import redis
 
 from jobctl.scheduler.bus import RedisBus
-from jobctl.scheduler.db import Database
 from jobctl.scheduler.metrics import Metrics
 from jobctl.scheduler.operations import Operations
 from jobctl.scheduler.outbox import Outbox
 from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.store.db import Database
 from jobctl.scheduler.targets import TargetKinds
 from jobctl.workers.registry import Registry, load_plugins, registry
 

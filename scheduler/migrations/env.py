@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from jobctl.scheduler.models import Base
+from jobctl.scheduler.store.models import Base
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")

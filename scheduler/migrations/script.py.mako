@@ -7,7 +7,7 @@ Create Date: ${create_date}
 
 from alembic import op
 import sqlalchemy as sa
-import jobctl.scheduler.models
+import jobctl.scheduler.store.models
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}

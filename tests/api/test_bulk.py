@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from jobctl.scheduler import keys, models, store
+from jobctl.scheduler import keys, store
+from jobctl.scheduler.store import models
 from jobctl.workers.services import Services
 
 

@@ -1,11 +1,13 @@
-"""The hot path's Core statements (`scheduler.handover`) write what the general path (`store.transition` and the
-ORM) writes, announce what they wrote, and write nothing when they refuse. On SQLite and PostgreSQL.
+"""The worker's path through the store (`store.handover`) writes what the general path (`store.transitions`)
+writes, its one-statement PostgreSQL hand-over what its transaction writes, each announces what it wrote,
+and none writes anything when it refuses. On SQLite and PostgreSQL.
 
 Twin jobs are taken through both paths and their rows compared, ignoring what is unique (ids, tokens) and what
 depends on the clock (times, durations)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,8 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select, update
 
-from jobctl.scheduler import handover, keys, models, store
-from jobctl.scheduler.loop import Scheduler
+from jobctl.scheduler import keys
+from jobctl.scheduler.operations import Finished
+from jobctl.scheduler.store import handover, jobs, models, transitions
+from jobctl.scheduler.store.leases import StepStart
 from jobctl.states import Action, JobStatus
 from jobctl.workers.services import Services
 
@@ -62,7 +66,7 @@ def test_dispatch_and_start_writes_what_dispatch_then_start_writes(
     with services.db.write() as s:
         taken = handover.dispatch_and_start(s.connection(), core, WORKER, "scheduler", lease_s=30, check_target=check)
     with services.db.write() as s:
-        dispatched = store.transition(s, orm, Action.DISPATCH, "scheduler")
+        dispatched = transitions.transition(s, orm, Action.DISPATCH, "scheduler")
     assert dispatched.dispatch is not None and taken is not None
     with services.db.write() as s:
         started = handover.start(
@@ -74,7 +78,7 @@ def test_dispatch_and_start_writes_what_dispatch_then_start_writes(
     assert taken.transition.action is Action.DISPATCH and taken.transition.after is JobStatus.RUNNING
     assert taken.start.fence == taken.dispatch.fence and taken.start.attempt == started.start.attempt == 1
     with services.db.read() as s:  # what it announces is what it wrote
-        stored = store.get_job(s, core)
+        stored = jobs.get_job(s, core)
     assert taken.job.status is stored.status is JobStatus.RUNNING
     assert [(st.status, st.attempt, st.fence, st.worker) for st in taken.job.steps] == [
         (st.status, st.attempt, st.fence, st.worker) for st in stored.steps
@@ -103,7 +107,9 @@ def test_dispatch_and_start_writes_nothing_for_a_job_it_must_not_start(
             assert rows(services, job_id) == before
 
 
-def _hand_over(services: Services, at_once: bool, job_id: str, fence: str, output: dict[str, Any]) -> Any:
+def _hand_over(
+    services: Services, at_once: bool, job_id: str, fence: str, output: dict[str, Any], run_next: bool = True
+) -> Any:
     """`handover.hand_over` in a transaction, or `hand_over_at_once` (PostgreSQL) outside one."""
     if at_once:
         with services.db.autocommit_core() as conn:
@@ -119,6 +125,7 @@ def _hand_over(services: Services, at_once: bool, job_id: str, fence: str, outpu
             lease_s=30,
             queue_lease_s=60,
             check_target=services.targets.check,
+            run_next=run_next,
         )
 
 
@@ -149,16 +156,17 @@ def test_hand_over_and_finish_job_write_what_the_general_path_writes(
         assert handover.finish_job(s.connection(), core, 1, "stale-token", {"n": 1}) is None  # a stale attempt: nothing
         assert handover.finish_job(s.connection(), core, 1, over.dispatch.fence, {"n": 1}) is not None
 
-    with services.db.write() as s:  # orm: complete step 0 (claims step 1), start it, complete it, finish the job
-        accepted, follows = store.complete_step(s, orm, 0, fences[orm], {"n": 0}, 60)
-    assert accepted and follows is not None and not isinstance(follows, store.Transition)
+    # the twin: finish step 0 and only claim step 1 (as for any worker), then start it as its message would
+    claimed = _hand_over(services, False, orm, fences[orm], {"n": 0}, run_next=False)
+    assert claimed is not None and claimed.job.steps[1].status is JobStatus.PENDING
     with services.db.write() as s:
-        assert handover.start(s.connection(), orm, 1, follows.fence, WORKER, lease_s=30, check_target=check) is not None
+        start = handover.start(s.connection(), orm, 1, claimed.dispatch.fence, WORKER, lease_s=30, check_target=check)
+    assert start is not None
     assert handed_over == rows(services, orm)  # step 0 FINISHED, step 1 RUNNING (leased) on both paths
     assert handed_over["leased"] == [False, True]
     with services.db.write() as s:
-        accepted, finished = store.complete_step(s, orm, 1, follows.fence, {"n": 1}, 60)
-    assert accepted and isinstance(finished, store.Transition)
+        finished = handover.finish_job(s.connection(), orm, 1, claimed.dispatch.fence, {"n": 1})
+    assert finished is not None and finished.after is JobStatus.FINISHED
 
     core_rows, orm_rows = rows(services, core), rows(services, orm)
     assert core_rows == orm_rows
@@ -176,14 +184,19 @@ def _live_worker(services: Services) -> Iterator[None]:
         services.redis.delete(key)
 
 
-def _running(services: Services, job_id: str) -> str:
-    """Dispatch and start `job_id` through the Core path; the started attempt's token."""
+def _started(services: Services, job_id: str) -> StepStart:
+    """Dispatch and start `job_id` through the Core path; the started attempt."""
     with services.db.write() as s:
         taken = handover.dispatch_and_start(
             s.connection(), job_id, WORKER, "scheduler", lease_s=30, check_target=services.targets.check
         )
     assert taken is not None
-    return taken.dispatch.fence
+    return taken.start
+
+
+def _running(services: Services, job_id: str) -> str:
+    """Dispatch and start `job_id` through the Core path; the started attempt's token."""
+    return _started(services, job_id).fence
 
 
 def test_finish_and_take_finishes_the_job_and_starts_the_next_in_one_transaction(
@@ -191,15 +204,15 @@ def test_finish_and_take_finishes_the_job_and_starts_the_next_in_one_transaction
 ) -> None:
     first = submit(client, project, params={"steps": 1, "seconds": 0})
     second = submit(client, project, params={"steps": 2, "seconds": 0}, priority=0)  # first in line
-    fence = _running(services, first)
-    taker = Scheduler(services.ops, services.bus, services.settings, lambda _t, _a: False, name="worker test")
+    start = _started(services, first)
     with _live_worker(services):
-        assert taker.finish_and_take(first, 0, "stale-token", {"n": 1}, WORKER) is None  # stale: nothing
+        stale = dataclasses.replace(start, fence="stale-token")
+        assert not services.ops.record(stale, Finished({"n": 1}), WORKER, chain=True).accepted  # stale: nothing
         assert rows(services, second)["job"]["status"] == "PENDING"
-        done = taker.finish_and_take(first, 0, fence, {"n": 1}, WORKER)
-    assert done is not None
-    finished, taken = done
-    assert finished.after is JobStatus.FINISHED and taken is not None and taken.job.id == second
+        done = services.ops.record(start, Finished({"n": 1}), WORKER, chain=True)
+    assert done.accepted and done.begun is not None and done.follow is not None
+    taken = done.begun
+    assert not isinstance(taken.job, str) and taken.job.id == second and taken.start.job_id == second
     assert rows(services, first)["job"]["status"] == "FINISHED"
     assert rows(services, first)["job"]["result"] == {"n": 1}
     started = rows(services, second)
@@ -212,7 +225,7 @@ def test_a_failed_take_leaves_the_finish_standing(
 ) -> None:
     first = submit(client, project, params={"steps": 1, "seconds": 0})
     second = submit(client, project, params={"steps": 1, "seconds": 0}, priority=0)  # first in line
-    fence = _running(services, first)
+    start = _started(services, first)
     before = rows(services, second)
 
     def broken(*_args: Any, **_kwargs: Any) -> None:
@@ -223,10 +236,9 @@ def test_a_failed_take_leaves_the_finish_standing(
         broken()
 
     monkeypatch.setattr(handover, "dispatch_and_start", half_take)
-    taker = Scheduler(services.ops, services.bus, services.settings, lambda _t, _a: False, name="worker test")
     with _live_worker(services):
-        done = taker.finish_and_take(first, 0, fence, None, WORKER)
-    assert done is not None and done[1] is None
+        done = services.ops.record(start, Finished(None), WORKER, chain=True)
+    assert done.accepted and done.begun is None and done.follow is None
     assert rows(services, first)["job"]["status"] == "FINISHED"
     assert rows(services, second) == before
 

@@ -11,8 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from jobctl.scheduler import models
-from jobctl.scheduler.store import SORTS
+from jobctl.scheduler.store import SORTS, models
 from jobctl.states import JobStatus, allowed_operations
 from jobctl.workers.services import Services
 

@@ -23,8 +23,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from jobctl.api.schemas import JobSort
-from jobctl.scheduler import models, store
+from jobctl.scheduler import store
 from jobctl.scheduler.records import StepSpec
+from jobctl.scheduler.store import models
 from jobctl.states import Action
 from jobctl.workers.services import Services
 from tests.api.conftest import discard_unfinished

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from jobctl.scheduler import models, store
-from jobctl.scheduler.prepared import Prepared
+from jobctl.scheduler import store
+from jobctl.scheduler.store import models
+from jobctl.scheduler.store.prepared import Prepared
 from jobctl.workers.services import Services
 
 _READ = Prepared(

@@ -8,9 +8,10 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 
-from jobctl.scheduler import models, store
+from jobctl.scheduler import store
 from jobctl.scheduler.errors import Invalid
 from jobctl.scheduler.records import StepSpec
+from jobctl.scheduler.store import models
 from jobctl.states import JobStatus
 from jobctl.workers.registry import JobType, Params
 from jobctl.workers.services import Services

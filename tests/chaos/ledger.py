@@ -14,8 +14,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from jobctl.scheduler import models
-from jobctl.scheduler.store import utcnow
+from jobctl.scheduler.store import models, utcnow
 
 TABLES = """
 CREATE TABLE chaos_executions (

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from jobctl.scheduler import models
+from jobctl.scheduler.store import models
 from tests.chaos.harness import Chaos, OverdueSampler, scale, wait_all
 from tests.integration.system import wait_until
 

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from jobctl.api.auth import hash_token
-from jobctl.scheduler import models, store
+from jobctl.scheduler import store
+from jobctl.scheduler.store import models
 from tests.integration.system import System, wait_until
 
 pytestmark = pytest.mark.integration

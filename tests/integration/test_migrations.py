@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
-from jobctl.scheduler.models import Base
+from jobctl.scheduler.store.models import Base
 
 
 def test_migrated_schema_equals_the_models(database_url: str) -> None:

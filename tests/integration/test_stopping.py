@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from jobctl.scheduler import models, store
+from jobctl.scheduler import store
 from jobctl.scheduler.loop import Scheduler
+from jobctl.scheduler.store import models
 from jobctl.states import JobStatus
 from tests.integration.system import System, wait_until
 

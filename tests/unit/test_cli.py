@@ -148,7 +148,7 @@ def test_up_with_a_kept_token_and_a_new_database_creates_its_admin(
 def admin_holds(url: str, token: str) -> bool:
     from jobctl.api.auth import hash_token
     from jobctl.scheduler import store
-    from jobctl.scheduler.db import Database
+    from jobctl.scheduler.store.db import Database
 
     db = Database(url)
     try:
@@ -163,7 +163,7 @@ def test_up_does_not_invent_a_token_for_a_database_that_has_an_admin(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from jobctl.scheduler import store
-    from jobctl.scheduler.db import Database
+    from jobctl.scheduler.store.db import Database
 
     url = f"sqlite:///{tmp_path / 'jobctl.db'}"
     monkeypatch.setenv("JOBCTL_DATABASE_URL", url)

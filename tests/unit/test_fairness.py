@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from jobctl.scheduler.loop import Candidate, fair_order
+from jobctl.scheduler.dispatcher import Candidate, fair_order
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -34,5 +34,5 @@ def test_the_wheel_holds_one_top_level_package(tmp_path: Path) -> None:
         assert zf.read(top_level).decode().split() == ["jobctl"]
     roots = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert roots == {"jobctl"}
-    assert "jobctl/scheduler/store.py" in names and "jobctl/api/static/index.html" in names
+    assert "jobctl/scheduler/store/transitions.py" in names and "jobctl/api/static/index.html" in names
     assert "jobctl/scheduler/migrations/versions/0001_initial_schema.py" in names

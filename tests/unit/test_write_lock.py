@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from jobctl.scheduler.db import Database, WriteLock
+from jobctl.scheduler.store.db import Database, WriteLock
 
 
 def _waits_for(lock: WriteLock) -> tuple[int, int]:

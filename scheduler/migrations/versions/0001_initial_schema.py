@@ -7,7 +7,7 @@ Create Date: 2026-11-24
 
 from alembic import op
 import sqlalchemy as sa
-import jobctl.scheduler.models
+import jobctl.scheduler.store.models
 
 
 revision = '0001'
@@ -22,7 +22,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('max_running', sa.Integer(), nullable=True),
-    sa.Column('created_at', jobctl.scheduler.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', jobctl.scheduler.store.models.UTCDateTime(), nullable=False),
     sa.CheckConstraint('max_running IS NULL OR max_running >= 1', name=op.f('ck_projects_max_running')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_projects')),
     sa.UniqueConstraint('name', name=op.f('uq_projects_name'))
@@ -32,7 +32,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('admin', sa.Boolean(), nullable=False),
-    sa.Column('created_at', jobctl.scheduler.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', jobctl.scheduler.store.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('name', name=op.f('uq_users_name')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_users_token_hash'))
@@ -52,14 +52,14 @@ def upgrade() -> None:
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('discard_reason', sa.Text(), nullable=True),
     sa.Column('result', sa.JSON(), nullable=True),
-    sa.Column('created_at', jobctl.scheduler.models.UTCDateTime(), nullable=False),
-    sa.Column('started_at', jobctl.scheduler.models.UTCDateTime(), nullable=True),
-    sa.Column('finished_at', jobctl.scheduler.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', jobctl.scheduler.store.models.UTCDateTime(), nullable=False),
+    sa.Column('started_at', jobctl.scheduler.store.models.UTCDateTime(), nullable=True),
+    sa.Column('finished_at', jobctl.scheduler.store.models.UTCDateTime(), nullable=True),
     sa.Column('duration_s', sa.Float(), nullable=False),
     sa.Column('waiting_s', sa.Float(), nullable=False),
-    sa.Column('pending_since', jobctl.scheduler.models.UTCDateTime(), nullable=True),
-    sa.Column('running_since', jobctl.scheduler.models.UTCDateTime(), nullable=True),
-    sa.Column('updated_at', jobctl.scheduler.models.UTCDateTime(), nullable=False),
+    sa.Column('pending_since', jobctl.scheduler.store.models.UTCDateTime(), nullable=True),
+    sa.Column('running_since', jobctl.scheduler.store.models.UTCDateTime(), nullable=True),
+    sa.Column('updated_at', jobctl.scheduler.store.models.UTCDateTime(), nullable=False),
     sa.CheckConstraint("status IN ('PENDING', 'RUNNING', 'PAUSED', 'ERROR', 'DISCARDED', 'FINISHED')", name=op.f('ck_jobs_status')),
     sa.CheckConstraint('(target_kind IS NULL) = (target_name IS NULL)', name=op.f('ck_jobs_target')),
     sa.CheckConstraint('priority BETWEEN 0 AND 4', name=op.f('ck_jobs_priority')),
@@ -89,8 +89,8 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=512), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('attributes', sa.JSON(), nullable=False),
-    sa.Column('created_at', jobctl.scheduler.models.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', jobctl.scheduler.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', jobctl.scheduler.store.models.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', jobctl.scheduler.store.models.UTCDateTime(), nullable=False),
     sa.CheckConstraint('version >= 1', name=op.f('ck_targets_version')),
     sa.ForeignKeyConstraint(['project_id'], ['projects.id'], name=op.f('fk_targets_project_id_projects'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_targets')),
@@ -99,7 +99,7 @@ def upgrade() -> None:
     op.create_table('events',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('job_id', sa.String(length=32), nullable=False),
-    sa.Column('at', jobctl.scheduler.models.UTCDateTime(), nullable=False),
+    sa.Column('at', jobctl.scheduler.store.models.UTCDateTime(), nullable=False),
     sa.Column('actor', sa.String(length=64), nullable=False),
     sa.Column('action', sa.String(length=16), nullable=False),
     sa.Column('from_status', sa.String(length=16), nullable=True),
@@ -122,16 +122,16 @@ def upgrade() -> None:
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('checkpoint', sa.JSON(), nullable=False),
     sa.Column('output', sa.JSON(), nullable=True),
-    sa.Column('started_at', jobctl.scheduler.models.UTCDateTime(), nullable=True),
-    sa.Column('finished_at', jobctl.scheduler.models.UTCDateTime(), nullable=True),
+    sa.Column('started_at', jobctl.scheduler.store.models.UTCDateTime(), nullable=True),
+    sa.Column('finished_at', jobctl.scheduler.store.models.UTCDateTime(), nullable=True),
     sa.Column('duration_s', sa.Float(), nullable=False),
     sa.Column('waiting_s', sa.Float(), nullable=False),
-    sa.Column('ready_at', jobctl.scheduler.models.UTCDateTime(), nullable=True),
-    sa.Column('running_since', jobctl.scheduler.models.UTCDateTime(), nullable=True),
+    sa.Column('ready_at', jobctl.scheduler.store.models.UTCDateTime(), nullable=True),
+    sa.Column('running_since', jobctl.scheduler.store.models.UTCDateTime(), nullable=True),
     sa.Column('fence', sa.String(length=36), nullable=True),
     sa.Column('task_id', sa.String(length=36), nullable=True),
     sa.Column('worker', sa.String(length=255), nullable=True),
-    sa.Column('lease_until', jobctl.scheduler.models.UTCDateTime(), nullable=True),
+    sa.Column('lease_until', jobctl.scheduler.store.models.UTCDateTime(), nullable=True),
     sa.Column('dispatches', sa.Integer(), nullable=False),
     sa.CheckConstraint("status IN ('PENDING', 'RUNNING', 'PAUSED', 'ERROR', 'DISCARDED', 'FINISHED')", name=op.f('ck_steps_status')),
     sa.CheckConstraint('progress >= 0 AND progress <= 100', name=op.f('ck_steps_progress')),
@@ -146,7 +146,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('job_id', sa.String(length=32), nullable=False),
     sa.Column('step_index', sa.Integer(), nullable=False),
-    sa.Column('at', jobctl.scheduler.models.UTCDateTime(), nullable=False),
+    sa.Column('at', jobctl.scheduler.store.models.UTCDateTime(), nullable=False),
     sa.Column('line', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['job_id', 'step_index'], ['steps.job_id', 'steps.idx'], name=op.f('fk_step_logs_job_id_steps'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_step_logs'))

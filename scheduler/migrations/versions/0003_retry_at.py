@@ -9,7 +9,7 @@ Create Date: 2026-12-03
 import sqlalchemy as sa
 from alembic import op
 
-from jobctl.scheduler.models import UTCDateTime
+from jobctl.scheduler.store.models import UTCDateTime
 
 revision = '0003'
 down_revision = '0002'

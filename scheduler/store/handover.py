@@ -1,19 +1,25 @@
-"""A worker's side of a step's start, on the hot path: a few prepared Core statements, not the ORM.
+"""The worker's path through the store, on SQLAlchemy Core: a few prepared statements, not the ORM.
 
-`start` starts a claimed attempt (its message arrived); `dispatch_and_start` dispatches a PENDING job and
-starts its step for the worker process that takes it; `hand_over` finishes a step and starts the job's next one
-in the same transaction, for the same process to run; `finish_job` finishes a job's last step and the job.
-Every step of every job goes through them, so they avoid the ORM's load-modify-flush (`store.complete_step`
-and `store.transition` do the rest). Each (`hand_over_at_once`, PostgreSQL's one-statement hand-over, does the
-same inside its statement):
+Every step of every job goes through these functions, so they read and write plain rows instead of the ORM's
+load-modify-flush. They apply the same rules as `transitions.transition`, from the same functions
+(`claim_attempt`, `start_attempt`, `finish_step`, `account_time` in `store.transitions`):
 
-1. lock the job row and read it with its project's name (`FOR UPDATE OF jobs`; SQLite's write transaction
+- `start` starts a claimed attempt (its message arrived);
+- `dispatch_and_start` dispatches a PENDING job and starts its step for the worker process that takes it;
+- `hand_over` finishes a step and claims the job's next one - started, for the same process to run, or only
+  claimed, to be sent to any worker;
+- `finish_job` finishes a job's last step and the job;
+- `hand_over_at_once` is `hand_over` again, for PostgreSQL, as one statement (its SQL is the second
+  implementation of those rules; tests/scheduler/test_handover.py runs the same checks on both).
+
+Each one:
+1. locks the job row and reads it with its project's name (`FOR UPDATE OF jobs`; SQLite's write transaction
    already holds the database);
-2. read and lock all its steps;
-3. decide in Python whether the attempt is current (otherwise nothing is written);
-4. write with the attempt's token in the WHERE clause again; a step whose job's target no longer matches is
+2. reads and locks all its steps;
+3. decides in Python whether the attempt is current (otherwise nothing is written);
+4. writes with the attempt's token in the WHERE clause again; a step whose job's target no longer matches is
    not started (the caller discards the job);
-5. return the started attempt and the job as the transaction left it, built from what was read and written,
+5. returns the started attempt and the job as the transaction left it, built from what was read and written,
    without reading it again.
 """
 
@@ -28,18 +34,19 @@ from sqlalchemy import Connection, and_, bindparam, case, exists, func, literal,
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import BindParameter, ColumnElement
 
-from jobctl.scheduler import models
-from jobctl.scheduler.prepared import Prepared, Writes
-from jobctl.scheduler.records import Dispatch, JobRecord
-from jobctl.scheduler.store import (
-    DISPATCH_LOCK_KEY,
-    INSERT_EVENT,
-    StepStart,
+from jobctl.scheduler.records import Dispatch, JobRecord, StepRow
+from jobctl.scheduler.store import models
+from jobctl.scheduler.store.common import INSERT_EVENT, fenced, new_id, utcnow
+from jobctl.scheduler.store.dispatch import DISPATCH_LOCK_KEY
+from jobctl.scheduler.store.leases import StepStart
+from jobctl.scheduler.store.prepared import Prepared, Writes
+from jobctl.scheduler.store.transitions import (
     Transition,
     account_time,
-    fenced,
-    new_id,
-    utcnow,
+    claim_attempt,
+    dispatch_of,
+    finish_step,
+    start_attempt,
 )
 from jobctl.states import Action, JobStatus
 
@@ -106,6 +113,8 @@ _FINISH_JOB = Prepared(
         updated_at=bindparam("now"),
     )
 )
+#: What claiming a step writes besides its token (`transitions.claim_attempt`).
+_CLAIM_VALUES: dict[str, Any] = {"task_id": bindparam("task_id"), "dispatches": bindparam("dispatches")}
 #: Start a claimed attempt (the token is the claim's).
 _RUN = Prepared(
     update(_steps).where(*fenced(bindparam("j"), bindparam("i"), bindparam("f"), S.PENDING)).values(**_RUN_VALUES)
@@ -126,7 +135,7 @@ _DISPATCH_JOB = Prepared(
 _CLAIM_AND_RUN = Prepared(
     update(_steps)
     .where(_steps.c.job_id == bindparam("j"), _steps.c.idx == bindparam("i"), _steps.c.status == S.PENDING.value)
-    .values(fence=bindparam("f"), task_id=bindparam("f"), dispatches=_steps.c.dispatches + 1, **_RUN_VALUES)
+    .values(fence=bindparam("f"), **_CLAIM_VALUES, **_RUN_VALUES)
 )
 
 #: `finish_job`'s writes (the step, the job, the event) and `dispatch_and_start`'s (the job, the step, the
@@ -168,12 +177,7 @@ _HAND_OVER = Prepared(
     .values(
         _per_row(
             _FINISH_VALUES,
-            {
-                "fence": bindparam("nf"),
-                "task_id": bindparam("nf"),
-                "dispatches": _steps.c.dispatches + 1,
-                **_RUN_VALUES,
-            },
+            {"fence": bindparam("nf"), **_CLAIM_VALUES, **_RUN_VALUES},
         )
     )
 )
@@ -185,9 +189,9 @@ _HAND_OVER = Prepared(
 #: exactly as `hand_over` does; `finished` writes step `i` only if attempt `f` is current and step `n` waits,
 #: `claimed` claims and starts step `n` only if `finished` wrote, and the SELECT returns the job and its steps
 #: as the statement left them (the rows `_READ` returns), or nothing if it wrote nothing.
-#: What it writes is `_FINISH_VALUES` and what `_finished` and `_mark_running` do for a hand-over (the next
-#: step's ready time is the hand-over's, so its waiting time does not grow), in SQL: the hand-over test holds
-#: the two paths to the same rows.
+#: What it writes is `_FINISH_VALUES` and what `finish_step`, `claim_attempt` and `start_attempt` do for a
+#: hand-over (the next step's ready time is the hand-over's, so its waiting time does not grow), in SQL: the
+#: second implementation of those rules, held to the same rows by tests/api/test_handover.py.
 def _at_once() -> Prepared:
     c = _steps.c
     now = bindparam("now", type_=c.finished_at.type)
@@ -293,7 +297,7 @@ def start(
     reason = _target_reason(conn, job, check_target)
     now = utcnow()
     if reason is None:
-        _mark_running(step, now, worker, lease_s)
+        start_attempt(step, now, worker, lease_s)
         if _RUN.run(conn, {"j": job_id, "i": index, "f": fence, **_run_params(step)}) != 1:
             raise RuntimeError(f"step {index} of job {job_id} changed under its lock")
     return Started(
@@ -321,10 +325,8 @@ def dispatch_and_start(
     waited = (now - job.pending_since).total_seconds() if job.pending_since else None
     account_time(job, S.PENDING, S.RUNNING, now)
     job.status, job.updated_at = S.RUNNING.value, now
-    step.fence = step.task_id = new_id()
-    step.dispatches += 1
-    step.ready_at = step.ready_at or now
-    _mark_running(step, now, worker, lease_s)
+    claim_attempt(step, now, lease_s)
+    start_attempt(step, now, worker, lease_s)
     params = {
         "j": job_id,
         "now": now,
@@ -332,6 +334,7 @@ def dispatch_and_start(
         "job_started_at": job.started_at,
         "i": step.index,
         "f": step.fence,
+        **_claim_params(step),
         **_run_params(step),
         "actor": actor,
         "action": Action.DISPATCH.value,
@@ -342,7 +345,7 @@ def dispatch_and_start(
     if _DISPATCH_ALL.run(conn, params) != (1, 1, 1):
         raise RuntimeError(f"job {job_id} changed under its lock")
 
-    dispatch = Dispatch(job_id=job_id, job_type=job.type, step_index=step.index, step_name=step.name, fence=step.fence)
+    dispatch = dispatch_of(job, step)
     record = JobRecord.from_row(job, job.project_name, steps, now)
     transition = Transition(
         job_id, job.type, job.project_name, Action.DISPATCH, S.PENDING, S.RUNNING, None, None, waited, record
@@ -361,10 +364,11 @@ def hand_over(
     lease_s: float,
     queue_lease_s: float,
     check_target: TargetCheck,
+    run_next: bool = True,
 ) -> HandedOver | None:
-    """Finish attempt `fence` of step `index` with `output` and start step `index + 1` for `worker`, in the
-    caller's transaction. None, with nothing written, if the attempt is no longer current or the step has no
-    PENDING successor (the caller then takes the general path, `store.complete_step`)."""
+    """Finish attempt `fence` of step `index` with `output` and claim step `index + 1` - and, with `run_next`,
+    start it for `worker` - in the caller's transaction. None, with nothing written, if the attempt is no longer
+    current or the step has no PENDING successor (the last step finishes with `finish_job`)."""
     read = _read(conn, job_id)
     if read is None:
         return None
@@ -376,16 +380,12 @@ def hand_over(
         return None
 
     now = utcnow()
-    reason = _target_reason(conn, job, check_target)
+    reason = _target_reason(conn, job, check_target) if run_next else None
     params = {"j": job_id, "i": index, "f": fence, "n": index + 1, **_finished(done, now, output)}
-    nxt.fence = nxt.task_id = new_id()
-    nxt.dispatches += 1
-    nxt.ready_at = now
-    if reason is None:
-        _mark_running(nxt, now, worker, lease_s)
-    else:  # claimed only, as store.complete_step leaves it: the caller discards the job
-        nxt.lease_until = now + timedelta(seconds=queue_lease_s)
-    if _HAND_OVER.run(conn, {**params, "nf": nxt.fence, **_run_params(nxt)}) != 2:
+    claim_attempt(nxt, now, queue_lease_s)  # claimed only, for any worker - or, if its target moved, to discard
+    if run_next and reason is None:
+        start_attempt(nxt, now, worker, lease_s)
+    if _HAND_OVER.run(conn, {**params, "nf": nxt.fence, **_claim_params(nxt), **_run_params(nxt)}) != 2:
         raise RuntimeError(f"steps {index} and {index + 1} of job {job_id} changed under their locks")
     return _handed_over(job, steps, index + 1, reason, now)
 
@@ -480,17 +480,13 @@ def finish_job(
 
 def _handed_over(job: Any, steps: list[Any], index: int, reason: str | None, now: datetime) -> HandedOver:
     """A hand-over's result from the job and its steps as it left them: step `index` as claimed and started."""
-    step = steps[index]
-    dispatch = Dispatch(job_id=job.id, job_type=job.type, step_index=index, step_name=step.name, fence=step.fence)
     record = JobRecord.from_row(job, job.project_name, steps, now)
-    return HandedOver(_step_start(job, steps, index, reason), reason, record, dispatch)
+    return HandedOver(_step_start(job, steps, index, reason), reason, record, dispatch_of(job, steps[index]))
 
 
-def _finished(step: Any, now: datetime, output: dict[str, Any] | None) -> dict[str, Any]:
-    """Mark `step` (a row read here) FINISHED with `output`, its running time booked; `_FINISH_VALUES`' parameters."""
-    step.duration_s += (now - step.running_since).total_seconds() if step.running_since else 0.0
-    step.status, step.progress, step.finished_at, step.output = S.FINISHED.value, 100.0, now, output
-    step.running_since = step.fence = step.lease_until = None
+def _finished(step: StepRow, now: datetime, output: dict[str, Any] | None) -> dict[str, Any]:
+    """Finish `step` (`transitions.finish_step`); the parameters of `_FINISH_VALUES`."""
+    finish_step(step, now, output)
     return {"now": now, "output": output, "duration_s": step.duration_s}
 
 
@@ -516,22 +512,12 @@ def _target_reason(conn: Connection, job: Any, check_target: TargetCheck) -> str
         return check_target(session, job.project_id, job.target_kind, job.target_name or "", job.target_version)
 
 
-def _mark_running(step: Any, now: datetime, worker: str, lease_s: float) -> None:
-    """Move the step (a row read here) to RUNNING: attempt + 1, times started, leased to `worker`."""
-    step.status = S.RUNNING.value
-    step.attempt += 1
-    step.error = None
-    step.started_at = step.started_at or now
-    step.running_since = now
-    if step.ready_at is not None:
-        step.waiting_s += (now - step.ready_at).total_seconds()
-        step.ready_at = None
-    step.worker = worker
-    step.lease_until = now + timedelta(seconds=lease_s)
-
-
-def _run_params(step: Any) -> dict[str, Any]:
+def _run_params(step: StepRow) -> dict[str, Any]:
     return {name: getattr(step, name) for name in _RUN_VALUES}
+
+
+def _claim_params(step: StepRow) -> dict[str, Any]:
+    return {name: getattr(step, name) for name in _CLAIM_VALUES}
 
 
 def _step_start(job: Any, steps: list[Any], index: int, reason: str | None) -> StepStart:

@@ -67,6 +67,12 @@ class Database:
         with self._queued(), self._write_hot.connect() as conn:
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
+    @staticmethod
+    def session_on(conn: Connection) -> Session:
+        """An ORM session in `conn`'s transaction (for the ORM's general path inside a Core transaction); closing
+        it leaves the transaction alone."""
+        return Session(bind=conn)
+
     def _queued(self) -> contextlib.AbstractContextManager[None]:
         return self._queue.held() if self._queue is not None else contextlib.nullcontext()
 
