@@ -5,7 +5,6 @@ Layout (all under the `jobctl:` prefix, in the database of JOBCTL_REDIS_URL):
 - `jobctl:wake`              list: a push asks the schedulers for a dispatch pass now; they BLPOP it
 - `jobctl:worker:<queue>:<host>` string, with a TTL: a live worker's process count (its capacity)
 - `jobctl:pgids:<fence>`     set, with a TTL: process groups started by a step attempt, killed when it stops
-- `jobctl:attempt:<fence>`   string, with a TTL: the pid of the pool process running the attempt, while it runs
 - `jobctl:stop:<fence>`      string, with a TTL: when the attempt was told to stop (epoch seconds), for metrics
 - `jobctl:unwound:<fence>`   string, with a TTL: a stopped attempt has unwound (or was killed); cleanup waits for it
 - `jobctl:metrics:<queue>:...` histograms and counters, see `scheduler.metrics`

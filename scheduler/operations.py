@@ -356,6 +356,30 @@ class Operations:
         self.effects.after([(finished, finished.job)])
         return Recorded(True)
 
+    def heartbeat(self, start: StepStart, progress: float | None, lines: Sequence[str]) -> bool:
+        """While the attempt runs: renew its lease, store its progress (unless None) and its new log lines.
+        False, with nothing written, if it is no longer current (it was stopped: the caller stops the step)."""
+        job_id, index, fence = start.job_id, start.step_index, start.fence
+        with self.db.write() as s:
+            current = leases.heartbeat(s, job_id, index, fence, progress, self.settings.lease_s)
+            if current and lines:
+                leases.append_log(s, job_id, index, fence, lines)
+        return current
+
+    def save_checkpoint(self, start: StepStart, checkpoint: dict[str, Any]) -> bool:
+        """Store the attempt's checkpoint (where a resume goes on from); False if it is no longer current."""
+        with self.db.write() as s:
+            return leases.save_checkpoint(s, start.job_id, start.step_index, start.fence, checkpoint)
+
+    def target_attributes(self, project: str, kind: str, name: str) -> dict[str, Any]:
+        """What the target's kind tells a step or a cleanup about it (empty if it is gone)."""
+        with self.db.read() as s:
+            try:
+                project_id = accounts.get_project(s, project).id
+            except NotFound:
+                return {}
+            return self.targets.attributes(s, project_id, kind, name)
+
     def send(self, dispatch: Dispatch) -> None:
         """Queue an attempt claimed by `record` for any worker (never raises: the lease is the fallback), once
         the announcements flushed so far are out (the worker that takes it announces what follows)."""

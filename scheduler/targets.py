@@ -11,13 +11,13 @@ import errno
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobctl.scheduler.errors import Invalid
-from jobctl.scheduler.store import models
+from jobctl.scheduler.store import targets as record_targets
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 class Resolver(Protocol):
@@ -85,25 +85,12 @@ class RecordResolver:
             raise Invalid(f"record target name {name!r} must be 1-512 characters without '/'")
 
     def version(self, session: Session, project_id: int, name: str) -> str | None:
-        version = session.scalar(
-            select(models.Target.version).where(
-                models.Target.project_id == project_id,
-                models.Target.kind == self.kind,
-                models.Target.name == name,
-            )
-        )
+        version = record_targets.version(session, project_id, self.kind, name)
         return None if version is None else str(version)
 
     def attributes(self, session: Session, project_id: int, name: str) -> dict[str, Any]:
         """The attributes stored with the record (empty if it is gone)."""
-        stored = session.scalar(
-            select(models.Target.attributes).where(
-                models.Target.project_id == project_id,
-                models.Target.kind == self.kind,
-                models.Target.name == name,
-            )
-        )
-        return dict(stored or {})
+        return record_targets.attributes(session, project_id, self.kind, name)
 
 
 class TargetKinds:

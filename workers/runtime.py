@@ -25,9 +25,10 @@ from typing import Any, TypeVar
 import redis
 from sqlalchemy.exc import OperationalError
 
-from jobctl.scheduler import keys, store
+from jobctl.scheduler import keys
 from jobctl.scheduler.operations import Begun, Failed, Finished, Outcome
 from jobctl.scheduler.records import Dispatch, JobRecord
+from jobctl.scheduler.store.leases import StepStart
 from jobctl.states import JobStatus
 from jobctl.workers import procs, runners, taskevents
 from jobctl.workers.context import JobInfo, StepContext, StepFailed, StepStopped, Target
@@ -124,7 +125,7 @@ class Attempt:
     """One attempt of one step, while it runs in this process."""
 
     def __init__(
-        self, svc: Services, start: store.StepStart, worker: str, project: str, weights: list[float], job_type: JobType
+        self, svc: Services, start: StepStart, worker: str, project: str, weights: list[float], job_type: JobType
     ) -> None:
         self.svc = svc
         self.start = start
@@ -142,7 +143,7 @@ class Attempt:
             attempt=start.attempt,
             fence=start.fence,
             params=None,  # validated in `run`, where a failure fails the attempt
-            target=target_of(svc, start.project_id, start.target),
+            target=target_of(svc, project, start.target),
             checkpoint=start.checkpoint,
             outputs=start.outputs,
             redis_client=svc.redis,
@@ -316,13 +317,7 @@ class Attempt:
         changed = not finished and progress != self._sent_progress
         if not (changed or lease_due or lines) or (final and self.ctx.stopped):
             return True
-        with self.svc.db.write() as session:
-            current = store.heartbeat(
-                session, s.job_id, s.step_index, s.fence, progress if changed else None, self.svc.settings.lease_s
-            )
-            if current and lines:
-                store.append_log(session, s.job_id, s.step_index, s.fence, lines)
-        if not current:
+        if not self.svc.ops.heartbeat(s, progress if changed else None, lines):
             return False
         self._renewed = time.monotonic()
         if changed:
@@ -353,8 +348,7 @@ class Attempt:
     def _save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         if self.ctx.stopped:
             return
-        with self.svc.db.write() as session:
-            store.save_checkpoint(session, self.start.job_id, self.start.step_index, self.start.fence, checkpoint)
+        self.svc.ops.save_checkpoint(self.start, checkpoint)
 
 
 def retry_disconnects(what: str, transaction: Callable[[], T], tries: int = 5) -> T:
@@ -477,17 +471,12 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
     return Ran(what, recorded.follow, recorded.begun)
 
 
-def target_of(svc: Services, project_id: int, target: tuple[str, str, str | None] | None) -> Target | None:
+def target_of(svc: Services, project: str, target: tuple[str, str, str | None] | None) -> Target | None:
     """The job's target as a step or a cleanup sees it; its attributes are read on first use."""
     if target is None:
         return None
     kind, name, version = target
-
-    def attributes() -> dict[str, Any]:
-        with svc.db.read() as session:
-            return svc.targets.attributes(session, project_id, kind, name)
-
-    return Target(kind, name, version, attributes)
+    return Target(kind, name, version, lambda: svc.ops.target_attributes(project, kind, name))
 
 
 #: How long a cleanup waits, beyond the stop's grace, for the stopped attempt to unwind before it runs anyway.
@@ -520,15 +509,13 @@ def _clean_up(svc: Services, job_id: str, job_type: str, reason: str, job: dict[
                 break
             time.sleep(0.02)
     try:
-        with svc.db.read() as session:
-            project_id = store.get_project(session, job.get("project", "")).id if job.get("target") else 0
         target = job.get("target")
         info = JobInfo(
             id=job_id,
             project=job.get("project", ""),
             type=job_type,
             params=jt.parse(job.get("params")),
-            target=target_of(svc, project_id, (target[0], target[1], target[2])) if target else None,
+            target=target_of(svc, job.get("project", ""), (target[0], target[1], target[2])) if target else None,
             status=job.get("status", ""),
         )
         hook(info, reason)

@@ -1,4 +1,4 @@
-"""TODO docstring accounts."""
+"""Projects, users and their roles: the rows access control reads (`api.auth`) and the admin commands write."""
 
 from __future__ import annotations
 

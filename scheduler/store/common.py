@@ -1,4 +1,4 @@
-"""TODO docstring common."""
+"""What every part of the store shares: the clock, new ids, the event row, and the fence of a worker's write."""
 
 from __future__ import annotations
 

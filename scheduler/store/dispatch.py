@@ -1,4 +1,5 @@
-"""TODO docstring dispatch."""
+"""The reads a dispatch pass chooses from (`scheduler.dispatcher`): each project's load, the PENDING jobs that
+may start now in dispatch order (`_may_start`: retry delays, exclusive targets), and the dispatch lock."""
 
 from __future__ import annotations
 

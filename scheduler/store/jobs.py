@@ -1,4 +1,5 @@
-"""TODO docstring jobs."""
+"""Reading jobs: one job, a page of the list with its filters and sort keys (`SORTS`, the one definition of the
+list's sort orders), counts, events, step logs, the jobs of a target; and purging old final jobs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""TODO docstring leases."""
+"""A running attempt's own writes, each fenced by its token: heartbeats (lease and progress), log lines,
+checkpoints; and the leases that ran out, which the scheduler recovers (`Operations.worker_lost`)."""
 
 from __future__ import annotations
 

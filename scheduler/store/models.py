@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed ORM models. Only `scheduler.store` builds queries on them.
+"""SQLAlchemy 2 typed ORM models. Only the store (`scheduler.store.*`) builds queries on them.
 
 Invariants live in the schema: CHECK constraints on statuses, priorities and progress; unique names.
 """

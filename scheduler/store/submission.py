@@ -1,4 +1,5 @@
-"""TODO docstring submission."""
+"""Creating jobs: a job with its PENDING steps and its `submit` event, one at a time or many in one statement
+(PostgreSQL and SQLite: INSERT ... SELECT from a JSON document)."""
 
 from __future__ import annotations
 

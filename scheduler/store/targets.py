@@ -1,4 +1,5 @@
-"""TODO docstring targets."""
+"""The `record` targets a project registers through the API (`PUT /projects/{p}/targets/record/{name}`): their
+attributes and version, which pinned jobs are checked against."""
 
 from __future__ import annotations
 
@@ -79,3 +80,22 @@ def _target(row: models.Target, project: str) -> TargetRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
+
+
+def version(session: Session, project_id: int, kind: str, name: str) -> int | None:
+    """The target's version (its change counter), or None if it does not exist."""
+    return session.scalar(
+        select(models.Target.version).where(
+            models.Target.project_id == project_id, models.Target.kind == kind, models.Target.name == name
+        )
+    )
+
+
+def attributes(session: Session, project_id: int, kind: str, name: str) -> dict[str, Any]:
+    """The attributes stored with the target (empty if it is gone)."""
+    stored = session.scalar(
+        select(models.Target.attributes).where(
+            models.Target.project_id == project_id, models.Target.kind == kind, models.Target.name == name
+        )
+    )
+    return dict(stored or {})

@@ -1,4 +1,15 @@
-"""TODO docstring transitions."""
+"""The one writer of a job's status: every change of a job's or a step's status, attempt or times is written
+by the rules here.
+
+- `transition` takes an action on a job: it locks the row, checks the transition table (`jobctl.states`),
+  applies the action's effects on the job and its steps and writes the event, in the caller's transaction,
+  through the ORM.
+- The rules - `claim_attempt`, `start_attempt`, `finish_step`, `stop_attempt`, `reset_step`, `account_time` -
+  are each written once and change a row in memory; `transition` applies them to ORM objects, and the worker's
+  path (`store.handover`, on plain rows and prepared statements) applies the same functions.
+
+docs/architecture.md says where to change a rule; docs/contract.md §2 gives the states and the table.
+"""
 
 from __future__ import annotations
 
