@@ -19,9 +19,9 @@ from jobctl.api import errors
 from jobctl.api.auth import hash_token
 from jobctl.api.guard import RequestGuard
 from jobctl.api.routes import events, health, jobs, me, metrics, projects, targets, types, ui, users
-from jobctl.scheduler import store
 from jobctl.scheduler.errors import Conflict
 from jobctl.scheduler.settings import get_settings
+from jobctl.scheduler.store import accounts
 from jobctl.workers.services import Services, build
 
 log = logging.getLogger(__name__)
@@ -87,15 +87,15 @@ def bootstrap_admin(services: Services) -> str | None:
     place it ever appears). Safe to call from several processes at once: exactly one creates the user.
     """
     with services.db.read() as s:
-        if store.count_users(s):
+        if accounts.count_users(s):
             return None
     configured = services.settings.admin_token
     token = configured or secrets.token_urlsafe(32)
     try:
         with services.db.write() as s:
-            if store.count_users(s):
+            if accounts.count_users(s):
                 return None
-            store.create_user(s, ADMIN_NAME, hash_token(token), admin=True)
+            accounts.create_user(s, ADMIN_NAME, hash_token(token), admin=True)
     except (Conflict, IntegrityError):  # another process created it first
         return None
     if configured:

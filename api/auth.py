@@ -15,8 +15,8 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from jobctl.api.deps import get_services
-from jobctl.scheduler import store
 from jobctl.scheduler.errors import Forbidden, NotFound, Unauthorized
+from jobctl.scheduler.store import accounts
 from jobctl.workers.services import Services
 
 VIEWER = "viewer"
@@ -80,7 +80,7 @@ def current_user(
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
     with services.db.read() as s:
-        user = store.user_by_token_hash(s, hash_token(credentials.credentials))
+        user = accounts.user_by_token_hash(s, hash_token(credentials.credentials))
         if user is None:
             raise Unauthorized("invalid token")
         return Caller(name=user.name, admin=user.admin, roles=user.roles)

@@ -21,11 +21,11 @@ from sqlalchemy import text
 
 from jobctl.bench.sides import ADMIN_TOKEN, JobctlSide
 from jobctl.bench.stats import median
-from jobctl.scheduler import store
 from jobctl.scheduler.loop import Scheduler
 from jobctl.scheduler.operations import Operations
 from jobctl.scheduler.records import Dispatch, JobRecord
 from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.store import accounts
 from jobctl.scheduler.store.db import Database
 from jobctl.scheduler.targets import TargetKinds
 
@@ -74,7 +74,7 @@ def _projects(db: Database, prefix: str, max_running: int | None = None) -> list
     names = [f"{prefix}{i}" for i in range(PROJECTS)]
     with db.write() as s:
         for name in names:
-            store.create_project(s, name, max_running)
+            accounts.create_project(s, name, max_running)
     return names
 
 

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 
 from jobctl.bench.env import JOBCTL_REDIS_DB, RAW_REDIS_DB
 from jobctl.bench.procs import Procs, wait_for
-from jobctl.scheduler import keys, store
+from jobctl.scheduler import keys
 from jobctl.scheduler.settings import Settings
-from jobctl.scheduler.store import models
+from jobctl.scheduler.store import accounts, models
 from jobctl.workers.services import Services, build
 
 LOGLEVEL = "WARNING"  # the same on both sides: Celery's per-task INFO lines are not what is measured
@@ -102,7 +102,7 @@ class JobctlSide:
     def project(self, name: str | None = None, max_running: int | None = None) -> str:
         name = name or f"p{uuid.uuid4().hex[:8]}"
         with self.svc.db.write() as s:
-            store.create_project(s, name, max_running)
+            accounts.create_project(s, name, max_running)
         return name
 
     def submit(
@@ -124,7 +124,7 @@ class JobctlSide:
 
     def count(self, project: str, status: str) -> int:
         with self.svc.db.read() as s:
-            pid = store.get_project(s, project).id
+            pid = accounts.get_project(s, project).id
             return (
                 s.scalar(
                     select(func.count())

@@ -19,7 +19,8 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from jobctl.scheduler import keys, store
+from jobctl.scheduler import keys
+from jobctl.scheduler.store import jobs as jobs_store
 from jobctl.scheduler.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class JobctlCollector(Collector):
     def _gauges(self) -> Iterator[Metric]:
         jobs = GaugeMetricFamily("jobctl_jobs", "Jobs by project and status", labels=["project", "status"])
         with self.db.read() as s:
-            counts = store.count_jobs_by_project_status(s)
+            counts = jobs_store.count_jobs_by_project_status(s)
         pending = 0
         for (project, status), n in sorted(counts.items()):
             if self.projects is not None and project not in self.projects:

@@ -22,8 +22,9 @@ from jobctl.api.auth import Caller, current_user
 from jobctl.api.deps import get_services
 from jobctl.api.errors import responses
 from jobctl.api.schemas import ProjectKey
-from jobctl.scheduler import keys, store
+from jobctl.scheduler import keys
 from jobctl.scheduler.errors import NotFound
+from jobctl.scheduler.store import accounts
 from jobctl.workers.services import Services
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ async def events(
 def _require_projects(services: Services, names: list[str]) -> None:
     """`NotFound` unless every one of `names` is a project."""
     with services.db.read() as s:
-        found = {p.name for p in store.list_projects(s, names)}
+        found = {p.name for p in accounts.list_projects(s, names)}
     for name in names:
         if name not in found:
             raise NotFound(f"project {name!r} not found")

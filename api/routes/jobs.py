@@ -33,11 +33,12 @@ from jobctl.api.schemas import (
     Period,
     ProjectKey,
 )
-from jobctl.scheduler import store
 from jobctl.scheduler.batch import MAX_BATCH, BatchRefused
 from jobctl.scheduler.errors import Forbidden, Invalid, JobctlError, NotFound
 from jobctl.scheduler.operations import Submission
 from jobctl.scheduler.records import JobRecord, StepSpec
+from jobctl.scheduler.store import accounts
+from jobctl.scheduler.store import jobs as jobs_store
 from jobctl.states import Action, JobStatus
 from jobctl.workers.services import Services
 
@@ -61,7 +62,7 @@ def _not_found(job_id: str) -> NotFound:
 def _project_of(services: Services, caller: Caller, job_id: str) -> str:
     """The job's project, if the caller can see it; `NotFound` otherwise (also for a missing job)."""
     with services.db.read() as s:
-        project = store.project_of_job(s, job_id)
+        project = jobs_store.project_of_job(s, job_id)
     caller.require_visible(project, what=f"job {job_id!r}")
     return project
 
@@ -86,7 +87,7 @@ def submit_job(
     """
     caller.require_operator(body.project)
     with services.db.read() as s:
-        store.get_project(s, body.project)  # 404 before any 422 about the body's content
+        accounts.get_project(s, body.project)  # 404 before any 422 about the body's content
     job_type = services.registry.get(body.type)
     params, steps = job_type.prepare(body.params)
     target = (body.target.kind, body.target.name) if body.target else None
@@ -178,9 +179,9 @@ def list_jobs(
     since, until = _window(period, since, until)
     with services.db.read() as s:
         project_ids = _project_ids(s, caller, project)
-        items, total = store.list_jobs(
+        items, total = jobs_store.list_jobs(
             s,
-            store.JobQuery(
+            jobs_store.JobQuery(
                 project_ids=project_ids,
                 statuses=tuple(status_ or ()),
                 type=type,
@@ -232,7 +233,7 @@ def _project_ids(s: Session, caller: Caller, names: list[str] | None) -> list[in
         wanted = sorted(set(names))
         for name in wanted:
             caller.require_visible(name)
-        found = {p.name: p.id for p in store.list_projects(s, wanted)}
+        found = {p.name: p.id for p in accounts.list_projects(s, wanted)}
         for name in wanted:
             if name not in found:
                 raise NotFound(f"project {name!r} not found")
@@ -240,7 +241,7 @@ def _project_ids(s: Session, caller: Caller, names: list[str] | None) -> list[in
     visible = caller.visible_projects()
     if visible is None:
         return None
-    return [p.id for p in store.list_projects(s, visible)]
+    return [p.id for p in accounts.list_projects(s, visible)]
 
 
 # ------------------------------------------------------------------------------------------------ batch
@@ -272,7 +273,7 @@ def batch_jobs(
     with services.db.read() as s:
         if body.ids is not None:
             ids = list(dict.fromkeys(body.ids))
-            projects = store.projects_of_jobs(s, ids)
+            projects = jobs_store.projects_of_jobs(s, ids)
             hidden = [i for i in ids if i in projects and not caller.can_see(projects[i])]
             _may_batch(caller, {p for p in projects.values() if caller.can_see(p)})
         else:
@@ -282,7 +283,7 @@ def batch_jobs(
             project_ids = _project_ids(s, caller, wanted.projects)
             if not caller.admin:
                 _may_batch(caller, set(wanted.projects or caller.visible_projects() or []))
-            query = store.JobQuery(
+            query = jobs_store.JobQuery(
                 project_ids=project_ids,
                 statuses=tuple(wanted.statuses),
                 type=wanted.type,
@@ -290,7 +291,7 @@ def batch_jobs(
                 since=since,
                 until=until,
             )
-            ids = store.matching_job_ids(s, query, limit=MAX_BATCH + 1)
+            ids = jobs_store.matching_job_ids(s, query, limit=MAX_BATCH + 1)
             if len(ids) > MAX_BATCH:
                 raise Invalid(f"the filter matches more than {MAX_BATCH} jobs, the most a batch may hold; narrow it")
     try:
@@ -318,7 +319,7 @@ def get_job(
 ) -> Job:
     """The job with its steps; 404 if it does not exist or the caller cannot see its project."""
     with services.db.read() as s:
-        job = store.get_job(s, job_id)
+        job = jobs_store.get_job(s, job_id)
     caller.require_visible(job.project, what=f"job {job_id!r}")
     return Job.from_record(job, services.settings.flower_base_url)
 
@@ -399,7 +400,7 @@ def job_events(
     """Every change of the job's state, oldest first: `{at, actor, action, from, to, reason}`."""
     _project_of(services, caller, job_id)
     with services.db.read() as s:
-        events = store.job_events(s, job_id)
+        events = jobs_store.job_events(s, job_id)
     return [Event.from_record(e) for e in events]
 
 
@@ -422,5 +423,5 @@ def step_log(
     """The step's log lines (the last `tail` of them if given), one per line; 404 if there is no such step."""
     _project_of(services, caller, job_id)
     with services.db.read() as s:
-        lines = store.step_log(s, job_id, index, tail)
+        lines = jobs_store.step_log(s, job_id, index, tail)
     return PlainTextResponse("".join(f"{line}\n" for line in lines))

@@ -8,7 +8,7 @@ from jobctl.api.auth import Caller, current_user
 from jobctl.api.deps import get_services
 from jobctl.api.errors import responses
 from jobctl.api.schemas import Project, ProjectCreate
-from jobctl.scheduler import store
+from jobctl.scheduler.store import accounts
 from jobctl.workers.services import Services
 
 router = APIRouter(prefix="/projects", tags=["projects"], responses=responses(401, 422))
@@ -27,7 +27,7 @@ def create_project(
     """Create the project; 403 unless the caller is an admin, 409 if the name is taken."""
     caller.require_admin()
     with services.db.write() as s:
-        project = store.create_project(s, body.name, body.max_running)
+        project = accounts.create_project(s, body.name, body.max_running)
     return Project.from_record(project)
 
 
@@ -35,5 +35,5 @@ def create_project(
 def list_projects(caller: Caller = Depends(current_user), services: Services = Depends(get_services)) -> list[Project]:
     """Every project for an admin; for anyone else the projects they hold a role in, by name."""
     with services.db.read() as s:
-        projects = store.list_projects(s, caller.visible_projects())
+        projects = accounts.list_projects(s, caller.visible_projects())
     return [Project.from_record(p) for p in projects]

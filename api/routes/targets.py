@@ -8,7 +8,8 @@ from jobctl.api.auth import Caller, current_user
 from jobctl.api.deps import get_services
 from jobctl.api.errors import responses
 from jobctl.api.schemas import TARGET_KIND, Target, TargetDeleted, TargetPut
-from jobctl.scheduler import store
+from jobctl.scheduler.store import accounts
+from jobctl.scheduler.store import targets as targets_store
 from jobctl.workers.services import Services
 
 router = APIRouter(prefix="/projects/{project}/targets", tags=["targets"], responses=responses(401, 404, 422))
@@ -46,8 +47,8 @@ def list_targets(
     """The project's registered targets, by kind then name."""
     caller.require_visible(project)
     with services.db.read() as s:
-        proj = store.get_project(s, project)
-        targets = store.list_targets(s, proj.id, proj.name)
+        proj = accounts.get_project(s, project)
+        targets = targets_store.list_targets(s, proj.id, proj.name)
     return [Target.from_record(t) for t in targets]
 
 

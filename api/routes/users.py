@@ -12,8 +12,8 @@ from jobctl.api.auth import Caller, current_user, hash_token, new_token
 from jobctl.api.deps import get_services
 from jobctl.api.errors import responses
 from jobctl.api.schemas import USER_NAME, RolesUpdate, User, UserCreate, UserCreated
-from jobctl.scheduler import store
 from jobctl.scheduler.errors import Conflict
+from jobctl.scheduler.store import accounts
 from jobctl.workers.services import Services
 
 router = APIRouter(prefix="/users", tags=["users"], responses=responses(401, 403, 422))
@@ -39,9 +39,9 @@ def create_user(
     token = new_token()
     try:
         with services.db.write() as s:
-            user_id = store.create_user(s, body.name, hash_token(token), admin=body.admin)
-            store.set_roles(s, user_id, {project: role.value for project, role in body.roles.items()})
-            user = store.get_user(s, body.name)
+            user_id = accounts.create_user(s, body.name, hash_token(token), admin=body.admin)
+            accounts.set_roles(s, user_id, {project: role.value for project, role in body.roles.items()})
+            user = accounts.get_user(s, body.name)
     except IntegrityError as exc:  # the same name created at the same moment by another request
         raise Conflict(f"user {body.name!r} already exists") from exc
     return UserCreated(**User.from_record(user).model_dump(), token=token)
@@ -52,7 +52,7 @@ def list_users(caller: Caller = Depends(current_user), services: Services = Depe
     """Every user, by name; 403 unless the caller is an admin."""
     caller.require_admin()
     with services.db.read() as s:
-        users = store.list_users(s)
+        users = accounts.list_users(s)
     return [User.from_record(u) for u in users]
 
 
@@ -73,7 +73,7 @@ def set_roles(
     does not exist. Takes effect on the user's next request."""
     caller.require_admin()
     with services.db.write() as s:
-        user = store.get_user(s, name)
-        store.set_roles(s, user.id, {p: None if r is None else r.value for p, r in body.root.items()})
-        user = store.get_user(s, name)
+        user = accounts.get_user(s, name)
+        accounts.set_roles(s, user.id, {p: None if r is None else r.value for p, r in body.root.items()})
+        user = accounts.get_user(s, name)
     return User.from_record(user)

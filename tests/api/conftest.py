@@ -12,8 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from jobctl.api.app import create_app
-from jobctl.scheduler import store
 from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.store import accounts, transitions
+from jobctl.scheduler.store import jobs as jobs_store
 from jobctl.states import NON_FINAL, Action
 from jobctl.workers.services import Services, build
 
@@ -51,12 +52,12 @@ def discard_unfinished(services: Services, projects: Iterable[str]) -> None:
     """Discard every non-final job of these projects, straight through the store (no worker runs here), so that
     nothing this module left behind is picked up by a scheduler that later shares the database."""
     with services.db.write() as s:
-        ids = [p.id for p in store.list_projects(s, list(projects))]
+        ids = [p.id for p in accounts.list_projects(s, list(projects))]
         if not ids:
             return
-        query = store.JobQuery(project_ids=ids, statuses=tuple(NON_FINAL))
-        for job_id in store.matching_job_ids(s, query, limit=1_000_000):
-            store.transition(s, job_id, Action.DISCARD, "test-teardown")
+        query = jobs_store.JobQuery(project_ids=ids, statuses=tuple(NON_FINAL))
+        for job_id in jobs_store.matching_job_ids(s, query, limit=1_000_000):
+            transitions.transition(s, job_id, Action.DISCARD, "test-teardown")
 
 
 @pytest.fixture

@@ -12,16 +12,16 @@ from fastapi.testclient import TestClient
 
 from jobctl.api.app import bootstrap_admin, create_app
 from jobctl.api.auth import hash_token
-from jobctl.scheduler import store
 from jobctl.scheduler.migrate import upgrade
 from jobctl.scheduler.settings import Settings, get_settings
+from jobctl.scheduler.store import accounts
 from jobctl.workers.services import Services, build
 from tests.conftest import env_for
 
 
 def _user(services: Services, name: str, token: str) -> None:
     with services.db.write() as s:
-        store.create_user(s, name, hash_token(token), admin=False)
+        accounts.create_user(s, name, hash_token(token), admin=False)
 
 
 def test_health_needs_no_token(anonymous: TestClient) -> None:
@@ -67,17 +67,17 @@ def test_me_is_the_admin(client: TestClient) -> None:
 
 def test_tokens_are_stored_hashed(services: Services) -> None:
     with services.db.read() as s:
-        user = store.user_by_token_hash(s, hashlib.sha256(b"test-admin-token").hexdigest())
+        user = accounts.user_by_token_hash(s, hashlib.sha256(b"test-admin-token").hexdigest())
         assert user is not None and user.name == "admin" and user.admin
-        assert store.user_by_token_hash(s, "test-admin-token") is None
+        assert accounts.user_by_token_hash(s, "test-admin-token") is None
 
 
 def test_bootstrap_changes_nothing_once_a_user_exists(services: Services) -> None:
     with services.db.read() as s:
-        before = store.count_users(s)
+        before = accounts.count_users(s)
     assert bootstrap_admin(services) is None
     with services.db.read() as s:
-        assert store.count_users(s) == before
+        assert accounts.count_users(s) == before
 
 
 def test_bootstrap_generates_and_prints_a_token_once(
@@ -97,8 +97,8 @@ def test_bootstrap_generates_and_prints_a_token_once(
             me = again.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200 and me.json()["admin"] is True
         with fresh.db.read() as s:
-            assert store.count_users(s) == 1
-            assert store.user_by_token_hash(s, token) is None  # only the hash is stored
+            assert accounts.count_users(s) == 1
+            assert accounts.user_by_token_hash(s, token) is None  # only the hash is stored
     finally:
         fresh.close()
 

@@ -11,15 +11,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from jobctl.scheduler import keys, store
-from jobctl.scheduler.store import models
+from jobctl.scheduler import keys
+from jobctl.scheduler.store import accounts, dispatch, models
+from jobctl.scheduler.store import jobs as jobs_store
 from jobctl.workers.services import Services
 
 
 def count_jobs(services: Services, project: str) -> int:
     with services.db.read() as s:
-        proj = store.get_project(s, project)
-        return store.list_jobs(s, store.JobQuery(project_ids=[proj.id], page_size=1))[1]
+        proj = accounts.get_project(s, project)
+        return jobs_store.list_jobs(s, jobs_store.JobQuery(project_ids=[proj.id], page_size=1))[1]
 
 
 def test_bulk_creates_every_job_in_order(client: TestClient, project: str, services: Services) -> None:
@@ -162,8 +163,8 @@ def test_jobs_are_created_in_the_order_given(client: TestClient, project: str, s
     listed = client.get("/api/v1/jobs", params={"project": project, "sort": "created_at", "page_size": 50}).json()
     assert [job["id"] for job in listed["items"]] == ids
     with services.db.read() as s:
-        proj = store.get_project(s, project)
-        candidates = store.pending_candidates(s, {proj.id: 40})
+        proj = accounts.get_project(s, project)
+        candidates = dispatch.pending_candidates(s, {proj.id: 40})
     assert [c[0] for c in candidates] == ids
 
 

@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from jobctl.scheduler.store import SORTS, models
+from jobctl.scheduler.store import models
+from jobctl.scheduler.store.jobs import SORTS
 from jobctl.states import JobStatus, allowed_operations
 from jobctl.workers.services import Services
 

@@ -23,9 +23,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from jobctl.api.schemas import JobSort
-from jobctl.scheduler import store
 from jobctl.scheduler.records import StepSpec
-from jobctl.scheduler.store import models
+from jobctl.scheduler.store import accounts, models, submission, transitions
+from jobctl.scheduler.store import jobs as jobs_store
 from jobctl.states import Action
 from jobctl.workers.services import Services
 from tests.api.conftest import discard_unfinished
@@ -65,13 +65,13 @@ def data(services: Services, client: TestClient) -> Iterator[Data]:
     hours = [*rng.sample(range(9000), 400), 0, 1, 23, 24, 167, 168, 719, 720, 8759, 8760]
     durations = [round(rng.uniform(0, 500), 3) for _ in range(60)]
     with services.db.write() as s:
-        ids = {p.name: p.id for p in store.list_projects(s, names)}
+        ids = {p.name: p.id for p in accounts.list_projects(s, names)}
         created: list[str] = []
         for _ in range(JOBS):
             kind = rng.choice(["sleep", "file_digest"])
             name = rng.choice([*TARGETS, None])
             target = None if name is None else ("file" if kind == "file_digest" else "record", name, "1")
-            job_id = store.insert_job(
+            job_id = submission.insert_job(
                 s,
                 project_id=ids[rng.choice(names)],
                 job_type=kind,
@@ -84,12 +84,12 @@ def data(services: Services, client: TestClient) -> Iterator[Data]:
             created.append(job_id)
             roll = rng.random()
             if roll < 0.25:
-                store.transition(s, job_id, Action.PAUSE, "test")
+                transitions.transition(s, job_id, Action.PAUSE, "test")
             elif roll < 0.4:
-                store.transition(s, job_id, Action.DISCARD, "test")
+                transitions.transition(s, job_id, Action.DISCARD, "test")
             elif roll < 0.5:
-                store.transition(s, job_id, Action.DISPATCH, "test")
-                store.transition(s, job_id, Action.FAIL, "test", error="boom")
+                transitions.transition(s, job_id, Action.DISPATCH, "test")
+                transitions.transition(s, job_id, Action.FAIL, "test", error="boom")
         s.execute(
             update(models.Job),
             [
@@ -103,7 +103,7 @@ def data(services: Services, client: TestClient) -> Iterator[Data]:
             ],
         )
     with services.db.read() as s:
-        records = store.load_jobs(s, created)
+        records = jobs_store.load_jobs(s, created)
     rows = [
         Row(
             r.id,

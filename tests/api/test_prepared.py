@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from jobctl.scheduler import store
-from jobctl.scheduler.store import models
+from jobctl.scheduler.store import accounts, models
 from jobctl.scheduler.store.prepared import Prepared
 from jobctl.workers.services import Services
 
@@ -25,7 +24,7 @@ _READ = Prepared(
 def test_values_round_trip_as_the_orm_loads_them(services: Services) -> None:
     name = f"prep-{datetime.now(UTC).timestamp()}"
     with services.db.write() as s:
-        made = store.create_project(s, name, 3)
+        made = accounts.create_project(s, name, 3)
     with services.db.write_core() as conn:
         rows = _READ.fetch(conn, {"name": name})
         read = _READ.reader(conn.dialect, ["id", "name", "max_running", "created_at"])(rows[0])
@@ -39,12 +38,12 @@ def test_values_round_trip_as_the_orm_loads_them(services: Services) -> None:
 def test_a_refused_write_raises_sqlalchemys_error_and_changes_nothing(services: Services) -> None:
     name = f"prep-dup-{datetime.now(UTC).timestamp()}"
     with services.db.write() as s:
-        store.create_project(s, name, None)
+        accounts.create_project(s, name, None)
     insert = Prepared(models.Project.__table__.insert())  # type: ignore[attr-defined]
     with pytest.raises(IntegrityError), services.db.write_core() as conn:
         insert.run(conn, {"id": None, "name": name, "max_running": None, "created_at": datetime.now(UTC)})
     with services.db.read() as s:
-        assert len(store.list_projects(s, [name])) == 1
+        assert len(accounts.list_projects(s, [name])) == 1
 
 
 def test_a_lost_connection_is_invalidated_and_the_next_transaction_reconnects(services: Services) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from jobctl.scheduler import store
+from jobctl.scheduler.store import accounts
 from jobctl.workers.services import Services
 
 
@@ -25,8 +25,8 @@ def test_create_user_answers_its_token_once_and_stores_only_its_hash(
     assert len(token) >= 43  # secrets.token_urlsafe(32)
 
     with services.db.read() as s:
-        assert store.user_by_token_hash(s, token) is None
-        stored = store.user_by_token_hash(s, hashlib.sha256(token.encode()).hexdigest())
+        assert accounts.user_by_token_hash(s, token) is None
+        stored = accounts.user_by_token_hash(s, hashlib.sha256(token.encode()).hexdigest())
         assert stored is not None and stored.name == name
 
     headers = {"Authorization": f"Bearer {token}"}

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from jobctl.scheduler import store
 from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.store import accounts
 from tests.conftest import missing
 from tests.e2e.browser import ADMIN_TOKEN, DESKTOP, TIMEOUT_MS, Tab
 from tests.integration.conftest import api_url, dedicated, live_system, project  # noqa: F401
@@ -114,5 +114,5 @@ def showcase(dedicated: Callable[..., System]) -> Iterator[tuple[System, str]]: 
     _, url = live.start_api()
     yield live, url
     with live.svc.db.read() as s:
-        for project in store.list_projects(s):
+        for project in accounts.list_projects(s):
             live.settle(project.name)

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jobctl.scheduler import store
+from jobctl.scheduler.store import accounts
 from tests.conftest import CI
 from tests.e2e.browser import ADMIN_TOKEN, DESKTOP, PHONE, Tab, create_user, sleep_job
 from tests.integration.system import System, wait_until
@@ -363,7 +363,7 @@ def populate(live: System) -> dict[str, str]:
     """Jobs in every state, in three projects, for the screenshots; returns name -> job id."""
     for project in ("sales-etl", "ml-training", "reporting"):
         with live.svc.db.write() as s:
-            store.create_project(s, project, None)
+            accounts.create_project(s, project, None)
     for name in ("orders_2024_q3", "orders_2024_q4", "customers"):
         live.svc.ops.put_target("sales-etl", "record", name, {"rows": 1})
     jobs: dict[str, str] = {}

@@ -21,9 +21,11 @@ from typing import Any, TypeVar
 import httpx
 import redis
 
-from jobctl.scheduler import keys, store
+from jobctl.scheduler import keys
 from jobctl.scheduler.records import JobRecord
 from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.store import accounts
+from jobctl.scheduler.store import jobs as jobs_store
 from jobctl.states import Action
 from jobctl.workers.services import Services, build
 from tests.conftest import env_for
@@ -155,7 +157,7 @@ class System:
     def project(self, max_running: int | None = None) -> str:
         name = f"p{uuid.uuid4().hex[:8]}"
         with self.svc.db.write() as s:
-            store.create_project(s, name, max_running)
+            accounts.create_project(s, name, max_running)
         return name
 
     def submit(
@@ -182,14 +184,14 @@ class System:
 
     def job(self, job_id: str) -> JobRecord:
         with self.svc.db.read() as s:
-            return store.get_job(s, job_id)
+            return jobs_store.get_job(s, job_id)
 
     def op(self, job_id: str, action: str) -> JobRecord | None:
         return self.svc.ops.operate(job_id, Action(action), "test")
 
     def events(self, job_id: str) -> list[tuple[str | None, str | None, str]]:
         with self.svc.db.read() as s:
-            return [(e.from_status, e.to_status, e.action) for e in store.job_events(s, job_id)]
+            return [(e.from_status, e.to_status, e.action) for e in jobs_store.job_events(s, job_id)]
 
     def wait_status(self, job_id: str, *statuses: str, timeout: float = 15) -> JobRecord:
         def check() -> JobRecord | None:
@@ -212,8 +214,8 @@ class System:
     def settle(self, project: str) -> None:
         """Discard whatever the project still has going, so it holds no worker slot after the test."""
         with self.svc.db.read() as s:
-            proj = store.get_project(s, project)
-            items, _ = store.list_jobs(s, store.JobQuery(project_ids=[proj.id], page_size=200))
+            proj = accounts.get_project(s, project)
+            items, _ = jobs_store.list_jobs(s, jobs_store.JobQuery(project_ids=[proj.id], page_size=200))
         for job in items:
             if not job.status.final:
                 with contextlib.suppress(Exception):

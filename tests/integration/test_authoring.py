@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from jobctl.scheduler import store
 from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.store import jobs as jobs_store
 from tests.integration.conftest import live_system
 from tests.integration.system import System, wait_until
 
@@ -67,7 +67,7 @@ def table(live: System, project: str, columns: list[str] | None = None) -> str:
 
 def step_log(live: System, job_id: str, index: int) -> list[str]:
     with live.svc.db.read() as s:
-        return store.step_log(s, job_id, index, None)
+        return jobs_store.step_log(s, job_id, index, None)
 
 
 def worker_log(live: System) -> str:
@@ -139,7 +139,7 @@ def test_a_failing_step_retries_after_at_least_its_backoff(live: System, project
     assert failed.error == "[no-columns] no columns (hint: put the target with columns)"
     assert failed.steps[0].attempt == 3 and failed.steps[0].retry_at is None
     with live.svc.db.read() as s:
-        events = store.job_events(s, job.id)
+        events = jobs_store.job_events(s, job.id)
     assert [e.action for e in events] == [
         "submit",
         "dispatch",
@@ -175,7 +175,7 @@ def test_a_restarted_job_starts_again_only_after_its_cleanup(live: System, proje
     cleaned_at, reason = marker.read_text().split()
     assert reason == "restart"
     with live.svc.db.read() as s:
-        events = store.job_events(s, job.id)
+        events = jobs_store.job_events(s, job.id)
     redispatched = [e for e in events if e.action == "dispatch"][-1]
     assert [e.action for e in events][-2:] == ["restart", "dispatch"]
     assert redispatched.at.timestamp() >= float(cleaned_at)  # held PENDING until the cleanup ended

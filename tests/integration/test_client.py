@@ -29,7 +29,7 @@ from jobctl.client import (
     NotFound,
     Unauthorized,
 )
-from jobctl.scheduler import store
+from jobctl.scheduler.store import accounts
 from tests.conftest import env_for
 from tests.integration.system import System, wait_until
 from tests.integration.test_authoring import live, plugin_dir, readme_python  # noqa: F401 - fixtures
@@ -58,8 +58,8 @@ def project(live: System) -> Iterator[str]:  # noqa: F811
 
 def test_the_readme_client_example_runs_as_it_stands(live: System, api: str, tmp_path: Path) -> None:  # noqa: F811
     with live.svc.db.write() as s:
-        if not any(p.name == "demo" for p in store.list_projects(s)):
-            store.create_project(s, "demo", None)
+        if not any(p.name == "demo" for p in accounts.list_projects(s)):
+            accounts.create_project(s, "demo", None)
     script = tmp_path / "client_example.py"
     script.write_text(readme_python("Use jobctl from Python"))
     env = {**os.environ, "JOBCTL_URL": api, "JOBCTL_TOKEN": TOKEN}

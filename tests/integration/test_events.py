@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from jobctl.api.auth import hash_token
-from jobctl.scheduler import store
-from jobctl.scheduler.store import models
+from jobctl.scheduler.store import accounts, models
+from jobctl.scheduler.store import jobs as jobs_store
 from tests.integration.system import System, wait_until
 
 pytestmark = pytest.mark.integration
@@ -61,8 +61,8 @@ class Subscriber(threading.Thread):
 def _user(system: System, name: str, project: str, role: str) -> dict[str, str]:
     token = f"token-{name}"
     with system.svc.db.write() as s:
-        user_id = store.create_user(s, name, hash_token(token), admin=False)
-        project_id = store.get_project(s, project).id
+        user_id = accounts.create_user(s, name, hash_token(token), admin=False)
+        project_id = accounts.get_project(s, project).id
         s.add(models.Role(user_id=user_id, project_id=project_id, role=role))
     return {"Authorization": f"Bearer {token}"}
 
@@ -87,7 +87,7 @@ def test_a_subscriber_sees_every_status_change_in_order_and_progress(system: Sys
 
     for job_id in (job.id, paused.id):
         with system.svc.db.read() as s:
-            changes = [(e.to_status, e.at) for e in store.job_events(s, job_id)]
+            changes = [(e.to_status, e.at) for e in jobs_store.job_events(s, job_id)]
         seen = watcher.of(job_id)
         statuses = [m["status"] for _, m in seen]
         collapsed = [s for i, s in enumerate(statuses) if i == 0 or statuses[i - 1] != s]

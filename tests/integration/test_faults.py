@@ -32,9 +32,9 @@ def test_worker_killed_mid_step_is_retried_and_the_job_finishes(dedicated: Calla
     assert ("RUNNING", "RUNNING", "retry") in events
     assert is_valid_path(events)
     with live.svc.db.read() as s:
-        from jobctl.scheduler import store
+        from jobctl.scheduler.store import jobs as jobs_store
 
-        reasons = [e.reason or "" for e in store.job_events(s, job.id) if e.action == "retry"]
+        reasons = [e.reason or "" for e in jobs_store.job_events(s, job.id) if e.action == "retry"]
     assert any("lost" in r for r in reasons), reasons
     # noticed within the lease (plus a scheduler pass), then re-run (1.5 s) and the second step (1.5 s)
     assert time.monotonic() - killed_at < 2.0 + 1.0 + 3.0 + 5.0

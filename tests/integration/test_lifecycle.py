@@ -118,9 +118,9 @@ def test_restart_reruns_every_step_and_forgets_the_earlier_run(system: System, p
         system.wait_status(job.id, "ERROR")
     assert system.job(job.id).status.value == state
     with system.svc.db.read() as s:
-        from jobctl.scheduler import store
+        from jobctl.scheduler.store import jobs as jobs_store
 
-        assert store.step_log(s, job.id, 0, None), "the first run logged something"
+        assert jobs_store.step_log(s, job.id, 0, None), "the first run logged something"
 
     restarted = system.op(job.id, "restart")
     assert restarted is not None and restarted.status in (JobStatus.PENDING, JobStatus.RUNNING)
@@ -128,7 +128,7 @@ def test_restart_reruns_every_step_and_forgets_the_earlier_run(system: System, p
     for step in restarted.steps:
         assert step.started_at is None and step.finished_at is None and step.attempt == 0 and step.duration_s == 0
     with system.svc.db.read() as s:
-        assert store.step_log(s, job.id, 0, None) == []
+        assert jobs_store.step_log(s, job.id, 0, None) == []
 
     # A restart forgets attempts too: a step that fails on its first attempt fails again.
     done = system.wait_status(job.id, "ERROR" if state == "ERROR" else "FINISHED")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from jobctl.scheduler import store
 from jobctl.scheduler.loop import Scheduler
-from jobctl.scheduler.store import models
+from jobctl.scheduler.store import common, models
+from jobctl.scheduler.store import jobs as jobs_store
 from jobctl.states import JobStatus
 from tests.integration.system import System, wait_until
 
@@ -69,7 +69,7 @@ def test_a_resumed_step_continues_from_its_checkpoint(system: System, project: s
     system.op(job.id, "resume")
     done = system.wait_status(job.id, "FINISHED")
     with system.svc.db.read() as s:
-        log = store.step_log(s, job.id, 0, None)
+        log = jobs_store.step_log(s, job.id, 0, None)
     resumed_line = next(line for line in log if "attempt 2" in line)
     remaining = float(resumed_line.split("sleeping ")[1].split("s")[0])
     assert remaining <= 3 - 1.0 + 0.01, resumed_line
@@ -82,13 +82,13 @@ def test_final_jobs_past_retention_are_purged(system: System, project: str) -> N
     for job in (old, fresh):
         system.wait_status(job.id, "FINISHED")
     with system.svc.db.write() as s:
-        long_ago = store.utcnow() - timedelta(days=system.settings.retention_days + 1)
+        long_ago = common.utcnow() - timedelta(days=system.settings.retention_days + 1)
         s.execute(update(models.Job).where(models.Job.id == old.id).values(finished_at=long_ago))
     scheduler = Scheduler(system.svc.ops, system.svc.bus, system.settings, lambda *_: False)
     assert scheduler.purge() >= 1
     with system.svc.db.read() as s:
-        assert store.load_jobs(s, [old.id, fresh.id])[0].id == fresh.id
-        assert len(store.load_jobs(s, [old.id])) == 0
+        assert jobs_store.load_jobs(s, [old.id, fresh.id])[0].id == fresh.id
+        assert len(jobs_store.load_jobs(s, [old.id])) == 0
 
 
 def test_a_stop_signal_meant_for_another_attempt_is_ignored(dedicated: Callable[..., System], tmp_path: Path) -> None:
