@@ -6,10 +6,11 @@ import json
 import logging
 
 import redis
-from redis.client import Pipeline
 
 from jobctl.scheduler import keys
 from jobctl.scheduler.errors import Unavailable
+from jobctl.scheduler.executor import Notices
+from jobctl.scheduler.metrics import Metrics
 from jobctl.scheduler.outbox import Outbox
 from jobctl.scheduler.records import JobRecord
 
@@ -30,57 +31,63 @@ def job_message(job: JobRecord) -> dict[str, object]:
     }
 
 
+def deleted_message(job_id: str, project: str) -> dict[str, object]:
+    """The `job` event of a deleted job."""
+    return {"id": job_id, "project": project, "status": None, "progress": None, "step": None, "deleted": True}
+
+
 class RedisBus:
-    """`scheduler.executor.Bus` on Redis. A failed notification is logged, never raised: it is not the truth.
+    """`scheduler.executor.Bus` on Redis: `job` events on a pub/sub channel, the metrics (`Metrics`), the
+    schedulers' wake-up list. A failed notification is logged, never raised: it is not the truth.
 
-    With an `outbox` (a worker's pool processes), `flush` hands the batch to it and returns at once."""
+    With an `outbox` (a worker's pool processes), `notify` hands the pipeline to it and returns at once."""
 
-    def __init__(self, client: redis.Redis, outbox: Outbox | None = None) -> None:
+    def __init__(self, client: redis.Redis, metrics: Metrics, outbox: Outbox | None = None) -> None:
         self.redis = client
+        self.metrics = metrics
         self.outbox = outbox
 
-    def batch(self) -> Pipeline:
-        """A pipeline (no MULTI) to queue notifications and metrics on, sent by `flush`: one round trip."""
-        return self.redis.pipeline(transaction=False)
-
-    def flush(self, batch: Pipeline) -> None:
-        """Send `batch` - now, or through the outbox (in the order of the flushes)."""
+    def notify(self, notices: Notices) -> None:
+        """Send `notices` as one pipeline (no MULTI): now, or through the outbox (in the order of the calls)."""
+        if not notices:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for job in notices.changed:
+            pipe.publish(keys.EVENTS, json.dumps(job_message(job)))
+        for job_id, project in notices.deleted:
+            pipe.publish(keys.EVENTS, json.dumps(deleted_message(job_id, project)))
+        for name, label, amount in notices.counts:
+            self.metrics.count(name, label, amount, pipe=pipe)
+        if notices.observations:
+            self.metrics.observe_many(notices.observations, pipe)
+        if notices.wake:
+            pipe.lpush(keys.WAKE, 1)
+            pipe.ltrim(keys.WAKE, 0, 9)
         if self.outbox is not None:
-            self.outbox.post(batch)
+            self.outbox.post(pipe)
             return
         try:
-            batch.execute()
+            pipe.execute()
         except redis.RedisError as exc:
             log.warning("could not send notifications: %s", exc)
 
     def settle(self) -> None:
-        """Return once every batch flushed so far has been sent (at once without an outbox)."""
+        """Return once everything sent so far has gone out (at once without an outbox)."""
         if self.outbox is not None and not self.outbox.settle():
             log.warning("notifications still unsent after waiting for them")
 
-    def job_changed(self, job: JobRecord, batch: Pipeline | None = None) -> None:
-        self._publish(job_message(job), batch)
-
-    def job_deleted(self, job_id: str, project: str, batch: Pipeline | None = None) -> None:
-        message: dict[str, object] = {
-            "id": job_id,
-            "project": project,
-            "status": None,
-            "progress": None,
-            "step": None,
-            "deleted": True,
-        }
-        self._publish(message, batch)
+    def job_changed(self, job: JobRecord) -> None:
+        self.notify(Notices(changed=[job]))
 
     def publish_raw(self, message: dict[str, object]) -> None:
-        self._publish(message)
+        """Publish a `job` event built by the caller (a running step's progress), now."""
+        try:
+            self.redis.publish(keys.EVENTS, json.dumps(message))
+        except redis.RedisError as exc:
+            log.warning("could not publish a job event: %s", exc)
 
-    def wake_scheduler(self, batch: Pipeline | None = None) -> None:
-        pipe = batch if batch is not None else self.batch()
-        pipe.lpush(keys.WAKE, 1)
-        pipe.ltrim(keys.WAKE, 0, 9)
-        if batch is None:
-            self.flush(pipe)
+    def wake_scheduler(self) -> None:
+        self.notify(Notices(wake=True))
 
     def wait_for_wake(self, timeout: float) -> None:
         """Block until a wake-up arrives or `timeout` passes; swallow the ones queued behind it."""
@@ -101,12 +108,3 @@ class RedisBus:
         except redis.RedisError as exc:
             raise Unavailable(f"could not read the workers' capacity: {exc}") from exc
         return total
-
-    def _publish(self, message: dict[str, object], batch: Pipeline | None = None) -> None:
-        if batch is not None:
-            batch.publish(keys.EVENTS, json.dumps(message))
-            return
-        try:
-            self.redis.publish(keys.EVENTS, json.dumps(message))
-        except redis.RedisError as exc:
-            log.warning("could not publish a job event: %s", exc)

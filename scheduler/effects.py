@@ -12,8 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jobctl.scheduler.executor import Bus, Executor
-from jobctl.scheduler.metrics import Metrics
+from jobctl.scheduler.executor import Bus, Executor, Notices
 from jobctl.scheduler.records import Dispatch, JobRecord
 from jobctl.scheduler.store.transitions import Transition
 from jobctl.states import Action, JobStatus
@@ -32,34 +31,29 @@ class Effects:
     effect has a fallback - a missed stop is noticed by the attempt's own fence check, a missed send by the
     attempt's lease, a missed wake-up by the scheduler's tick."""
 
-    def __init__(self, bus: Bus, executor: Executor, metrics: Metrics | None = None) -> None:
+    def __init__(self, bus: Bus, executor: Executor) -> None:
         self.bus = bus
         self.executor = executor
-        self.metrics = metrics
 
     def after(self, done: Sequence[Done], *, wake_for_finished: bool = True) -> None:
         """Carry out what these committed transitions ask for. Without `wake_for_finished` (the caller takes
         the next job to the freed slot itself), a job that finished does not wake the schedulers."""
-        batch = self.bus.batch()  # the announcements, metrics and wake-up: one round trip, before the effects
+        notices = Notices()  # the announcements, metrics and wake-up: one round trip, before the effects
         for t, job in done:
             if job is not None:
-                self.bus.job_changed(job, batch)
+                notices.changed.append(job)
             elif t is not None and t.after is None:
-                self.bus.job_deleted(t.job_id, t.project, batch)
-        wake = False
+                notices.deleted.append((t.job_id, t.project))
         for t, _ in done:
             if t is None:
                 continue
-            if self.metrics is not None:
-                self.metrics.count("transitions", t.action.value, pipe=batch)
-                if t.action is Action.DISPATCH and t.waited_s is not None:
-                    self.metrics.observe("dispatch_latency_seconds", t.waited_s, batch)
+            notices.counts.append(("transitions", t.action.value, 1))
+            if t.action is Action.DISPATCH and t.waited_s is not None:
+                notices.observations.append(("dispatch_latency_seconds", t.waited_s))
             if t.after is JobStatus.FINISHED and not wake_for_finished:
                 continue
-            wake = wake or t.after is JobStatus.PENDING or t.before is JobStatus.RUNNING
-        if wake:
-            self.bus.wake_scheduler(batch)
-        self.bus.flush(batch)
+            notices.wake = notices.wake or t.after is JobStatus.PENDING or t.before is JobStatus.RUNNING
+        self.bus.notify(notices)
         effects = [t for t, _ in done if t is not None and (t.stopped_fence or t.action in CLEANS_UP or t.dispatch)]
         if effects:  # what they start elsewhere is announced from there: after these announcements
             self.bus.settle()
@@ -74,13 +68,7 @@ class Effects:
 
     def submitted(self, jobs: Sequence[JobRecord]) -> None:
         """Announce new PENDING jobs, count them and wake the schedulers, in one batch."""
-        batch = self.bus.batch()
-        for job in jobs:
-            self.bus.job_changed(job, batch)
-        self.bus.wake_scheduler(batch)
-        if self.metrics is not None:
-            self.metrics.count("transitions", Action.SUBMIT.value, len(jobs), pipe=batch)
-        self.bus.flush(batch)
+        self.bus.notify(Notices(list(jobs), counts=[("transitions", Action.SUBMIT.value, len(jobs))], wake=True))
 
     def send(self, dispatch: Dispatch) -> None:
         """Queue a claimed attempt for any worker."""

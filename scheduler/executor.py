@@ -6,7 +6,8 @@ implement them, and tests may pass their own.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from jobctl.scheduler.records import Dispatch, JobRecord
 
@@ -23,27 +24,37 @@ class Executor(Protocol):
         auto-discard, restart) - once the attempt `stopped_fence` (if any) has unwound."""
 
 
+@dataclass
+class Notices:
+    """Notifications that go out together, in one round trip, in this order: the jobs that changed or were
+    deleted (their `job` events, docs/contract.md §4), counters and histogram observations (the metrics), and a
+    wake-up for the schedulers."""
+
+    changed: list[JobRecord] = field(default_factory=list)
+    deleted: list[tuple[str, str]] = field(default_factory=list)  # (job id, project)
+    counts: list[tuple[str, str, int]] = field(default_factory=list)  # (counter, label, amount)
+    observations: list[tuple[str, float]] = field(default_factory=list)  # (histogram, value)
+    wake: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.deleted or self.counts or self.observations or self.wake)
+
+
 class Bus(Protocol):
-    """Notifications. Each method takes an optional batch (`batch()`): given one, it only queues the
-    notification, which goes out with the rest of the batch when it is flushed (`flush`)."""
+    """Notifications. None of them is the truth (the database is): a lost one is logged, never raised, and has
+    its fallback (clients poll, the scheduler ticks)."""
 
-    def batch(self) -> Any:
-        """A new, empty batch of notifications."""
-
-    def flush(self, batch: Any) -> None:
-        """Send a batch's notifications together (never raises: a lost notification has its fallback); it
-        may return before they are sent, in the order of the flushes."""
+    def notify(self, notices: Notices) -> None:
+        """Send `notices` together; it may return before they are sent, but batches go out in the order of the
+        calls."""
 
     def settle(self) -> None:
-        """Return once the batches flushed so far have been sent."""
+        """Return once the notices sent so far have gone out."""
 
-    def job_changed(self, job: JobRecord, batch: Any = None) -> None:
-        """Announce a job's new status or progress (SSE and metrics feed on this)."""
+    def job_changed(self, job: JobRecord) -> None:
+        """Announce a job's new status or progress now (`send` of one change)."""
 
-    def job_deleted(self, job_id: str, project: str, batch: Any = None) -> None:
-        """Announce that a job is gone."""
-
-    def wake_scheduler(self, batch: Any = None) -> None:
+    def wake_scheduler(self) -> None:
         """Ask the schedulers for a dispatch pass now (a slot was freed or a job became PENDING)."""
 
     def wait_for_wake(self, timeout: float) -> None:

@@ -21,7 +21,6 @@ from jobctl.scheduler.dispatcher import AUTO_DISCARD_ACTOR, Dispatcher
 from jobctl.scheduler.effects import Done, Effects
 from jobctl.scheduler.errors import Conflict, Invalid, InvalidItems, JobctlError, NotFound, Unavailable
 from jobctl.scheduler.executor import Bus, Executor
-from jobctl.scheduler.metrics import Metrics
 from jobctl.scheduler.records import Dispatch, JobRecord, ProjectRecord, StepSpec, TargetRecord
 from jobctl.scheduler.settings import Settings
 from jobctl.scheduler.store import accounts, handover, jobs, leases, submission, targets, transitions
@@ -105,14 +104,13 @@ class Operations:
         bus: Bus,
         targets: TargetKinds,
         settings: Settings,
-        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.executor = executor
         self.bus = bus
         self.targets = targets
         self.settings = settings
-        self.effects = Effects(bus, executor, metrics)
+        self.effects = Effects(bus, executor)
         self.dispatcher = Dispatcher(db, self.effects, bus, targets, settings)
 
     # ----------------------------------------------------------------------------------- submit / operate

@@ -26,6 +26,7 @@ import redis
 from sqlalchemy.exc import OperationalError
 
 from jobctl.scheduler import keys
+from jobctl.scheduler.executor import Notices
 from jobctl.scheduler.operations import Begun, Failed, Finished, Outcome
 from jobctl.scheduler.records import Dispatch, JobRecord
 from jobctl.scheduler.store.leases import StepStart
@@ -71,10 +72,10 @@ def _observe(name: str, value: float) -> None:
     _observed.append((name, value))
 
 
-def _queue_observed(svc: Services, pipe: Any, *, held: bool = True) -> None:
-    """Queue the observations on `pipe` - unless `held` and the oldest is younger than `HOLD_OBSERVATIONS_S`."""
+def _queue_observed(notices: Notices, *, held: bool = True) -> None:
+    """Add the observations to `notices` - unless `held` and the oldest is younger than `HOLD_OBSERVATIONS_S`."""
     if _observed and not (held and time.monotonic() - _observed_since < HOLD_OBSERVATIONS_S):
-        svc.metrics.observe_many(_observed, pipe)
+        notices.observations.extend(_observed)
         _observed.clear()
 
 
@@ -83,9 +84,9 @@ def release(svc: Services) -> None:
     send the observations still waiting. Never raises."""
     registration().clear()
     if _observed:
-        pipe = svc.bus.batch()
-        _queue_observed(svc, pipe, held=False)
-        svc.bus.flush(pipe)
+        notices = Notices()
+        _queue_observed(notices, held=False)
+        svc.bus.notify(notices)
 
 
 def init_process(services: Services) -> None:
@@ -201,12 +202,10 @@ class Attempt:
         ticks.attach(self)
         began = time.monotonic()
         registration().set(self.start.fence)
-        pipe = self.svc.bus.batch()  # the announcement and the observations due, together
-        if announce is not None:
-            self.svc.bus.job_changed(announce, pipe)
+        notices = Notices([announce] if announce is not None else [])  # with the observations due, together
         _observe("step_waiting_seconds", waiting_s)
-        _queue_observed(self.svc, pipe)
-        self.svc.bus.flush(pipe)
+        _queue_observed(notices)
+        self.svc.bus.notify(notices)
         try:
             try:
                 self.interruptible = True

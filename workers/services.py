@@ -47,8 +47,8 @@ def build(settings: Settings, *, pool_size: int = 5, background_notifications: b
     client = redis.Redis.from_url(
         settings.redis_url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30, retry_on_timeout=True
     )
-    bus = RedisBus(client, Outbox(client) if background_notifications else None)
-    targets = TargetKinds(settings.file_root)
     metrics = Metrics(client, settings.queue)
-    ops = Operations(db, CeleryExecutor(settings, client), bus, targets, settings, metrics)
+    bus = RedisBus(client, metrics, Outbox(client) if background_notifications else None)
+    targets = TargetKinds(settings.file_root)
+    ops = Operations(db, CeleryExecutor(settings, client), bus, targets, settings)
     return Services(settings, db, client, bus, targets, registry, ops, metrics)

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from jobctl.scheduler.batch import BatchRefused
+from jobctl.scheduler.executor import Notices
 from jobctl.scheduler.operations import Operations
 from jobctl.scheduler.records import Dispatch, JobRecord
 from jobctl.states import Action, JobStatus
@@ -266,23 +267,26 @@ class Recorder:
     def cleanup(self, job: JobRecord, reason: str, stopped_fence: str | None) -> None:
         self.calls.append(("cleanup", job.id))
 
-    def batch(self) -> None:
-        return None
-
-    def flush(self, batch: None) -> None:
-        pass
-
     def settle(self) -> None:
         pass
 
-    def job_changed(self, job: JobRecord, batch: None = None) -> None:
-        self.calls.append(("changed", (job.id, job.status)))
+    def notify(self, notices: Notices) -> None:
+        self.calls += [("changed", (job.id, job.status)) for job in notices.changed]
+        self.calls += [("deleted", job_id) for job_id, _ in notices.deleted]
+        if notices.wake:
+            self.calls.append(("wake", None))
 
-    def job_deleted(self, job_id: str, project: str, batch: None = None) -> None:
-        self.calls.append(("deleted", job_id))
+    def job_changed(self, job: JobRecord) -> None:
+        self.notify(Notices([job]))
 
-    def wake_scheduler(self, batch: None = None) -> None:
-        self.calls.append(("wake", None))
+    def wake_scheduler(self) -> None:
+        self.notify(Notices(wake=True))
+
+    def wait_for_wake(self, timeout: float) -> None:
+        pass
+
+    def capacity(self, queue: str) -> int:
+        return 0
 
 
 def test_batch_side_effects_run_after_the_commit_like_operate(
