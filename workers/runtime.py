@@ -31,10 +31,11 @@ from jobctl.scheduler.operations import Begun, Failed, Finished, Outcome
 from jobctl.scheduler.records import Dispatch, JobRecord
 from jobctl.scheduler.store.leases import StepStart
 from jobctl.states import JobStatus
-from jobctl.workers import procs, runners, taskevents
+from jobctl.workers import procs, runners
 from jobctl.workers.context import JobInfo, StepContext, StepFailed, StepStopped, Target
 from jobctl.workers.flusher import Flusher
 from jobctl.workers.logs import set_work
+from jobctl.workers.middleware import Middleware, default_middleware
 from jobctl.workers.registry import JobType, to_output
 from jobctl.workers.services import Services
 
@@ -48,6 +49,7 @@ _services: Services | None = None
 _registration: runners.Registration | None = None  # which attempt this process runs (`workers.runners`)
 _current: Attempt | None = None
 _flusher: Flusher | None = None  # created on first use, in the pool process that runs attempts
+_hooks: list[Middleware] = []  # metrics, Flower events (`workers.middleware`)
 
 
 def flusher(svc: Services) -> Flusher:
@@ -58,43 +60,23 @@ def flusher(svc: Services) -> Flusher:
     return _flusher
 
 
-#: Histogram observations of this process not sent yet (and since when): they go together, with the first
-#: batch of notifications sent `HOLD_OBSERVATIONS_S` after the oldest, or when the task ends.
-_observed: list[tuple[str, float]] = []
-_observed_since = 0.0
-HOLD_OBSERVATIONS_S = 1.0
-
-
-def _observe(name: str, value: float) -> None:
-    global _observed_since
-    if not _observed:
-        _observed_since = time.monotonic()
-    _observed.append((name, value))
-
-
-def _queue_observed(notices: Notices, *, held: bool = True) -> None:
-    """Add the observations to `notices` - unless `held` and the oldest is younger than `HOLD_OBSERVATIONS_S`."""
-    if _observed and not (held and time.monotonic() - _observed_since < HOLD_OBSERVATIONS_S):
-        notices.observations.extend(_observed)
-        _observed.clear()
-
-
-def release(svc: Services) -> None:
+def release(svc: Services, worker: str) -> None:
     """This process runs no attempt any more (its task ended, or its attempt was stopped): unregister it and
-    send the observations still waiting. Never raises."""
+    let the hooks send what they hold. Never raises."""
     registration().clear()
-    if _observed:
-        notices = Notices()
-        _queue_observed(notices, held=False)
-        svc.bus.notify(notices)
+    notices = Notices()
+    for hook in _hooks:
+        hook.task_ended(worker, notices)
+    svc.bus.notify(notices)
 
 
 def init_process(services: Services) -> None:
     """Called once in each pool process after fork: own services, its record of the attempt it runs and the
     stop-signal handler."""
-    global _services, _registration
+    global _services, _registration, _hooks
     _services = services
     _registration = runners.Registration()
+    _hooks = default_middleware(services.settings, services.metrics, services.redis)
     signal.signal(STOP_SIGNAL, _on_stop_signal)
 
 
@@ -194,17 +176,17 @@ class Attempt:
 
         No round trip on the way: the registration is a local write (`workers.runners`) that replaces the
         previous attempt's, the announcement goes to the outbox (`scheduler.outbox`) without waiting, and the
-        waiting and running times are held to go together (`_queue_observed`, `release` when the task ends). A
-        stopped attempt is released at once, so the stop's escalation finds it gone."""
+        hooks' notifications go with the announcement (`workers.middleware`). A stopped attempt is released at
+        once, so the stop's escalation finds it gone."""
         finished = stopped = False
         ended: float | None = None
         ticks = flusher(self.svc)
         ticks.attach(self)
         began = time.monotonic()
         registration().set(self.start.fence)
-        notices = Notices([announce] if announce is not None else [])  # with the observations due, together
-        _observe("step_waiting_seconds", waiting_s)
-        _queue_observed(notices)
+        notices = Notices([announce] if announce is not None else [])  # with the hooks' notices due, together
+        for hook in _hooks:
+            hook.attempt_started(self.start, waiting_s, notices)
         self.svc.bus.notify(notices)
         try:
             try:
@@ -231,7 +213,8 @@ class Attempt:
                 "timed out" if self.timed_out else "stopped",
             )
             stopped = True
-            self._observe_stop()
+            for hook in _hooks:
+                hook.attempt_stopped(self.start)
             return None
         except Exception as exc:
             ended = time.monotonic()
@@ -241,9 +224,10 @@ class Attempt:
             return self.failure(error)
         finally:
             if ended is not None:
-                _observe("step_duration_seconds", ended - began)
+                for hook in _hooks:
+                    hook.attempt_ended(self.start, ended - began)
             if stopped:
-                release(self.svc)
+                release(self.svc, self.worker)
                 self.unwound()
             ticks.detach()
             # A finished step's progress (100) is written with its outcome: only its last log lines are due here.
@@ -282,21 +266,13 @@ class Attempt:
         self.ctx.request_stop()
         os.kill(os.getpid(), STOP_SIGNAL)
 
-    def _observe_stop(self) -> None:
-        """Stop latency: from the stop request (recorded by the executor) to the step's code unwound."""
-        try:
-            requested = self.svc.redis.get(keys.stop_requested(self.start.fence))
-        except redis.RedisError:
-            return
-        if requested is not None:
-            self.svc.metrics.observe("stop_latency_seconds", max(0.0, time.time() - float(requested)))
-
     # -- flushing -----------------------------------------------------------------------------------------
 
     def tick(self) -> bool:
         """The flusher's call while the step runs: flush what is due. If the attempt is no longer current (a
         stop we did not hear about), interrupt the step and return False. Publishes the held task events."""
-        taskevents.flush_held(self.worker)
+        for hook in _hooks:
+            hook.tick(self.worker)
         if self._deadline is not None and not self.timed_out and time.monotonic() > self._deadline:
             self._time_out()
             return False
@@ -384,8 +360,7 @@ def run_attempt(job_id: str, index: int, fence: str, worker: str) -> str:
     try:
         return _run_chain(svc, job_id, index, fence, worker)
     finally:
-        release(svc)
-        taskevents.flush(worker)
+        release(svc, worker)
 
 
 def _run_chain(svc: Services, job_id: str, index: int, fence: str, worker: str) -> str:
@@ -413,9 +388,11 @@ def _run_inline(svc: Services, dispatch: Dispatch, worker: str, begun: Begun | N
     from jobctl.workers.celery_app import step_task_name  # TODO(lead): cycle, being removed
 
     began = time.monotonic()
-    taskevents.started(svc.settings, worker, dispatch, step_task_name(dispatch.job_type))
+    for hook in _hooks:
+        hook.inline_started(dispatch, worker, step_task_name(dispatch.job_type))
     ran = _run_one(svc, dispatch.job_id, dispatch.step_index, dispatch.fence, worker, begun, until)
-    taskevents.ended(svc.settings, worker, dispatch.fence, ran.what, time.monotonic() - began)
+    for hook in _hooks:
+        hook.inline_ended(dispatch, worker, ran.what, time.monotonic() - began)
     # What Celery's own "Task ... succeeded" line says for a step that came as a message.
     log.info(
         "step %s of job %s (task %s, run in this process): %s",
