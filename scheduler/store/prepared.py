@@ -163,7 +163,7 @@ class Writes:
 
 
 def _raw_cursor(dbapi_connection: Any) -> Any:
-    from psycopg import RawCursor
+    from psycopg import RawCursor  # here, not at the top: only a PostgreSQL connection gets this far
 
     return RawCursor(dbapi_connection)
 
