@@ -101,12 +101,12 @@ class Dispatcher:
         return Pass(len(done), False)
 
     def take(
-        self, s: Session, worker: str, actor: str, *, locked: bool = False
+        self, s: Session, worker: str, actor: str, capacity: int, *, locked: bool = False
     ) -> tuple[handover.Dispatched | None, list[Done]]:
-        """In the caller's transaction: choose one job as a pass would and start its step for `worker` (the
-        caller runs it); what to announce once it commits. `locked`: the caller holds the dispatch lock. A job
-        whose target moved is discarded instead (nothing taken)."""
-        capacity = self.capacity(max_age=1.0)  # the caller is a live slot: a second-old figure will do
+        """In the caller's transaction: choose one job as a pass would - the workers' `capacity` read by the
+        caller before its transaction (`capacity`) - and start its step for `worker` (the caller runs it); what
+        to announce once it commits. `locked`: the caller holds the dispatch lock. A job whose target moved is
+        discarded instead (nothing taken)."""
         chosen = self.choose(s, capacity, 1, locked=locked)
         if not chosen:
             return None, []

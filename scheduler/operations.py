@@ -423,18 +423,22 @@ class Operations:
         trips per job saved for a rare failure); the schedulers are then woken to dispatch to the slot."""
         job_id, index, fence = start.job_id, start.step_index, start.fence
         actor = f"worker {worker}"
+        try:  # read before the transaction (a Redis round trip does not hold the database's locks)
+            capacity = self.dispatcher.capacity(max_age=1.0)  # the caller is a live slot: a second-old figure does
+        except Unavailable as exc:
+            log.warning("%s; not taking the next job", exc)
+            capacity = 0
         finished: Transition | None = None
         try:
             with self.db.write_core() as conn, self.db.session_on(conn) as s:  # the take's general path needs a session
                 finished = handover.finish_job(conn, job_id, index, fence, output, lock_dispatch=True)
                 if finished is None:
                     return Recorded(False)
-                taken, done = self.dispatcher.take(s, worker, actor, locked=True)
+                taken, done = self.dispatcher.take(s, worker, actor, capacity, locked=True)
         except Exception as exc:
             if finished is None:  # the finish failed, not the take: the caller decides (retry, give up)
                 raise
-            if not isinstance(exc, Unavailable):
-                log.warning("could not take the next job (%s); the scheduler will dispatch it", exc)
+            log.warning("could not take the next job (%s); the scheduler will dispatch it", exc)
             with self.db.write_core() as conn:
                 finished = handover.finish_job(conn, job_id, index, fence, output)
             if finished is None:
