@@ -7,14 +7,15 @@ Requests refuse unknown fields and bound every string; responses are built from 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Annotated, Any
+from enum import EnumType, StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
 
 from jobctl.scheduler.batch import MAX_BATCH, BatchItem
 from jobctl.scheduler.records import EventRecord, JobRecord, ProjectRecord, StepRecord, TargetRecord, UserRecord
-from jobctl.states import JobStatus
+from jobctl.scheduler.store import SORTS
+from jobctl.states import OPERATIONS, JobStatus
 
 PROJECT_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 TARGET_KIND = r"^[a-z][a-z0-9_-]{0,31}$"
@@ -283,19 +284,32 @@ class JobPage(BaseModel):
     page_size: int
 
 
-class JobSort(StrEnum):
-    """The list's sort orders (docs/contract.md §4.4); a leading `-` reverses. Mirrors `scheduler.store.SORTS`."""
+def _sort_members() -> dict[str, str]:
+    """Each sort key of the store's `SORTS` (the one definition), ascending and, with a leading `-`, descending:
+    `CREATED_AT = "created_at"`, `CREATED_AT_DESC = "-created_at"`, ..."""
+    members: dict[str, str] = {}
+    for key in SORTS:
+        members[key.upper()] = key
+        members[f"{key.upper()}_DESC"] = f"-{key}"
+    return members
 
-    CREATED_AT = "created_at"
-    CREATED_AT_DESC = "-created_at"
-    DURATION = "duration"
-    DURATION_DESC = "-duration"
-    STATUS = "status"
-    STATUS_DESC = "-status"
-    PROJECT = "project"
-    PROJECT_DESC = "-project"
-    TYPE = "type"
-    TYPE_DESC = "-type"
+
+if TYPE_CHECKING:
+    # The type checker's view: both enums are built at import from their one definition (below), so it cannot
+    # list their members; any member name of JobSort it meets (`JobSort.CREATED_AT_DESC`) is taken as a member.
+
+    class _SortMembers(EnumType):
+        def __getattr__(cls, name: str) -> JobSort: ...
+
+    class JobSort(StrEnum, metaclass=_SortMembers): ...
+
+    class BatchAction(StrEnum): ...
+
+else:
+    JobSort = StrEnum("JobSort", _sort_members(), module=__name__)
+    JobSort.__doc__ = "The list's sort orders (docs/contract.md §4.4); a leading `-` reverses."
+    #: the user operations a batch may take (`jobctl.states.OPERATIONS`)
+    BatchAction = StrEnum("BatchAction", {op.name: op.value for op in OPERATIONS}, module=__name__)
 
 
 class Period(StrEnum):
@@ -306,14 +320,6 @@ class Period(StrEnum):
     MONTH = "month"
     YEAR = "year"
     ALL = "all"
-
-
-class BatchAction(StrEnum):
-    PAUSE = "pause"
-    RESUME = "resume"
-    RESTART = "restart"
-    DISCARD = "discard"
-    DELETE = "delete"
 
 
 class JobFilter(Request):

@@ -10,6 +10,9 @@ from enum import StrEnum
 
 
 class JobStatus(StrEnum):
+    """A job's (or a step's) state, in the order docs/contract.md §2 lists them. DISCARDED and FINISHED are
+    final: a job never leaves them."""
+
     PENDING = "PENDING"
     RUNNING = "RUNNING"
     PAUSED = "PAUSED"
@@ -19,13 +22,21 @@ class JobStatus(StrEnum):
 
     @property
     def final(self) -> bool:
+        """DISCARDED or FINISHED: the job never leaves it."""
         return self in FINAL
+
+    @property
+    def ended(self) -> bool:
+        """FINISHED, DISCARDED or ERROR: the job will not move on by itself."""
+        return self in ENDED
 
 
 StepStatus = JobStatus  # steps use the same six names (docs/contract.md §2)
 
 FINAL = frozenset({JobStatus.DISCARDED, JobStatus.FINISHED})
 NON_FINAL = frozenset(JobStatus) - FINAL
+#: the states a job does not leave by itself: the final ones and ERROR (only an operation moves it on)
+ENDED = FINAL | {JobStatus.ERROR}
 
 
 class Action(StrEnum):

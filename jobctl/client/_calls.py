@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ValidationError
 
+from jobctl import states
 from jobctl.client._errors import BadAnswer
 from jobctl.client._models import (
     BatchResult,
@@ -29,9 +30,8 @@ from jobctl.client._models import (
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
-#: The user operations, in the order the API documents them.
-OPERATIONS = ("pause", "resume", "restart", "discard", "delete")
-BATCH_ACTIONS = OPERATIONS
+#: The user operations' names, in the order the API documents them (from `jobctl.states.OPERATIONS`).
+OPERATIONS: tuple[str, ...] = tuple(op.value for op in states.OPERATIONS)
 
 
 @dataclass(frozen=True)
@@ -161,8 +161,8 @@ def log(job_id: str, step: int, tail: int | None) -> Call[str]:
 def batch(
     action: str, ids: Sequence[str] | None, filter: Mapping[str, Any] | None, atomic: bool
 ) -> Call[list[BatchResult]]:
-    if action not in BATCH_ACTIONS:
-        raise ValueError(f"unknown action {action!r}; one of {', '.join(BATCH_ACTIONS)}")
+    if action not in OPERATIONS:
+        raise ValueError(f"unknown action {action!r}; one of {', '.join(OPERATIONS)}")
     if (ids is None) == (filter is None):
         raise ValueError("give the jobs either as ids or as a filter")
     body: dict[str, Any] = {"action": action, "atomic": atomic}

@@ -5,31 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class JobStatus(StrEnum):
-    """A job's (or a step's) state. DISCARDED and FINISHED are final: a job never leaves them."""
-
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    PAUSED = "PAUSED"
-    ERROR = "ERROR"
-    DISCARDED = "DISCARDED"
-    FINISHED = "FINISHED"
-
-    @property
-    def final(self) -> bool:
-        """DISCARDED or FINISHED: the job never leaves it."""
-        return self in (JobStatus.DISCARDED, JobStatus.FINISHED)
-
-    @property
-    def ended(self) -> bool:
-        """FINISHED, DISCARDED or ERROR: the job will not move on by itself."""
-        return self.final or self is JobStatus.ERROR
+# The one definition of the states, shared with the server: `jobctl.client.JobStatus` is `jobctl.states.JobStatus`
+# (which imports nothing, so the client still loads no server module).
+from jobctl.states import JobStatus
 
 
 class Model(BaseModel):

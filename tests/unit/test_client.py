@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 import jobctl.client
+from jobctl import states
 from jobctl.client import (
     ApiError,
     AsyncClient,
@@ -53,7 +54,8 @@ INTERNAL = ("jobctl.scheduler", "jobctl.workers", "jobctl.api", "jobctl.bench")
 
 def test_importing_the_client_loads_only_httpx_pydantic_and_the_standard_library() -> None:
     """In a fresh interpreter: `import jobctl.client` brings in none of the server's dependencies nor any other
-    part of jobctl (if `jobctl/__init__.py` ever imports one, this fails and says which)."""
+    part of jobctl but `jobctl.states`, the contract it shares with the server (if `jobctl/__init__.py` ever
+    imports one, this fails and says which)."""
     code = "import json, sys; import jobctl.client; print(json.dumps(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     loaded = json.loads(done.stdout)
@@ -61,8 +63,17 @@ def test_importing_the_client_loads_only_httpx_pydantic_and_the_standard_library
     internal = [m for m in loaded if m.startswith(INTERNAL)]
     assert heavy == [] and internal == [], f"import jobctl.client loaded {heavy + internal}"
     ours = {m for m in loaded if m == "jobctl" or m.startswith("jobctl.")}
-    assert ours == {"jobctl", "jobctl.client"} | {m for m in ours if m.startswith("jobctl.client._")}
+    assert ours == {"jobctl", "jobctl.client", "jobctl.states"} | {m for m in ours if m.startswith("jobctl.client._")}
     assert "httpx" in loaded and "pydantic" in loaded
+
+
+def test_the_states_and_operations_are_the_shared_ones() -> None:
+    """One definition each (jobctl.states): the client re-exports the states and derives its operation names."""
+    assert jobctl.client.JobStatus is states.JobStatus
+    assert tuple(op.value for op in states.OPERATIONS) == jobctl.client.OPERATIONS
+    assert all(type(op) is str for op in jobctl.client.OPERATIONS)
+    assert [s for s in JobStatus if s.ended] == [JobStatus.ERROR, JobStatus.DISCARDED, JobStatus.FINISHED]
+    assert [s for s in JobStatus if s.final] == [JobStatus.DISCARDED, JobStatus.FINISHED]
 
 
 def test_the_public_surface() -> None:
