@@ -15,6 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from jobctl.api.deps import get_services
+from jobctl.scheduler.store import SORTS
+from jobctl.states import OPERATIONS, Action, JobStatus, target_of
 from jobctl.workers.services import Services
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -23,7 +25,22 @@ router = APIRouter(tags=["web monitor"])
 
 
 class UIConfig(BaseModel):
+    """What the page needs before it signs in. The lists come from their one definition (`jobctl.states`, the
+    store's sort keys), so the page holds none of its own (docs/contract.md §7)."""
+
     flower_url: str = Field(description="Flower's base URL, on the host the page was loaded from")
+    statuses: list[JobStatus] = Field(description="every job and step state, in the order the page shows them")
+    operations: list[str] = Field(description="the user operations, in the order the page offers them")
+    irreversible: list[str] = Field(
+        description="the operations that cannot be undone (they end or remove the job): the page asks first"
+    )
+    sorts: list[str] = Field(description="the list's sort keys (`GET /api/v1/jobs?sort=`; a leading `-` reverses)")
+
+
+def _irreversible(operation: Action) -> bool:
+    """True if `operation` leads to a final state or removes the job."""
+    target = target_of(operation)
+    return target is None or target.final
 
 
 @router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
@@ -34,11 +51,18 @@ def index() -> FileResponse:
 
 @router.get("/ui/config.json", response_model=UIConfig, summary="What the web monitor needs to know (no secrets)")
 def ui_config(request: Request, services: Services = Depends(get_services)) -> UIConfig:
-    """Flower's base URL: the host the browser reached the API on, with `JOBCTL_FLOWER_PORT` (Flower speaks HTTP)."""
+    """Flower's base URL (the host the browser reached the API on, with `JOBCTL_FLOWER_PORT`: Flower speaks HTTP),
+    and the states, operations and sort keys the page shows."""
     host = request.url.hostname or "127.0.0.1"
     if ":" in host:  # an IPv6 literal
         host = f"[{host}]"
-    return UIConfig(flower_url=f"http://{host}:{services.settings.flower_port}")
+    return UIConfig(
+        flower_url=f"http://{host}:{services.settings.flower_port}",
+        statuses=list(JobStatus),
+        operations=[op.value for op in OPERATIONS],
+        irreversible=[op.value for op in OPERATIONS if _irreversible(op)],
+        sorts=list(SORTS),
+    )
 
 
 def install(app: FastAPI) -> None:

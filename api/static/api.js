@@ -85,6 +85,7 @@ export async function request(method, path, { body, as = "json", signal } = {}) 
 export const api = {
   me: () => request("GET", "/me"),
   projects: () => request("GET", "/projects"),
+  types: () => request("GET", "/types"),
   jobs: (params, signal) => request("GET", `/jobs${query(params)}`, { signal }),
   job: (id) => request("GET", `/jobs/${encodeURIComponent(id)}`),
   events: (id) => request("GET", `/jobs/${encodeURIComponent(id)}/events`),
@@ -98,7 +99,7 @@ export const api = {
   logBlob: (id, index) => request("GET", `/jobs/${encodeURIComponent(id)}/steps/${index}/log`, { as: "blob" }),
 };
 
-/** The page's config (no token needed): `{flower_url}`. */
+/** The page's config (no token needed): `{flower_url, statuses, operations, irreversible, sorts}`. */
 export async function uiConfig() {
   const response = await fetch("/ui/config.json", { cache: "no-store" });
   if (!response.ok) throw await errorOf(response);

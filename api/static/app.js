@@ -6,23 +6,25 @@ import { Detail } from "./detail.js";
 import {
   ACTIONS,
   actionButtons,
+  capitalized,
   formatDuration,
   h,
   progressBar,
   setProgress,
   shortId,
+  SORTS,
   STATUSES,
   statusBadge,
   targetText,
   timeCell,
+  useConfig,
 } from "./format.js";
 import { LiveStream } from "./live.js";
 import { clearMessages, confirmAction, showMessage } from "./notify.js";
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
 
-const BUILTIN_TYPES = ["sleep", "file_digest"];
-const PAST = { pause: "Paused", resume: "Resumed", restart: "Restarted", discard: "Discarded", delete: "Deleted" };
+/** What the confirmation says before an irreversible operation (the server's config says which those are). */
 const IRREVERSIBLE = {
   discard:
     "Discarded jobs stop at once and release their resources. " +
@@ -31,7 +33,10 @@ const IRREVERSIBLE = {
 };
 const NEW_JOB_RELOAD_MS = 700;
 
-/** The table's columns; `sort` names the API's sort key, `first` the direction of a first click. */
+/**
+ * The table's columns; `sort` names the API's sort key that orders the column (sortable only if the server lists
+ * it), `first` the direction of a first click.
+ */
 const COLUMNS = [
   { key: "select", label: "" },
   { key: "id", label: "Job" },
@@ -61,6 +66,7 @@ const state = {
   me: null,
   projects: [],
   flowerUrl: null,
+  types: [], // the job types the server knows (GET /types), offered in the type filter
   view: null,
   jobs: new Map(), // id -> job, this page's
   rows: new Map(), // id -> <tr>
@@ -146,9 +152,11 @@ function signOut(message, kind = "error") {
 /** After a valid token: who the user is, their projects, then the list and the live stream. */
 async function start() {
   const me = await api.me();
-  const [projects, config] = await Promise.all([api.projects(), uiConfig().catch(() => ({ flower_url: null }))]);
+  const [projects, config, types] = await Promise.all([api.projects(), uiConfig(), api.types().catch(() => [])]);
+  useConfig(config);
   state.me = me;
   state.projects = projects.map((p) => p.name);
+  state.types = types.map((t) => t.name);
   state.flowerUrl = config.flower_url || null;
   state.view = freshView();
   if (!me.admin) state.view.project = state.projects[0] || "";
@@ -201,7 +209,7 @@ function renderStatusChips() {
           dataset: { testid: `filter-status-${status}`, status },
         },
         h("span", { class: `chip-dot chip-dot-${status.toLowerCase()}`, "aria-hidden": "true" }),
-        status.charAt(0) + status.slice(1).toLowerCase(),
+        capitalized(status),
       );
       chip.addEventListener("click", () => {
         const on = !state.view.statuses.includes(status);
@@ -357,7 +365,7 @@ function renderHead() {
       all.addEventListener("change", () => selectAll(all.checked));
       return h("th", { class: "col-select", scope: "col" }, all);
     }
-    if (!column.sort) return h("th", { scope: "col", class: `col-${column.key}` }, column.label);
+    if (!SORTS.includes(column.sort)) return h("th", { scope: "col", class: `col-${column.key}` }, column.label);
     const current = state.view.sort.replace(/^-/, "");
     const descending = state.view.sort.startsWith("-");
     const active = current === column.sort;
@@ -404,7 +412,7 @@ function renderJobs(page) {
   for (const id of [...state.selected]) if (!state.jobs.has(id)) state.selected.delete(id);
   const body = $("jobs-table").tBodies[0];
   body.replaceChildren(...page.items.map((job) => renderRow(job)));
-  const types = new Set([...BUILTIN_TYPES, ...page.items.map((job) => job.type)]);
+  const types = new Set([...state.types, ...page.items.map((job) => job.type)]);
   document
     .getElementById("f-type-list")
     .replaceChildren(...[...types].sort().map((type) => h("option", { value: type })));
@@ -667,13 +675,16 @@ function describe(id) {
   return job ? `${shortId(id)} (${job.type}${allMode() ? `, ${job.project}` : ""})` : shortId(id);
 }
 
+/** `pause` -> `Paused`, `restart` -> `Restarted`. */
+const past = (action) => `${capitalized(action)}${action.endsWith("e") ? "d" : "ed"}`;
+
 async function confirmed(action, count) {
-  if (!IRREVERSIBLE[action]) return true;
+  if (!ACTIONS.some((a) => a.name === action && a.danger)) return true;
   const noun = count === 1 ? "job" : `${count} jobs`;
-  const verb = action.charAt(0).toUpperCase() + action.slice(1);
+  const verb = capitalized(action);
   return confirmAction({
     title: `${verb} ${count === 1 ? "this job" : noun}?`,
-    text: IRREVERSIBLE[action],
+    text: IRREVERSIBLE[action] ?? "This cannot be undone.",
     ok: `${verb} ${noun}`,
   });
 }
@@ -686,7 +697,7 @@ async function runAction(job, action, button) {
     const changed = await api.operate(job.id, action);
     if (action === "delete") removeJob(job.id);
     else updateJob(changed);
-    showMessage({ kind: "success", title: `${PAST[action]} job ${shortId(job.id)}.` });
+    showMessage({ kind: "success", title: `${past(action)} job ${shortId(job.id)}.` });
   } catch (error) {
     if (error.status === 401) return signOut("Your session has ended. Sign in again.");
     const title = `Could not ${action} job ${shortId(job.id)}`;
@@ -717,11 +728,11 @@ async function runBatch(action, button) {
     const refused = results.filter((r) => !r.ok);
     const noun = (n) => (n === 1 ? "1 job" : `${n} jobs`);
     if (!refused.length) {
-      showMessage({ kind: "success", title: `${PAST[action]} ${noun(done.length)}.` });
+      showMessage({ kind: "success", title: `${past(action)} ${noun(done.length)}.` });
     } else {
       showMessage({
         kind: "error",
-        title: `${PAST[action]} ${done.length} of ${noun(results.length)}; ${refused.length} refused:`,
+        title: `${past(action)} ${done.length} of ${noun(results.length)}; ${refused.length} refused:`,
         items: refused.map((r) => `${describe(r.id)}: ${sentence(errorText(r.error))}`),
       });
     }

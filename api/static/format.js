@@ -27,15 +27,27 @@ function append(node, children) {
   }
 }
 
-export const STATUSES = ["PENDING", "RUNNING", "PAUSED", "ERROR", "DISCARDED", "FINISHED"];
+/**
+ * The states (in the server's order), the user operations `{name, label, danger}` and the list's sort keys. The
+ * server defines them (`/ui/config.json`, from jobctl/states.py and the store's sort keys): `useConfig` sets
+ * them before anything is shown, and nothing here lists them again.
+ */
+export let STATUSES = [];
+export let ACTIONS = [];
+export let SORTS = [];
 
-export const ACTIONS = [
-  { name: "pause", label: "Pause" },
-  { name: "resume", label: "Resume" },
-  { name: "restart", label: "Restart" },
-  { name: "discard", label: "Discard", danger: true },
-  { name: "delete", label: "Delete", danger: true },
-];
+/** Take the states, operations and sort keys from the page's config (`/ui/config.json`). */
+export function useConfig(config) {
+  STATUSES = [...config.statuses];
+  const irreversible = new Set(config.irreversible);
+  ACTIONS = config.operations.map((name) => ({ name, label: capitalized(name), danger: irreversible.has(name) }));
+  SORTS = [...config.sorts];
+}
+
+/** `PAUSED` -> `Paused`, `pause` -> `Pause`. */
+export function capitalized(word) {
+  return word.charAt(0).toUpperCase() + word.slice(1).toLowerCase();
+}
 
 const SVG = "http://www.w3.org/2000/svg";
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jobctl.scheduler.store import accounts
+from jobctl.scheduler.store import SORTS, accounts
+from jobctl.states import OPERATIONS, JobStatus
 from tests.conftest import CI
 from tests.e2e.browser import ADMIN_TOKEN, DESKTOP, PHONE, Tab, create_user, sleep_job
 from tests.integration.system import System, wait_until
@@ -47,7 +48,9 @@ def test_the_page_its_assets_and_its_config_are_served_without_a_token(system: S
         assert answer.status_code == 200 and kind in answer.headers["content-type"], asset
     assert httpx.get(f"{api_url}/static/%2e%2e/routes/ui.py").status_code == 404  # nothing outside static/
     config = httpx.get(f"{api_url}/ui/config.json").json()
-    assert config == {"flower_url": f"http://127.0.0.1:{system.settings.flower_port}"}
+    assert config["flower_url"] == f"http://127.0.0.1:{system.settings.flower_port}"
+    assert config["statuses"] == [s.value for s in JobStatus] and config["sorts"] == list(SORTS)
+    assert config["operations"] == [op.value for op in OPERATIONS]  # the page lists none of them itself
 
 
 def test_sign_in_keeps_the_token_in_this_tab_only_and_sign_out_forgets_it(
@@ -306,6 +309,10 @@ def test_filters_sorting_and_paging(
     expect(rows).to_have_count(1)
     expect(rows.first).to_have_attribute("data-job-id", jobs[3])
     page.get_by_test_id("filter-q").fill("")
+    types = sorted(t["name"] for t in admin_api.get("/types").json())
+    offered = page.locator("#f-type-list option")  # the server's job types, though no file_digest job is listed
+    expect(offered).to_have_count(len(types))
+    assert [offered.nth(i).get_attribute("value") for i in range(len(types))] == types
     page.get_by_test_id("filter-type").fill("file_digest")
     expect(page.get_by_test_id("empty")).to_contain_text("No jobs match these filters")
     page.get_by_test_id("filter-type").fill("sleep")
