@@ -17,10 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
 import sqlalchemy as sa
 
 from jobctl.bench.procs import Procs, wait_for
+from jobctl.redis_probe import redis_answers
 from jobctl.scheduler.migrate import upgrade
 
 PG_ADMIN_URL = os.environ.get("JOBCTL_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -54,16 +54,6 @@ def machine() -> Machine:
             if line.startswith("MemTotal:"):
                 ram = int(line.split()[1]) / 1024 / 1024
     return Machine(os.cpu_count() or 1, model, ram, platform.python_version())
-
-
-def redis_answers(url: str) -> bool:
-    client = redis.Redis.from_url(url, socket_connect_timeout=1)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
 
 
 def ensure_redis(procs: Procs) -> str:

@@ -13,6 +13,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import TypeVar
 
+from jobctl.proctree import descendants, process_tree
+
 T = TypeVar("T")
 
 
@@ -87,18 +89,8 @@ def wait_for(predicate: Callable[[], T], timeout: float, what: str, interval: fl
 
 def tree_rss_kib(pid: int) -> int:
     """Resident memory (KiB) of `pid` and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        todo.extend(children.get(current, []))
+    total = 0
+    for current in [pid, *descendants(pid, process_tree())]:
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
