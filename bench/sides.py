@@ -75,7 +75,7 @@ class JobctlSide:
         )
 
     def _cli(self, name: str, args: list[str]) -> Any:
-        return self.procs.start(f"jobctl-{name}-{self.tag}", [sys.executable, "-m", "jobctl.api.cli", *args], self.env)
+        return self.procs.start(f"jobctl-{name}-{self.tag}", [sys.executable, "-m", "jobctl.cli", *args], self.env)
 
     def _died(self) -> bool:
         for child in self.children:

@@ -200,12 +200,12 @@ def _from_dev_secrets(result: Any) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     from jobctl.api import app as api_app
-    from jobctl.api import cli
+    from jobctl.cli import dev_secrets
 
     _wrap_send(httpx.Client)
     _wrap_send(httpx.AsyncClient)
     _wrap_result(api_app, "bootstrap_admin", remember)
-    _wrap_result(cli, "child_environment", _from_dev_secrets)
+    _wrap_result(dev_secrets, "child_environment", _from_dev_secrets)
     root = logging.getLogger()
     root.addHandler(_CAPTURE)
     _UNDO.append(lambda: root.removeHandler(_CAPTURE))

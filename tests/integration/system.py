@@ -51,7 +51,7 @@ class Process:
         self.log_path = log_dir / f"{name}.log"
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "jobctl.api.cli", *args],
+            [sys.executable, "-m", "jobctl.cli", *args],
             env=env_for(settings),
             stdout=self.log,
             stderr=subprocess.STDOUT,

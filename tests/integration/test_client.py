@@ -229,7 +229,7 @@ def test_the_async_client_does_the_same(api: str, project: str) -> None:
 def _cli(live: System, api: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:  # noqa: F811
     environ = {**env_for(live.settings), "JOBCTL_URL": api, "JOBCTL_TOKEN": TOKEN, **env}
     return subprocess.run(
-        [sys.executable, "-m", "jobctl.api.cli", *args], env=environ, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "jobctl.cli", *args], env=environ, capture_output=True, text=True, timeout=120
     )
 
 
@@ -279,7 +279,7 @@ def test_cli_submit_wait_of_a_discarded_job_exits_1_with_the_reason(
     project: str,
 ) -> None:
     environ = {**env_for(live.settings), "JOBCTL_URL": api, "JOBCTL_TOKEN": TOKEN}
-    argv = [sys.executable, "-m", "jobctl.api.cli", "jobs", "submit", "-p", project, "-t", "sleep", "--wait"]
+    argv = [sys.executable, "-m", "jobctl.cli", "jobs", "submit", "-p", project, "-t", "sleep", "--wait"]
     with subprocess.Popen(
         [*argv, "--param", "seconds=60"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as waiting:
@@ -295,7 +295,7 @@ def test_cli_default_url_follows_the_api_port(live: System, api: str) -> None:  
     environ = {k: v for k, v in env_for(live.settings).items() if k != "JOBCTL_URL"}
     environ.update(JOBCTL_API_PORT=port, JOBCTL_TOKEN=TOKEN)
     done = subprocess.run(
-        [sys.executable, "-m", "jobctl.api.cli", "projects", "list", "--json"],
+        [sys.executable, "-m", "jobctl.cli", "projects", "list", "--json"],
         env=environ,
         capture_output=True,
         text=True,

@@ -9,7 +9,7 @@ import pytest
 import typer
 import yaml
 
-from jobctl.api.cli import app
+from jobctl.cli import app
 from jobctl.scheduler.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,7 +1,7 @@
 """Flower never runs without basic auth, and never with credentials Flower would misread (issue 5, part 8).
 
 `jobctl flower` refuses to start without JOBCTL_FLOWER_USER and JOBCTL_FLOWER_PASSWORD; `jobctl up` always hands
-Flower a login (tests/unit/test_cli.py); the live 401 is tests/integration/test_flower.py. Flower splits its
+Flower a login (tests/cli/test_commands.py); the live 401 is tests/integration/test_flower.py. Flower splits its
 `--basic-auth` value at commas into several accepted credentials, so a password `secret,x` would let in anyone
 who sends just `x`: the settings refuse commas in both, and a colon in the user name.
 """
@@ -16,7 +16,8 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from jobctl.api import cli
+from jobctl import cli
+from jobctl.cli import dev_secrets
 from jobctl.scheduler.settings import Settings, get_settings
 
 runner = CliRunner()
@@ -80,6 +81,6 @@ def test_up_always_gives_flower_a_login(monkeypatch: pytest.MonkeyPatch, tmp_pat
     """With no Flower credentials configured, `jobctl up` generates a password (and a user) for its Flower."""
     monkeypatch.setenv("JOBCTL_DATABASE_URL", f"sqlite:///{tmp_path / 'jobctl.db'}")
     assert runner.invoke(cli.app, ["db", "upgrade"]).exit_code == 0
-    env, _ = cli.child_environment(get_settings())
+    env, _ = dev_secrets.child_environment(get_settings())
     assert env["JOBCTL_FLOWER_USER"] and len(env["JOBCTL_FLOWER_PASSWORD"]) >= 12
     Settings(flower_user=env["JOBCTL_FLOWER_USER"], flower_password=env["JOBCTL_FLOWER_PASSWORD"])  # valid

@@ -26,7 +26,7 @@ def jobctl(system: System, api_url: str, *args: str, timeout: float = 120) -> su
     the system's logs if it takes longer than `timeout` seconds."""
     env = env_for(system.settings)
     env.update(JOBCTL_URL=api_url, JOBCTL_TOKEN=system.settings.admin_token or "", COLUMNS="120")
-    argv = [sys.executable, "-m", "jobctl.api.cli", *args]
+    argv = [sys.executable, "-m", "jobctl.cli", *args]
     try:
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 from rich.text import Text
 
-from jobctl.api.cli_render import SHORT_ID, fmt_duration, status_text
+from jobctl.cli.render import SHORT_ID, fmt_duration, status_text
 from jobctl.client import ApiError, Job, JobStatus, NotFound, Unreachable
 from jobctl.client import Error as ClientError
 

@@ -2,7 +2,7 @@
 
 The API runs in this process (`TestClient` is an `httpx.Client`, handed to the commands in a `Connector`); no
 worker consumes its queue, so jobs stay where the commands put them. `jobs watch` is driven by scripted
-events and fetches here; tests/integration/test_cli_client.py watches real jobs run.
+events and fetches here; tests/cli/test_client_commands_live.py watches real jobs run.
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 from typer.testing import CliRunner
 
-from jobctl.api import cli_client
 from jobctl.api.app import create_app
-from jobctl.api.cli import app
-from jobctl.api.cli_client import Connector
-from jobctl.api.cli_watch import EventPump, WatchView, follow
+from jobctl.cli import app
+from jobctl.cli.connection import Connector
+from jobctl.cli.watch import EventPump, EventSource, WatchView, follow
 from jobctl.client import Client as JobctlClient
 from jobctl.client import Job, NotFound, Unreachable, parse_sse
 from jobctl.scheduler.settings import Settings
@@ -59,7 +58,7 @@ def http(services: Services) -> Iterator[TestClient]:
 def cli(http: TestClient) -> Callable[..., Any]:
     """Run `jobctl ARGS...` with the admin token against the in-process API (`events=` replaces the stream)."""
 
-    def invoke(*args: str, token: str | None = TOKEN, events: cli_client.EventSource | None = None) -> Any:
+    def invoke(*args: str, token: str | None = TOKEN, events: EventSource | None = None) -> Any:
         argv = [*args, "--token", token] if token is not None else list(args)
         return runner.invoke(app, argv, obj=Connector(http=http, events=events))
 
