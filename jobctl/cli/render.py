@@ -1,5 +1,5 @@
-"""What the `jobctl` client commands print: the consoles, error lines, JSON, and the Rich tables of jobs,
-steps, projects and users."""
+"""What the `jobctl` command prints: the consoles and the `jobctl: ...` error line of every command, and the
+client commands' JSON and Rich tables of jobs, steps, projects, users, targets and job types."""
 
 from __future__ import annotations
 
