@@ -14,7 +14,7 @@ help:
 	@echo "make test    lint, type check and run the tests"
 	@echo "make chaos   the fault-injection suite at full scale; writes docs/reliability.md"
 	@echo "make bench   jobctl against raw Celery, full mode (about 7 min); writes docs/benchmarks.md"
-	@echo "make lint    ruff check, ruff format --check and mypy"
+	@echo "make lint    ruff check, ruff format --check, mypy and the import contracts (lint-imports)"
 	@echo "make format  apply ruff's fixes and formatting"
 
 $(BIN)/python:
@@ -33,6 +33,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest -q

@@ -1,4 +1,6 @@
-"""The FastAPI application: `create_app()` wires the routers, the error mapping and the startup work.
+"""The FastAPI application: `create_app()` wires the routers, the error mapping and the startup work. The
+services come from the caller (`jobctl.processes.api_app` in production, the tests' own), so this package never
+builds them and never loads Celery.
 
 Startup bootstraps the first user (docs/contract.md §3): if no user exists, an admin called `admin` is created
 with the token in `JOBCTL_ADMIN_TOKEN`, or with a generated token that is printed once to stdout. Only the token's
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -20,9 +22,9 @@ from jobctl.api.auth import hash_token
 from jobctl.api.guard import RequestGuard
 from jobctl.api.routes import events, health, jobs, me, metrics, projects, targets, types, ui, users
 from jobctl.scheduler.errors import Conflict
-from jobctl.scheduler.settings import get_settings
+from jobctl.scheduler.services import Services
+from jobctl.scheduler.settings import Settings, get_settings
 from jobctl.scheduler.store import accounts
-from jobctl.workers.services import Services, build
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +32,14 @@ API_PREFIX = "/api/v1"
 ADMIN_NAME = "admin"
 
 
-def create_app(services: Services | None = None) -> FastAPI:
+def create_app(services: Services | None = None, *, build: Callable[[Settings], Services] | None = None) -> FastAPI:
     """A ready-to-serve jobctl API.
 
     With `services`, the app uses them as they are (the caller owns and closes them) and the first admin is
     bootstrapped right away, so the app works with or without its lifespan being run (e.g. a plain
-    `TestClient(app)`). Without, the lifespan reads `get_settings()`, refuses unsafe production settings,
-    builds the services, bootstraps the admin and closes the services at shutdown.
+    `TestClient(app)`). With `build` instead, the lifespan reads `get_settings()`, refuses unsafe production
+    settings, builds the services with `build(settings)`, bootstraps the admin and closes the services at
+    shutdown. With neither, the app can describe itself (`app.openapi()`) but not start.
     """
     if services is not None:
         bootstrap_admin(services)
@@ -47,6 +50,8 @@ def create_app(services: Services | None = None) -> FastAPI:
             app.state.services = services
             yield
             return
+        if build is None:
+            raise RuntimeError("create_app() needs the services or a function that builds them")
         settings = get_settings()
         settings.check_safe()
         built = build(settings)

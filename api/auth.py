@@ -16,8 +16,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from jobctl.api.deps import get_services
 from jobctl.scheduler.errors import Forbidden, NotFound, Unauthorized
+from jobctl.scheduler.services import Services
 from jobctl.scheduler.store import accounts
-from jobctl.workers.services import Services
 
 VIEWER = "viewer"
 OPERATOR = "operator"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from jobctl.workers.services import Services
+from jobctl.scheduler.services import Services
 
 
 def get_services(request: Request) -> Services:

@@ -11,13 +11,16 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import redis
 from pydantic import Field
 
+from jobctl.scheduler.settings import get_settings
 from jobctl.workers.context import StepContext
 from jobctl.workers.registry import JobType, Params, Step
 
@@ -31,6 +34,12 @@ def started_key(job_id: str) -> str:
 
 def released_key(job_id: str) -> str:
     return f"bench:released:{job_id}"
+
+
+@functools.cache
+def _redis() -> redis.Redis:
+    """This process's connection for the benchmark's own keys (the worker's settings name the Redis)."""
+    return redis.Redis.from_url(get_settings().redis_url, socket_timeout=10)
 
 
 class NoopParams(Params):
@@ -47,19 +56,15 @@ class HoldParams(Params):
 
 @contextlib.contextmanager
 def _resource(ctx: StepContext) -> Iterator[None]:
-    from jobctl.workers.runtime import services
-
     try:
         yield
     finally:
-        services().redis.set(released_key(ctx.job_id), repr(time.time()), ex=3600)
+        _redis().set(released_key(ctx.job_id), repr(time.time()), ex=3600)
 
 
 def _hold(ctx: StepContext) -> None:
-    from jobctl.workers.runtime import services
-
     ctx.resources.enter_context(_resource(ctx))
-    services().redis.set(started_key(ctx.job_id), repr(time.time()), ex=3600)
+    _redis().set(started_key(ctx.job_id), repr(time.time()), ex=3600)
     deadline = time.monotonic() + HOLD_LIMIT_S
     while time.monotonic() < deadline:  # never calls back: only the stop signal ends it early
         time.sleep(0.01)

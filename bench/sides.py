@@ -22,7 +22,8 @@ from jobctl.bench.procs import Procs, wait_for
 from jobctl.scheduler import keys
 from jobctl.scheduler.settings import Settings
 from jobctl.scheduler.store import accounts, models
-from jobctl.workers.services import Services, build
+from jobctl.wiring import build
+from jobctl.workers.services import Services
 
 LOGLEVEL = "WARNING"  # the same on both sides: Celery's per-task INFO lines are not what is measured
 ADMIN_TOKEN = "bench-admin-token"

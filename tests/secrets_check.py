@@ -211,7 +211,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _UNDO.append(lambda: root.removeHandler(_CAPTURE))
     for name in JOBCTL_LOGGERS:
         logger = logging.getLogger(name)
-        logger.addHandler(_CAPTURE)  # also when a test replaces the root's handlers (workers.logs.configure)
+        logger.addHandler(_CAPTURE)  # also when a test replaces the root's handlers (jobctl.logs.configure)
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.INFO)
             _UNDO.append(functools.partial(logger.setLevel, logging.NOTSET))

@@ -1,4 +1,5 @@
-"""The Celery application: configuration, the step tasks (one per job type) and the cleanup task.
+"""The Celery application and its configuration. The tasks a worker runs are added by `workers.tasks`; a
+process that only sends messages (the API, the scheduler) or watches them (Flower) needs none of them.
 
 Why these settings: the database, not Celery, decides what runs. A step message is acknowledged on receipt
 (`acks_late=False`) and a lost one is detected by the scheduler's lease and sent again under a new fencing
@@ -9,23 +10,15 @@ that dies loses only the steps it was running.
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import Celery
-from celery.exceptions import Ignore
 
 from jobctl.scheduler.settings import Settings
 
-CLEANUP_TASK = "jobctl.cleanup"
-STOP_COMMAND = "jobctl_stop"
-STEP_TASK_PREFIX = "jobctl.step."
+# TODO(lead): `workers.runtime._run_inline` still imports `step_task_name` from here; once it imports it from
+# `workers.names` (at the top), remove this line.
+from jobctl.workers.names import step_task_name as step_task_name
 
 _apps: dict[tuple[str, str], Celery] = {}
-
-
-def step_task_name(job_type: str) -> str:
-    """The Celery task name of a job type's steps (what Flower shows), e.g. `jobctl.step.sleep`."""
-    return f"{STEP_TASK_PREFIX}{job_type}"
 
 
 def get_app(settings: Settings) -> Celery:
@@ -37,11 +30,7 @@ def get_app(settings: Settings) -> Celery:
 
 
 def create_app(settings: Settings) -> Celery:
-    """A Celery app for `settings`, with a step task for every registered job type."""
-    from jobctl.workers import control  # noqa: F401  (registers the stop command)
-    from jobctl.workers.registry import load_plugins, registry
-
-    load_plugins(settings.plugins)
+    """A Celery app for `settings`' broker and queue, with no task of its own (see `workers.tasks`)."""
     # No result backend: the database is the truth about every attempt, and Celery's results would only be
     # a second, unread copy (and a second Redis connection in every worker's event loop).
     app = Celery("jobctl", broker=settings.redis_url, set_as_current=False)
@@ -69,30 +58,4 @@ def create_app(settings: Settings) -> Celery:
         enable_utc=True,
     )
     app.conf.jobctl_settings = settings
-
-    for name in registry.names():
-        app.task(name=step_task_name(name), bind=True)(_run_step)
-    app.task(name=CLEANUP_TASK)(_cleanup)
     return app
-
-
-def _run_step(task: Any, job_id: str, step_index: int, step_name: str) -> str:
-    """Run one step attempt; the task id is the attempt's fencing token.
-
-    A stopped attempt raises `Ignore`: the stop already sent `task-revoked`, and no success or failure may
-    follow it, so Flower keeps showing the attempt REVOKED.
-    """
-    from jobctl.workers import runtime
-
-    outcome = runtime.run_attempt(job_id, step_index, task.request.id, task.request.hostname or "?")
-    if outcome == runtime.STOPPED:
-        raise Ignore()
-    return outcome
-
-
-def _cleanup(
-    job_id: str, job_type: str, reason: str = "discard", job: dict[str, Any] | None = None, fence: str | None = None
-) -> None:
-    from jobctl.workers import runtime
-
-    runtime.run_cleanup(job_id, job_type, reason, job or {}, fence)

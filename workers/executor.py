@@ -10,7 +10,8 @@ import redis
 from jobctl.scheduler import keys
 from jobctl.scheduler.records import Dispatch, JobRecord
 from jobctl.scheduler.settings import Settings
-from jobctl.workers.celery_app import CLEANUP_TASK, STOP_COMMAND, get_app, step_task_name
+from jobctl.workers.celery_app import get_app
+from jobctl.workers.names import CLEANUP_TASK, STOP_COMMAND, step_task_name
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,11 @@ import contextlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
+import redis
+from celery import Celery
 from celery.signals import (
     setup_logging,
     task_prerun,
@@ -23,39 +26,35 @@ from celery.signals import (
     worker_shutdown,
 )
 
+from jobctl.logs import set_work
 from jobctl.scheduler import keys
-from jobctl.workers import runners
+from jobctl.workers import runners, runtime
+from jobctl.workers.services import Services
 
 log = logging.getLogger(__name__)
 
 _beat_stop = threading.Event()
 
 
-def install(app: Any) -> None:
-    """Connect the handlers for `app` (called by `workers.entry.run_worker`)."""
+def install(app: Celery, build: Callable[[], Services]) -> None:
+    """Connect the handlers for `app` (called by `workers.entry.run_worker`); each pool process calls `build`
+    once, after fork, for its own services."""
     settings = app.conf.jobctl_settings
 
     @worker_process_init.connect(weak=False)
     def _init_pool_process(**_: Any) -> None:
-        from jobctl.workers import runtime
-        from jobctl.workers.services import build
-
-        runtime.init_process(build(settings, pool_size=2, background_notifications=True))
+        runtime.init_process(build())
 
     @worker_process_shutdown.connect(weak=False)
     def _close_pool_process(**_: Any) -> None:
-        from jobctl.workers import runtime
-
         runtime.close_process()
 
     @setup_logging.connect(weak=False)
     def _keep_our_logging(**_: Any) -> None:
-        """Connected, so Celery leaves logging alone: `workers.entry` configured it already."""
+        """Connected, so Celery leaves logging alone: `workers.entry` configured it already (`jobctl.logs`)."""
 
     @task_prerun.connect(weak=False)
     def _tag_lines(task_id: str = "", task: Any = None, args: Any = (), **_: Any) -> None:
-        from jobctl.workers.logs import set_work
-
         if args:  # step and cleanup tasks take the job id first
             set_work(str(args[0]), args[1] if len(args) > 1 and isinstance(args[1], int) else None)
 
@@ -76,8 +75,6 @@ def install(app: Any) -> None:
 
 
 def _beat(settings: Any, hostname: str, concurrency: int) -> None:
-    import redis
-
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
     key = keys.worker(settings.queue, hostname)
     ttl = max(1, round(settings.worker_ttl_s))

@@ -3,7 +3,8 @@ policy, a step timeout, target exclusivity and a cleanup hook. The public face o
 (`jobctl.JobType`, `jobctl.Retry`, `jobctl.Params`, `jobctl.Step`); docs/authoring.md is the reference.
 
 A job type registers itself in `registry` when it is created, so a plugin module only has to be imported
-(`load_plugins`); `sleep` and `file_digest` are built in (`workers.jobtypes`).
+(`load_plugins`). The built-in ones (`workers.jobtypes`) are registered by whoever imports that module (the
+wiring, `jobctl.wiring`): this module imports no job type.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from jobctl.scheduler.errors import Invalid
 from jobctl.scheduler.records import StepSpec
 
 if TYPE_CHECKING:
+    from jobctl.scheduler.services import JobTypeInfo
     from jobctl.workers.context import JobInfo
 
 
@@ -291,7 +293,7 @@ class Registry:
         """Every registered job type, by name."""
         return [self._types[n] for n in sorted(self._types)]
 
-    def check_target(self, job_type: JobType[Any], target: tuple[str, str] | None) -> None:
+    def check_target(self, job_type: JobTypeInfo, target: tuple[str, str] | None) -> None:
         """`Invalid` unless the target fits what the job type declares."""
         if target is None:
             if job_type.target_required:
@@ -311,10 +313,8 @@ class PluginError(Exception):
 
 
 def load_plugins(modules: str) -> None:
-    """Import the built-in job types and each module named in `modules` (comma-separated), which register
-    their own job types on import. A module that cannot be imported raises `PluginError`: a misspelt plugin
-    must not pass."""
-    importlib.import_module("jobctl.workers.jobtypes")
+    """Import each module named in `modules` (comma-separated), which register their own job types on import.
+    A module that cannot be imported raises `PluginError`: a misspelt plugin must not pass."""
     for name in filter(None, (m.strip() for m in modules.split(","))):
         try:
             importlib.import_module(name)

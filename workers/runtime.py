@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import redis
 from sqlalchemy.exc import OperationalError
 
+from jobctl.logs import set_work
 from jobctl.scheduler import keys
 from jobctl.scheduler.executor import Notices
 from jobctl.scheduler.operations import Begun, Failed, Finished, Outcome
@@ -34,7 +35,6 @@ from jobctl.states import JobStatus
 from jobctl.workers import procs, runners
 from jobctl.workers.context import JobInfo, StepContext, StepFailed, StepStopped, Target
 from jobctl.workers.flusher import Flusher
-from jobctl.workers.logs import set_work
 from jobctl.workers.middleware import Middleware, default_middleware
 from jobctl.workers.registry import JobType, to_output
 from jobctl.workers.services import Services

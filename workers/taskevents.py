@@ -20,6 +20,7 @@ from typing import Any
 
 from jobctl.scheduler.records import Dispatch
 from jobctl.scheduler.settings import Settings
+from jobctl.workers.celery_app import get_app
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,6 @@ _oldest: dict[str, float] = {}  # by worker: when the oldest event not published
 
 def _dispatcher(settings: Settings, hostname: str) -> Any:
     if hostname not in _dispatchers:
-        from jobctl.workers.celery_app import get_app
-
         app = get_app(settings)
         _dispatchers[hostname] = app.events.Dispatcher(
             app.connection_for_write(), hostname=hostname, enabled=True, buffer_group={"task"}, buffer_limit=BUFFER

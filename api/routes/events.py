@@ -24,8 +24,8 @@ from jobctl.api.errors import responses
 from jobctl.api.schemas import ProjectKey
 from jobctl.scheduler import keys
 from jobctl.scheduler.errors import NotFound
+from jobctl.scheduler.services import Services
 from jobctl.scheduler.store import accounts
-from jobctl.workers.services import Services
 
 log = logging.getLogger(__name__)
 

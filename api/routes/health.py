@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from jobctl.api.deps import get_services
 from jobctl.api.schemas import Health, Readiness
-from jobctl.workers.services import Services
+from jobctl.scheduler.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -37,10 +37,10 @@ from jobctl.scheduler.batch import MAX_BATCH, BatchRefused
 from jobctl.scheduler.errors import Forbidden, Invalid, JobctlError, NotFound
 from jobctl.scheduler.operations import Submission
 from jobctl.scheduler.records import JobRecord, StepSpec
+from jobctl.scheduler.services import Services
 from jobctl.scheduler.store import accounts
 from jobctl.scheduler.store import jobs as jobs_store
 from jobctl.states import Action, JobStatus
-from jobctl.workers.services import Services
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=responses(401, 404, 422))
 

@@ -9,7 +9,7 @@ from jobctl.api.auth import Caller, current_user
 from jobctl.api.deps import get_services
 from jobctl.api.errors import responses
 from jobctl.scheduler.metrics import JobctlCollector
-from jobctl.workers.services import Services
+from jobctl.scheduler.services import Services
 
 router = APIRouter(tags=["health"], responses=responses(401))
 

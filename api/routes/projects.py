@@ -8,8 +8,8 @@ from jobctl.api.auth import Caller, current_user
 from jobctl.api.deps import get_services
 from jobctl.api.errors import responses
 from jobctl.api.schemas import Project, ProjectCreate
+from jobctl.scheduler.services import Services
 from jobctl.scheduler.store import accounts
-from jobctl.workers.services import Services
 
 router = APIRouter(prefix="/projects", tags=["projects"], responses=responses(401, 422))
 

@@ -8,9 +8,9 @@ from jobctl.api.auth import Caller, current_user
 from jobctl.api.deps import get_services
 from jobctl.api.errors import responses
 from jobctl.api.schemas import TARGET_KIND, Target, TargetDeleted, TargetPut
+from jobctl.scheduler.services import Services
 from jobctl.scheduler.store import accounts
 from jobctl.scheduler.store import targets as targets_store
-from jobctl.workers.services import Services
 
 router = APIRouter(prefix="/projects/{project}/targets", tags=["targets"], responses=responses(401, 404, 422))
 

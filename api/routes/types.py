@@ -8,8 +8,8 @@ from jobctl.api.auth import Caller, current_user
 from jobctl.api.deps import get_services
 from jobctl.api.errors import responses
 from jobctl.api.schemas import JobTypeInfo, StepInfo
+from jobctl.scheduler.services import Services
 from jobctl.workers.registry import ANY_TARGET
-from jobctl.workers.services import Services
 
 router = APIRouter(prefix="/types", tags=["types"], responses=responses(401))
 

@@ -15,9 +15,9 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from jobctl.api.deps import get_services
+from jobctl.scheduler.services import Services
 from jobctl.scheduler.store import SORTS
 from jobctl.states import OPERATIONS, Action, JobStatus, target_of
-from jobctl.workers.services import Services
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 

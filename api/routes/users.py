@@ -13,8 +13,8 @@ from jobctl.api.deps import get_services
 from jobctl.api.errors import responses
 from jobctl.api.schemas import USER_NAME, RolesUpdate, User, UserCreate, UserCreated
 from jobctl.scheduler.errors import Conflict
+from jobctl.scheduler.services import Services
 from jobctl.scheduler.store import accounts
-from jobctl.workers.services import Services
 
 router = APIRouter(prefix="/users", tags=["users"], responses=responses(401, 403, 422))
 

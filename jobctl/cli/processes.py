@@ -45,11 +45,11 @@ def api(
     settings = load_settings()
     import uvicorn  # not at the top: see above
 
-    from jobctl.workers.logs import configure
+    from jobctl.logs import configure
 
     configure(settings.log_format, "api", settings.log_level)
     uvicorn.run(
-        "jobctl.api.app:create_app",
+        "jobctl.processes:api_app",
         factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
@@ -61,7 +61,7 @@ def api(
 def scheduler() -> None:
     """Run the scheduler: dispatches pending jobs, watches leases and targets, purges old jobs."""
     settings = load_settings()
-    from jobctl.workers.entry import run_scheduler  # not at the top: see above
+    from jobctl.processes import run_scheduler  # not at the top: see above
 
     run_scheduler(settings)
 
@@ -73,7 +73,7 @@ def worker(
 ) -> None:
     """Run a Celery worker that executes job steps."""
     settings = load_settings()
-    from jobctl.workers.entry import run_worker  # not at the top: see above
+    from jobctl.processes import run_worker  # not at the top: see above
 
     run_worker(settings, concurrency=concurrency, hostname=hostname, loglevel=loglevel)
 
@@ -84,7 +84,7 @@ def flower(
 ) -> None:
     """Run Flower, Celery's monitor, behind basic auth (JOBCTL_FLOWER_USER / JOBCTL_FLOWER_PASSWORD)."""
     settings = load_settings()
-    from jobctl.workers.entry import run_flower  # not at the top: see above
+    from jobctl.processes import run_flower  # not at the top: see above
 
     run_flower(settings, port=port or settings.flower_port, address=host)
 

@@ -16,7 +16,8 @@ from jobctl.scheduler.settings import Settings
 from jobctl.scheduler.store import accounts, transitions
 from jobctl.scheduler.store import jobs as jobs_store
 from jobctl.states import NON_FINAL, Action
-from jobctl.workers.services import Services, build
+from jobctl.wiring import build
+from jobctl.workers.services import Services
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 

@@ -12,10 +12,12 @@ from fastapi.testclient import TestClient
 
 from jobctl.api.app import bootstrap_admin, create_app
 from jobctl.api.auth import hash_token
+from jobctl.processes import api_app
 from jobctl.scheduler.migrate import upgrade
 from jobctl.scheduler.settings import Settings, get_settings
 from jobctl.scheduler.store import accounts
-from jobctl.workers.services import Services, build
+from jobctl.wiring import build
+from jobctl.workers.services import Services
 from tests.conftest import env_for
 
 
@@ -194,7 +196,7 @@ def test_app_without_services_builds_them_from_the_environment(
             monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     try:
-        app = create_app()
+        app = api_app()
         with TestClient(app) as started:
             assert started.get("/readyz").status_code == 200
             me = started.get("/api/v1/me", headers={"Authorization": "Bearer test-admin-token"})

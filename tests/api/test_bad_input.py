@@ -24,7 +24,8 @@ from fastapi.testclient import TestClient
 from jobctl.api.app import create_app
 from jobctl.api.guard import MAX_BODY_BYTES
 from jobctl.scheduler.settings import Settings
-from jobctl.workers.services import Services, build
+from jobctl.wiring import build
+from jobctl.workers.services import Services
 from tests.api.conftest import ADMIN
 from tests.conftest import fresh_database
 

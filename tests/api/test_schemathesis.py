@@ -26,7 +26,8 @@ from schemathesis.specs.openapi.checks import (
 
 from jobctl.api.app import create_app
 from jobctl.scheduler.settings import Settings
-from jobctl.workers.services import Services, build
+from jobctl.wiring import build
+from jobctl.workers.services import Services
 from tests.api.conftest import ADMIN
 from tests.conftest import fresh_database
 

@@ -7,6 +7,7 @@ count how often each attempt really executed.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from pydantic import Field
 from sqlalchemy.exc import OperationalError
 
+from jobctl.scheduler.settings import get_settings
 from jobctl.workers.context import StepContext
 from jobctl.workers.registry import JobType, Params, Retry, Step
 
@@ -25,6 +27,12 @@ INSERT = sa.text(
 )
 
 
+@functools.cache
+def _engine() -> sa.Engine:
+    """This process's connection to the database the worker uses (its settings name it), for the side table."""
+    return sa.create_engine(get_settings().database_url, pool_pre_ping=True)
+
+
 class RecordParams(Params):
     steps: int = Field(2, ge=1, le=20)
     seconds: float = Field(0.5, ge=0, le=600)
@@ -32,8 +40,6 @@ class RecordParams(Params):
 
 def _write(ctx: StepContext, phase: str) -> None:
     """Insert one side-table row in its own transaction; retried while the database is unreachable."""
-    from jobctl.workers.runtime import services
-
     row = {
         "fence": ctx.fence,
         "job_id": ctx.job_id,
@@ -45,7 +51,7 @@ def _write(ctx: StepContext, phase: str) -> None:
     deadline = time.monotonic() + 30
     while True:
         try:
-            with services().db.engine.begin() as conn:
+            with _engine().begin() as conn:
                 conn.execute(INSERT, row)
             return
         except OperationalError:  # a database restart or a terminated connection: the pool reconnects

@@ -27,7 +27,8 @@ from jobctl.cli.watch import EventPump, EventSource, WatchView, follow
 from jobctl.client import Client as JobctlClient
 from jobctl.client import Job, NotFound, Unreachable, parse_sse
 from jobctl.scheduler.settings import Settings
-from jobctl.workers.services import Services, build
+from jobctl.wiring import build
+from jobctl.workers.services import Services
 
 TOKEN = "test-admin-token"
 runner = CliRunner()

@@ -27,7 +27,8 @@ from jobctl.scheduler.settings import Settings
 from jobctl.scheduler.store import accounts
 from jobctl.scheduler.store import jobs as jobs_store
 from jobctl.states import Action
-from jobctl.workers.services import Services, build
+from jobctl.wiring import build
+from jobctl.workers.services import Services
 from tests.conftest import env_for
 
 T = TypeVar("T")

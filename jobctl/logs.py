@@ -1,6 +1,6 @@
 """Logging for every jobctl process: plain text by default, one JSON object per line with
 JOBCTL_LOG_FORMAT=json. Inside a worker's pool process each line carries the job, step and attempt the
-process is working on (`job_id` is null between jobs)."""
+process is working on (`job_id` is null between jobs). Imports nothing of jobctl, so every layer may use it."""
 
 from __future__ import annotations
 
