@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, St
 
 from jobctl.scheduler.batch import MAX_BATCH, BatchItem
 from jobctl.scheduler.records import EventRecord, JobRecord, ProjectRecord, StepRecord, TargetRecord, UserRecord
-from jobctl.scheduler.store import SORTS
+from jobctl.scheduler.store.jobs import SORTS
 from jobctl.states import OPERATIONS, JobStatus
 
 PROJECT_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"

@@ -14,10 +14,6 @@ from celery import Celery
 
 from jobctl.scheduler.settings import Settings
 
-# TODO(lead): `workers.runtime._run_inline` still imports `step_task_name` from here; once it imports it from
-# `workers.names` (at the top), remove this line.
-from jobctl.workers.names import step_task_name as step_task_name
-
 _apps: dict[tuple[str, str], Celery] = {}
 
 

@@ -18,17 +18,29 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import redis
+from pydantic import BaseModel
 
 from jobctl.scheduler import keys
 
-if TYPE_CHECKING:
-    from jobctl.workers.registry import Step
-
 P = TypeVar("P")
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class EarlierStep(Protocol[T_co]):
+    """What `StepContext.output` needs of a step (a `registry.Step` is one): its name, the model its output is
+    read back as, and - through its call's return type - the type `output` returns."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def output_model(self) -> type[BaseModel] | None: ...
+
+    def __call__(self, ctx: Any) -> T_co: ...
 
 
 class StepStopped(BaseException):
@@ -135,7 +147,7 @@ class StepContext(Generic[P]):
 
     # -- earlier steps ----------------------------------------------------------------------------------
 
-    def output(self, step: Step[T] | str) -> T:
+    def output(self, step: EarlierStep[T] | str) -> T:
         """What an earlier step of this job returned: as the step's declared model when its code's return
         annotation names a pydantic model, else as stored (a dict, or None). `KeyError` if that step has not
         finished (or is not an earlier step)."""

@@ -24,10 +24,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from jobctl.scheduler.errors import Invalid
 from jobctl.scheduler.records import StepSpec
+from jobctl.workers.context import JobInfo
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a type only: importing it would load the database and Redis layers into every plugin
     from jobctl.scheduler.services import JobTypeInfo
-    from jobctl.workers.context import JobInfo
 
 
 class Params(BaseModel):
@@ -134,7 +134,7 @@ class Retry:
         return attempt < self.lost_attempts
 
 
-Cleanup = Callable[["JobInfo[Any]", str], None]
+Cleanup = Callable[[JobInfo[Any], str], None]
 Planner = Callable[[Any], Sequence[Step[Any]]]
 
 

@@ -36,6 +36,7 @@ from jobctl.workers import procs, runners
 from jobctl.workers.context import JobInfo, StepContext, StepFailed, StepStopped, Target
 from jobctl.workers.flusher import Flusher
 from jobctl.workers.middleware import Middleware, default_middleware
+from jobctl.workers.names import step_task_name
 from jobctl.workers.registry import JobType, to_output
 from jobctl.workers.services import Services
 
@@ -385,8 +386,6 @@ def _run_chain(svc: Services, job_id: str, index: int, fence: str, worker: str) 
 
 def _run_inline(svc: Services, dispatch: Dispatch, worker: str, begun: Begun | None, until: float) -> Ran:
     """Run a claimed attempt here, announcing it to Flower as the task it would otherwise have been."""
-    from jobctl.workers.celery_app import step_task_name  # TODO(lead): cycle, being removed
-
     began = time.monotonic()
     for hook in _hooks:
         hook.inline_started(dispatch, worker, step_task_name(dispatch.job_type))

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from jobctl.api.deps import get_services
 from jobctl.scheduler.services import Services
-from jobctl.scheduler.store import SORTS
+from jobctl.scheduler.store.jobs import SORTS
 from jobctl.states import OPERATIONS, Action, JobStatus, target_of
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"

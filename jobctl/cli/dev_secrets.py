@@ -79,15 +79,15 @@ def _admin_of(settings: Settings, token: str | None) -> str:
     from sqlalchemy.exc import SQLAlchemyError
 
     from jobctl.api.auth import hash_token
-    from jobctl.scheduler import store
+    from jobctl.scheduler.store import accounts
     from jobctl.scheduler.store.db import Database
 
     db = Database(settings.database_url, pool_size=1)
     try:
         with db.read() as session:
-            if store.count_users(session) == 0:
+            if accounts.count_users(session) == 0:
                 return "empty"
-            holder = store.user_by_token_hash(session, hash_token(token)) if token else None
+            holder = accounts.user_by_token_hash(session, hash_token(token)) if token else None
             return "admin" if holder is not None and holder.admin else "other"
     except SQLAlchemyError:  # no schema yet: a new database, which `up` migrates before the API starts
         return "empty"
@@ -100,14 +100,14 @@ def _create_admin(settings: Settings, token: str) -> None:
     # Imported here, not at the top: `jobctl --help` and the client commands do not load SQLAlchemy or the API.
     from jobctl.api.app import ADMIN_NAME
     from jobctl.api.auth import hash_token
-    from jobctl.scheduler import store
+    from jobctl.scheduler.store import accounts
     from jobctl.scheduler.store.db import Database
 
     db = Database(settings.database_url, pool_size=1)
     try:
         with db.write() as session:
-            if store.count_users(session) == 0:
-                store.create_user(session, ADMIN_NAME, hash_token(token), admin=True)
+            if accounts.count_users(session) == 0:
+                accounts.create_user(session, ADMIN_NAME, hash_token(token), admin=True)
     finally:
         db.dispose()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from jobctl.scheduler.store import SORTS
+from jobctl.scheduler.store.jobs import SORTS
 from jobctl.states import OPERATIONS, Action, JobStatus
 
 

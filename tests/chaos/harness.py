@@ -34,7 +34,7 @@ class Chaos(System):
 
     def statuses(self, job_ids: list[str]) -> dict[str, int]:
         """How many of these jobs are in each status."""
-        from jobctl.scheduler import models
+        from jobctl.scheduler.store import models
 
         counts: dict[str, int] = {}
         with self.svc.db.read() as s:
@@ -51,7 +51,7 @@ class Chaos(System):
 
     def invalid_paths(self, job_ids: list[str]) -> list[str]:
         """The jobs whose event history is not a path the transition table allows (`states.is_valid_path`)."""
-        from jobctl.scheduler import models
+        from jobctl.scheduler.store import models
         from jobctl.states import is_valid_path
 
         paths: dict[str, list[tuple[str | None, str | None, str]]] = {job_id: [] for job_id in job_ids}

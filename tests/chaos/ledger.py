@@ -14,7 +14,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from jobctl.scheduler.store import models, utcnow
+from jobctl.scheduler.store import models
+from jobctl.scheduler.store.common import utcnow
 
 TABLES = """
 CREATE TABLE chaos_executions (

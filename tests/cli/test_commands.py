@@ -145,13 +145,13 @@ def test_up_with_a_kept_token_and_a_new_database_creates_its_admin(
 
 def admin_holds(url: str, token: str) -> bool:
     from jobctl.api.auth import hash_token
-    from jobctl.scheduler import store
+    from jobctl.scheduler.store import accounts
     from jobctl.scheduler.store.db import Database
 
     db = Database(url)
     try:
         with db.read() as session:
-            user = store.user_by_token_hash(session, hash_token(token))
+            user = accounts.user_by_token_hash(session, hash_token(token))
             return user is not None and user.admin
     finally:
         db.dispose()
@@ -160,7 +160,7 @@ def admin_holds(url: str, token: str) -> bool:
 def test_up_does_not_invent_a_token_for_a_database_that_has_an_admin(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from jobctl.scheduler import store
+    from jobctl.scheduler.store import accounts
     from jobctl.scheduler.store.db import Database
 
     url = f"sqlite:///{tmp_path / 'jobctl.db'}"
@@ -168,7 +168,7 @@ def test_up_does_not_invent_a_token_for_a_database_that_has_an_admin(
     assert runner.invoke(cli.app, ["db", "upgrade"]).exit_code == 0
     db = Database(url)
     with db.write() as session:
-        store.create_user(session, "admin", "0" * 64, admin=True)
+        accounts.create_user(session, "admin", "0" * 64, admin=True)
     db.dispose()
     env, secrets = dev_secrets.child_environment(get_settings())
     assert secrets.admin_token is None
