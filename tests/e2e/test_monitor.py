@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jobctl.scheduler.store import SORTS, accounts
+from jobctl.scheduler.store import accounts
+from jobctl.scheduler.store.jobs import SORTS
 from jobctl.states import OPERATIONS, JobStatus
 from tests.conftest import CI
 from tests.e2e.browser import ADMIN_TOKEN, DESKTOP, PHONE, Tab, create_user, sleep_job

@@ -21,7 +21,7 @@ import jobctl
 import jobctl.client
 from jobctl import states
 from jobctl.api.schemas import BatchAction, JobSort
-from jobctl.scheduler.store import SORTS
+from jobctl.scheduler.store.jobs import SORTS
 from jobctl.workers import jobtypes
 
 ROOT = Path(__file__).resolve().parents[2]
