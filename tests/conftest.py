@@ -1,6 +1,6 @@
 """Shared fixtures: real Redis, real SQLite and PostgreSQL databases, settings and services.
 
-A test that needs a missing service is skipped locally and fails under CI=true (DEVELOPERS.md).
+A test that needs a missing service is skipped locally and fails under CI=true (README, "Running tests").
 Session-scoped fixtures are parametrised by backend, so every test that uses `database_url` runs once on
 SQLite and once on PostgreSQL.
 """

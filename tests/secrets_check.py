@@ -13,7 +13,7 @@ At the end of the session it scans those records and every `*.log` file under py
 directory (where the integration harness writes the subprocesses' output: tests/integration/system.py). A hit
 fails the session (exit status 1) with the file and line of each leak; the secret itself is never printed, only
 its length and a hash prefix. `scan_text`/`scan_files` are the scanning functions, tested on their own in
-tests/unit/test_secrets_check.py.
+tests/repo/test_secrets_check.py.
 """
 
 from __future__ import annotations

@@ -191,7 +191,7 @@ _HAND_OVER = Prepared(
 #: as the statement left them (the rows `_READ` returns), or nothing if it wrote nothing.
 #: What it writes is `_FINISH_VALUES` and what `finish_step`, `claim_attempt` and `start_attempt` do for a
 #: hand-over (the next step's ready time is the hand-over's, so its waiting time does not grow), in SQL: the
-#: second implementation of those rules, held to the same rows by tests/api/test_handover.py.
+#: second implementation of those rules, held to the same rows by tests/scheduler/store/test_handover.py.
 def _at_once() -> Prepared:
     c = _steps.c
     now = bindparam("now", type_=c.finished_at.type)

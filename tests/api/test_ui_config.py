@@ -1,5 +1,5 @@
 """`/ui/config.json`: what the web monitor needs before it signs in. Its lists are the one definition of each
-(`jobctl.states`, the store's `SORTS`), so the page holds none of its own (tests/unit/test_one_definition.py)."""
+(`jobctl.states`, the store's `SORTS`), so the page holds none of its own (tests/repo/test_one_definition.py)."""
 
 from __future__ import annotations
 

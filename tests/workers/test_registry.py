@@ -205,7 +205,7 @@ def test_a_type_name_declared_in_two_modules_is_refused() -> None:
     reg.register(jobctl.JobType("t_twice", register=False))  # the same module again: replaces it
     other = jobctl.JobType("t_twice", register=False)
     other.module = "someone_else"
-    with pytest.raises(ValueError, match=r"declared twice: in tests\.unit\.test_authoring and in someone_else"):
+    with pytest.raises(ValueError, match=r"declared twice: in tests\.workers\.test_registry and in someone_else"):
         reg.register(other)
 
 
