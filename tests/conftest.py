@@ -18,7 +18,10 @@ import redis
 from jobctl.scheduler.migrate import upgrade
 from jobctl.scheduler.settings import Settings
 
-pytest_plugins = ["tests.secrets_check"]  # the session fails if any secret the run used shows up in a log
+pytest_plugins = [
+    "tests.secrets_check",  # the session fails if any secret the run used shows up in a log
+    "tests.live",  # the shared live system: registered once, so there is one per backend
+]
 
 CI = os.environ.get("CI") == "true"
 PG_ADMIN_URL = os.environ.get("JOBCTL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

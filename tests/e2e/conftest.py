@@ -21,8 +21,9 @@ from jobctl.scheduler.settings import Settings
 from jobctl.scheduler.store import accounts
 from tests.conftest import missing
 from tests.e2e.browser import ADMIN_TOKEN, DESKTOP, TIMEOUT_MS, Tab
-from tests.integration.conftest import api_url, dedicated, live_system, project  # noqa: F401
+from tests.integration.conftest import dedicated, project  # noqa: F401
 from tests.integration.system import System
+from tests.live import api_url, live_system  # noqa: F401 - api_url re-declared here: it serves this folder's `system`
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

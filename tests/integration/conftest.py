@@ -1,4 +1,5 @@
-"""Live systems: the session's shared one (scheduler + 2-process worker) and dedicated ones on demand."""
+"""Integration fixtures: a fresh project on the shared live system (`system`, from tests/live.py) and dedicated
+systems on demand."""
 
 from __future__ import annotations
 
@@ -12,31 +13,6 @@ from tests.conftest import fresh_database
 from tests.integration.system import System
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-def system(settings: Settings, backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """The shared live system of this backend's integration tests."""
-    yield from live_system(settings, backend, tmp_path_factory, "live")
-
-
-def live_system(
-    settings: Settings, backend: str, factory: pytest.TempPathFactory, name: str, **overrides: object
-) -> Iterator[System]:
-    """A live system (one scheduler, one 2-process worker) on a database and queue of its own, so other
-    tests' leftovers never become its backlog; `overrides` change its settings."""
-    url, drop = fresh_database(backend, factory)
-    live = System(
-        settings.model_copy(update={"database_url": url, "queue": f"{settings.queue}-{name}", **overrides}),
-        factory.mktemp(f"logs-{name}"),
-    )
-    try:
-        live.start_scheduler()
-        live.start_worker(concurrency=2)
-        yield live
-    finally:
-        live.stop()
-        drop()
 
 
 @pytest.fixture
@@ -65,9 +41,3 @@ def dedicated(
     for live, drop in made:
         live.stop()
         drop()
-
-
-@pytest.fixture(scope="session")
-def api_url(system: System) -> str:
-    """A real API server (uvicorn subprocess) in front of the shared system."""
-    return system.start_api()[1]

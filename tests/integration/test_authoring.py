@@ -17,8 +17,8 @@ import pytest
 
 from jobctl.scheduler.settings import Settings
 from jobctl.scheduler.store import jobs as jobs_store
-from tests.integration.conftest import live_system
 from tests.integration.system import System, wait_until
+from tests.live import live_system
 
 pytestmark = pytest.mark.integration
 
