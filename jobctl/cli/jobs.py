@@ -205,7 +205,9 @@ def wait_for_result(handle: JobHandle, timeout: float | None, as_json: bool) -> 
     return 0
 
 
-PAST = {"pause": "paused", "resume": "resumed", "restart": "restarted", "discard": "discarded", "delete": "deleted"}
+def past(operation: str) -> str:
+    """`paused`, `restarted`: what the line after an operation says was done."""
+    return f"{operation}{'d' if operation.endswith('e') else 'ed'}"
 
 
 def _allowed_from(operation: str) -> str:
@@ -234,9 +236,9 @@ def _operation_command(operation: str) -> Callable[..., None]:
                     warn(f"{ref}: {describe(exc)}")
                     continue
                 if job is None:
-                    typer.echo(f"{job_id} {PAST[operation]}")
+                    typer.echo(f"{job_id} {past(operation)}")
                 else:
-                    console.print(Text(f"{job_id} {PAST[operation]}, now ") + status_text(job.status))
+                    console.print(Text(f"{job_id} {past(operation)}, now ") + status_text(job.status))
         if refused:
             raise typer.Exit(1)
 

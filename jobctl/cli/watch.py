@@ -16,6 +16,7 @@ from rich.text import Text
 from jobctl.cli.render import SHORT_ID, fmt_duration, status_text
 from jobctl.client import ApiError, Job, JobStatus, NotFound, Unreachable
 from jobctl.client import Error as ClientError
+from jobctl.states import ENDED
 
 #: an event source: given a project, the data of its `job` events as they arrive (docs/contract.md §4 `GET /events`)
 EventSource = Callable[[str], Iterable[dict[str, Any]]]
@@ -25,7 +26,6 @@ DEGRADED_POLL_S = 0.5  # while the event stream is unavailable, poll faster so t
 RECONNECT_S = 2.0
 UNREACHABLE_S = 30.0  # how long a watch outlives an API that does not answer
 WAKE_S = 0.25  # the longest the watcher waits for an event before it looks at the clock and the stream again
-ENDED = frozenset({JobStatus.FINISHED, JobStatus.ERROR, JobStatus.DISCARDED})
 
 
 class JobGone(ClientError):
