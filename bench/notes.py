@@ -17,15 +17,15 @@ persistence of the Redis server it runs against).
 - **Throughput (met on both).** Raw Celery spends per task one broker message, one hand-over to the pool and
   one result write, and writes nothing durable. jobctl spends per job six committed write transactions: the
   submission; one per step after the first, which finishes the step and starts the next one for the same pool
-  process (`scheduler/handover.py`); and one in which the last step finishes the job and the freed slot takes
+  process (`scheduler/store/handover.py`); and one in which the last step finishes the job and the freed slot takes
   the next PENDING job by the scheduler's rules (lock, limits, fair order) and starts its first step
   (`Scheduler.finish_and_take`). What took the figure from about 0.5, each change measured with this workload
   (paired rounds against raw Celery, old and new code alternating) before it was kept:
-  1. *Prepared statements* (`scheduler/prepared.py`): SQLAlchemy compiles each hot-path statement once per
+  1. *Prepared statements* (`scheduler/store/prepared.py`): SQLAlchemy compiles each hot-path statement once per
      dialect and its column types convert the values, but the statement runs on the driver's cursor, without
      a cache-key lookup, an execution context and a result object per call. One process's database work per
      job went from 5.5 ms to 2.3 ms on SQLite.
-  2. *SQLite writers queue in the kernel* (`db.WriteLock`): an `flock` on `<database>-writers.lock` before
+  2. *SQLite writers queue in the kernel* (`store.db.WriteLock`): an `flock` on `<database>-writers.lock` before
      `BEGIN IMMEDIATE`, instead of SQLite's busy handler sleeping 1, 2, 5 ms... between tries (40 % of the pool
      processes' time, py-spy).
   3. *No ping per transaction on the hot path*: a lost connection fails the transaction as invalidated and
@@ -57,7 +57,7 @@ persistence of the Redis server it runs against).
       the submission (job, steps as one multi-row INSERT, event), 3 -> 1. About +3 % each.
   11. *A take in fewer round trips*: the dispatch lock is taken in the finish's own statement, and a pass that
       starts one job reads the project loads and each project's first PENDING job together
-      (`store.project_loads_and_heads`). About +3 % each (1.03 -> 1.07, 1.07 -> 1.11 in paired probes).
+      (`store.dispatch.project_loads_and_heads`). About +3 % each (1.03 -> 1.07, 1.07 -> 1.11 in paired probes).
 
   Where the time goes now (600-job rounds on PostgreSQL, CPU ms per job from /proc, this machine's two
   cores): jobctl 6.8-7.3 - worker 3.0-3.2, PostgreSQL server 2.4-2.5, submitting client 0.8-1.0, Redis 0.3,
