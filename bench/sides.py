@@ -58,6 +58,7 @@ class JobctlSide:
         self.env = _env(self.settings)
         self.svc: Services = build(self.settings)
         self.api_url: str | None = None
+        self.api_proc: Any = None
         self.children: list[Any] = []
         self.worker_host = f"bench-{self.tag}@bench"
         if not engine:
@@ -84,9 +85,12 @@ class JobctlSide:
                 raise RuntimeError(f"a jobctl process died:\n{self.procs.tail(f'jobctl-worker-{self.tag}')}")
         return False
 
-    def start_api(self, port: int) -> str:
-        """Start `jobctl api` on `port` and return its base URL once /healthz answers."""
-        self.children.append(self._cli("api", ["api", "--port", str(port)]))
+    def start_api(self, port: int, workers: int = 1) -> str:
+        """Start `jobctl api --workers N` on `port` and return its base URL once /healthz answers.
+
+        The process is kept as `api_proc` (the last one started) and its URL as `api_url`."""
+        self.api_proc = self._cli(f"api-{port}", ["api", "--port", str(port), "--workers", str(workers)])
+        self.children.append(self.api_proc)
         url = f"http://127.0.0.1:{port}"
 
         def answers() -> bool:

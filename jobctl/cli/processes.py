@@ -40,8 +40,11 @@ def migrate_database(settings: Settings) -> None:
 def api(
     host: Annotated[str | None, typer.Option(help="Address to listen on", show_default="JOBCTL_API_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on", show_default="JOBCTL_API_PORT")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="uvicorn worker processes sharing the port (each its own connection pools)")
+    ] = 1,
 ) -> None:
-    """Serve the HTTP API (and its docs at /docs) with uvicorn."""
+    """Serve the HTTP API (and its docs at /docs) with uvicorn, in `workers` processes."""
     settings = load_settings()
     import uvicorn  # not at the top: see above
 
@@ -53,6 +56,7 @@ def api(
         factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
+        workers=workers,
         timeout_graceful_shutdown=5,
         log_config=None,  # our root handler formats uvicorn's lines too
     )
