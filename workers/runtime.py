@@ -322,9 +322,23 @@ class Attempt:
         )
 
     def _save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Record the step's checkpoint, out of reach of the stop signal: a `StepStopped` raised in the middle
+        of a write could leave the database's write lock or a transaction held by this process for good. A stop
+        that arrives meanwhile takes effect as soon as the write is done."""
         if self.ctx.stopped:
             return
-        self.svc.ops.save_checkpoint(self.start, checkpoint)
+        on_main = threading.current_thread() is threading.main_thread()
+        was = self.interruptible
+        if on_main:
+            self.interruptible = False
+        try:
+            self.svc.ops.save_checkpoint(self.start, checkpoint)
+        finally:
+            if on_main:
+                self.interruptible = was
+        if on_main and was and self.ctx.stopped:
+            self.interruptible = False
+            raise StepStopped()
 
 
 def retry_disconnects(what: str, transaction: Callable[[], T], tries: int = 5) -> T:
