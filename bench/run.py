@@ -14,11 +14,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from jobctl.bench import env, latency, scale, throughput, workloads
+from jobctl.bench import env, http_path, latency, scale, throughput, user_path, workloads
 from jobctl.bench.notes import NOTES
 from jobctl.bench.procs import Procs
 from jobctl.bench.report import Row, markdown, ms, print_table, write
-from jobctl.bench.sides import JobctlSide, RawSide
+from jobctl.bench.sides import ADMIN_TOKEN, JobctlSide, RawSide
 from jobctl.bench.stats import median
 
 CONCURRENCY = 2  # prefork processes, on both sides
@@ -41,10 +41,15 @@ class Plan:
     dispatch_large: int
     dispatch_passes: int
     list_requests: int
+    user_rounds: int  # the user's path: rounds of every side, and jobs per round
+    user_jobs: int
+    latency_requests: int  # POST /api/v1/jobs latency: requests per client count
+    bulk_requests: int  # bulk submission: requests of BULK_SIZE jobs
 
 
-QUICK = Plan(3, 100, 50, 50, 5, 100_000, 100, 1_000, 100_000, 1_000, 100_000, 10, 200)
-FULL = Plan(7, 300, 100, 100, 9, 100_000, 1_000, 10_000, 1_000_000, 1_000, 100_000, 20, 400)
+BULK_SIZE = 1_000  # the API's limit per bulk request
+QUICK = Plan(3, 100, 50, 50, 5, 100_000, 100, 1_000, 100_000, 1_000, 100_000, 10, 200, 3, 100, 200, 2)
+FULL = Plan(7, 300, 100, 100, 9, 100_000, 1_000, 10_000, 1_000_000, 1_000, 100_000, 20, 400, 5, 200, 1_000, 10)
 
 
 def _free_port() -> int:
@@ -118,6 +123,9 @@ class Run:
         self.step(f"stop latency ({label})", lambda: self._stop(label, side, raw if first else None))
         side.start_api(_free_port())
         self.step(f"auto-discard latency ({label})", lambda: self._discard(label, side))
+        self.step(f"the user's path ({label})", lambda: self._user_path(kind, label, side, raw))
+        self.step(f"submission latency ({label})", lambda: self._submission_latency(label, side))
+        self.step(f"bulk submission ({label})", lambda: self._bulk(label, side))
         if first:
             self.step("progress cost", lambda: self._progress(side))
             self.step("worker memory", lambda: self._memory(label, side, raw))
@@ -169,6 +177,80 @@ class Run:
                 "p99 ≤ 1 s",
                 ours.p(99) <= 1.0,
                 f"{n} trials through the HTTP API",
+            )
+        )
+
+    def _user_path(self, kind: str, label: str, side: JobctlSide, raw: RawSide) -> None:
+        p = self.plan
+        api, token = side.api_url, ADMIN_TOKEN
+        assert api is not None
+        contenders = [
+            user_path.Contender("jobctl, HTTP", lambda n: http_path.http_round(api, token, side.project(), n)),
+            user_path.Contender("jobctl, client", lambda n: http_path.client_round(api, token, side.project(), n)),
+            user_path.Contender("raw Celery", lambda n: throughput.raw_round(raw, n)),
+        ]
+        rounds = user_path.measure(contenders, p.user_rounds, p.user_jobs, max(5, p.user_jobs // 10))
+        note = f"{p.user_rounds} rounds of {p.user_jobs} jobs, every side in each round, the order rotating"
+        for ours, how in (
+            ("jobctl, HTTP", "one `POST /api/v1/jobs` at a time from one client, then the list API read every 10 ms"),
+            ("jobctl, client", "`Client.submit` one after another, then each handle's `result()`"),
+        ):
+            ratio = rounds.ratio(ours, "raw Celery")
+            self.rows.append(
+                Row(
+                    f"the user's path, {label}: 5-step no-op jobs, {how}, to FINISHED",
+                    f"{rounds.median(ours):.1f} jobs/s",
+                    f"{rounds.median('raw Celery'):.1f} chains/s",
+                    f"ratio {ratio:.2f}",
+                    "≥ 1.0",
+                    ratio >= 1.0,
+                    f"{note}; per-round ratios {rounds.per_round(ours, 'raw Celery')}",
+                )
+            )
+
+    def _submission_latency(self, label: str, side: JobctlSide) -> None:
+        p = self.plan
+        api = side.api_url
+        assert api is not None
+        project = side.project()
+        for clients in (1, 16):
+            got = http_path.post_latencies(
+                api,
+                "/api/v1/jobs",
+                lambda: http_path.job_body(project),
+                http_path.auth(ADMIN_TOKEN),
+                p.latency_requests,
+                clients,
+            )
+            target = clients == 1
+            self.rows.append(
+                Row(
+                    f"submission latency, {label}: `POST /api/v1/jobs` from {clients} concurrent client(s)",
+                    f"p50 {ms(got.p(50))}, p99 {ms(got.p(99))}",
+                    "—",
+                    f"p50 {ms(got.p(50))}",
+                    "p50 ≤ 2 ms" if target else "(context)",
+                    got.p(50) <= 0.002 and got.errors == 0 if target else None,
+                    f"{len(got.seconds)} requests, {got.errors} failed; each client a thread with its own keep-alive "
+                    "connection (httpx); the scheduler and the worker run meanwhile",
+                )
+            )
+
+    def _bulk(self, label: str, side: JobctlSide) -> None:
+        p = self.plan
+        api = side.api_url
+        assert api is not None
+        got = http_path.bulk(api, ADMIN_TOKEN, side.project(), p.bulk_requests, BULK_SIZE)
+        self.rows.append(
+            Row(
+                f"bulk submission, {label}: {got.jobs:,} jobs in {got.requests} `POST /api/v1/jobs/bulk`",
+                f"{got.submit_s:.2f} s to the last answer; {got.jobs_per_s:.0f} jobs/s to FINISHED",
+                "—",
+                f"{got.submit_s:.2f} s",
+                "≤ 1 s" if got.jobs >= 10_000 else "(quick: fewer jobs than the target's 10,000)",
+                got.submit_s <= 1.0 if got.jobs >= 10_000 else None,
+                "one client, one request after another; then the list API read every 10 ms until every job "
+                "(5 no-op steps) is FINISHED",
             )
         )
 
