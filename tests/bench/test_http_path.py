@@ -3,41 +3,12 @@ tiny scale: they finish, count what they submitted, and report failures instead 
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from jobctl.bench import env, http_path, user_path
-from jobctl.bench.procs import Procs
+from jobctl.bench import http_path, user_path
 from jobctl.bench.sides import ADMIN_TOKEN, JobctlSide
-from jobctl.redis_probe import redis_answers
-from tests.conftest import missing
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def side(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobctlSide]:
-    if not redis_answers(env.REDIS_BASE):
-        missing(f"Redis at {env.REDIS_BASE}")
-    workdir = tmp_path_factory.mktemp("bench-http")
-    with Procs(Path(workdir)) as procs:
-        url, drop = env.fresh_database("sqlite", workdir, None)
-        running = JobctlSide(procs, url, env.REDIS_BASE, 2)
-        try:
-            running.start_api(_port())
-            yield running
-        finally:
-            running.close()
-            drop()
 
 
 def test_http_and_client_rounds_submit_and_wait_for_every_job(side: JobctlSide) -> None:
