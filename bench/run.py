@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from jobctl.bench import env, http_path, latency, scale, throughput, user_path, workloads
+from jobctl.bench import env, http_path, latency, scale, streams, throughput, user_path, workloads
 from jobctl.bench.notes import NOTES
 from jobctl.bench.procs import Procs
 from jobctl.bench.report import Row, markdown, ms, print_table, write
@@ -45,11 +45,13 @@ class Plan:
     user_jobs: int
     latency_requests: int  # POST /api/v1/jobs latency: requests per client count
     bulk_requests: int  # bulk submission: requests of BULK_SIZE jobs
+    streams: int  # live updates: event streams open on one API process, and changes sent to them
+    stream_changes: int
 
 
 BULK_SIZE = 1_000  # the API's limit per bulk request
-QUICK = Plan(3, 100, 50, 50, 5, 100_000, 100, 1_000, 100_000, 1_000, 100_000, 10, 200, 3, 100, 200, 2)
-FULL = Plan(7, 300, 100, 100, 9, 100_000, 1_000, 10_000, 1_000_000, 1_000, 100_000, 20, 400, 5, 200, 1_000, 10)
+QUICK = Plan(3, 100, 50, 50, 5, 100_000, 100, 1_000, 100_000, 1_000, 100_000, 10, 200, 3, 100, 200, 2, 200, 5)
+FULL = Plan(7, 300, 100, 100, 9, 100_000, 1_000, 10_000, 1_000_000, 1_000, 100_000, 20, 400, 5, 200, 1_000, 10, 500, 20)
 
 
 def _free_port() -> int:
@@ -127,9 +129,9 @@ class Run:
         self.step(f"submission latency ({label})", lambda: self._submission_latency(label, side))
         self.step(f"bulk submission ({label})", lambda: self._bulk(label, side))
         if first:
+            self.step("live updates", lambda: self.rows.extend(streams.measure(side, p.streams, p.stream_changes)))
             self.step("progress cost", lambda: self._progress(side))
             self.step("worker memory", lambda: self._memory(label, side, raw))
-        del p
 
     def _throughput(self, kind: str, label: str, side: JobctlSide, raw: RawSide) -> None:
         p = self.plan
