@@ -114,12 +114,19 @@ def fresh_database(kind: str, workdir: Path, pg_admin: str | None) -> tuple[str,
 
         return url, remove
     assert pg_admin is not None
+    url, drop = empty_database(pg_admin, "jobctl_bench")
+    upgrade(url)
+    return url, drop
+
+
+def empty_database(pg_admin: str, prefix: str) -> tuple[str, Callable[[], None]]:
+    """A new, empty PostgreSQL database named `<prefix>_<random>` (its SQLAlchemy URL) and the function that
+    drops it (with every connection still open to it)."""
     admin = sa.create_engine(pg_admin, isolation_level="AUTOCOMMIT")
-    name = f"jobctl_bench_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     url = pg_admin.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
 
     def drop() -> None:
         with admin.connect() as conn:

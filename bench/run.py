@@ -16,6 +16,7 @@ from rich.console import Console
 
 from jobctl.bench import env, http_path, latency, scale, streams, throughput, user_path, workloads
 from jobctl.bench.notes import NOTES
+from jobctl.bench.peers import DurableCelerySide, ProcrastinateSide
 from jobctl.bench.procs import Procs
 from jobctl.bench.report import Row, markdown, ms, print_table, write
 from jobctl.bench.sides import ADMIN_TOKEN, JobctlSide, RawSide
@@ -68,6 +69,9 @@ class Run:
         self.rows: list[Row] = []
         self.conditions: list[str] = []
         self.failures = 0
+        self.pg_admin: str | None = None
+        self.procs: Procs | None = None
+        self.redis_base = ""
 
     def say(self, message: str) -> None:
         self.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {message}")
@@ -88,6 +92,7 @@ class Run:
         with Procs(workdir) as procs:
             redis_base = env.ensure_redis(procs)
             pg_admin = env.ensure_postgres(procs, workdir) if "postgresql" in self.databases else None
+            self.pg_admin, self.procs, self.redis_base = pg_admin, procs, redis_base
             raw = RawSide(procs, redis_base, CONCURRENCY)
             try:
                 for i, kind in enumerate(self.databases):
@@ -191,8 +196,30 @@ class Run:
             user_path.Contender("jobctl, client", lambda n: http_path.client_round(api, token, side.project(), n)),
             user_path.Contender("raw Celery", lambda n: throughput.raw_round(raw, n)),
         ]
-        rounds = user_path.measure(contenders, p.user_rounds, p.user_jobs, max(5, p.user_jobs // 10))
+        peers: list[DurableCelerySide | ProcrastinateSide] = []
+        try:
+            if kind == "postgresql" and self.pg_admin is not None and self.procs is not None:
+                peers.append(DurableCelerySide(self.procs, self.pg_admin, self.redis_base, CONCURRENCY))
+                peers.append(ProcrastinateSide(self.procs, self.pg_admin, CONCURRENCY))
+            contenders += [user_path.Contender(peer.name, peer.round) for peer in peers]
+            rounds = user_path.measure(contenders, p.user_rounds, p.user_jobs, max(5, p.user_jobs // 10))
+        finally:
+            for peer in peers:
+                peer.close()
         note = f"{p.user_rounds} rounds of {p.user_jobs} jobs, every side in each round, the order rotating"
+        for peer in peers:
+            ratio = rounds.ratio("jobctl, HTTP", peer.name)
+            self.rows.append(
+                Row(
+                    f"durable peer, {label}: jobctl through its HTTP API against {peer.name}, 5-step no-op jobs",
+                    f"{rounds.median('jobctl, HTTP'):.1f} jobs/s",
+                    f"{rounds.median(peer.name):.1f} chains/s ({peer.name})",
+                    f"ratio {ratio:.2f}",
+                    "≥ 1.5",
+                    ratio >= 1.5,
+                    f"{note}; per-round ratios {rounds.per_round('jobctl, HTTP', peer.name)}; {peer.name}: {peer.how}",
+                )
+            )
         for ours, how in (
             ("jobctl, HTTP", "one `POST /api/v1/jobs` at a time from one client, then the list API read every 10 ms"),
             ("jobctl, client", "`Client.submit` one after another, then each handle's `result()`"),

@@ -1,0 +1,48 @@
+"""The durable peers start, run chains to completion and leave nothing behind (their database is dropped)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from jobctl.bench import env, peers
+from jobctl.bench.procs import Procs
+from jobctl.redis_probe import redis_answers
+from tests.conftest import missing
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _databases() -> set[str]:
+    engine = sa.create_engine(env.PG_ADMIN_URL)
+    try:
+        with engine.connect() as conn:
+            return {row[0] for row in conn.exec_driver_sql("SELECT datname FROM pg_database")}
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["celery", "procrastinate"])
+def test_a_peer_runs_its_chains_and_drops_its_database(kind: str, tmp_path: Path) -> None:
+    if not redis_answers(env.REDIS_BASE):
+        missing(f"Redis at {env.REDIS_BASE}")
+    try:
+        before = _databases()
+    except sa.exc.OperationalError:
+        missing(f"PostgreSQL at {env.PG_ADMIN_URL}")
+    with Procs(tmp_path) as procs:
+        side: peers.DurableCelerySide | peers.ProcrastinateSide
+        if kind == "celery":
+            side = peers.DurableCelerySide(procs, env.PG_ADMIN_URL, env.REDIS_BASE, 2)
+        else:
+            side = peers.ProcrastinateSide(procs, env.PG_ADMIN_URL, 2)
+        try:
+            assert len(_databases() - before) == 1
+            assert side.round(3, timeout=60) > 0
+            assert side.how
+        finally:
+            side.close()
+        assert procs.started == []
+    assert _databases() - before == set()
