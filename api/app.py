@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 
 from jobctl.api import errors
-from jobctl.api.auth import Callers, hash_token
+from jobctl.api.auth import hash_token
 from jobctl.api.guard import RequestGuard
 from jobctl.api.routes import events, health, jobs, me, metrics, projects, targets, types, ui, users
 from jobctl.scheduler.errors import Conflict
@@ -74,7 +74,6 @@ def create_app(services: Services | None = None, *, build: Callable[[Settings], 
     )
     if services is not None:
         app.state.services = services
-    app.state.callers = Callers()
     errors.install(app)
     app.add_middleware(RequestGuard)  # oversized, malformed or NUL-bearing input never reaches a route
     app.include_router(health.router)

@@ -23,9 +23,8 @@ from jobctl.workers import celery_app, entry
 
 def api_app() -> FastAPI:
     """The HTTP API for uvicorn (`jobctl.processes:api_app`, factory=True): its lifespan reads the settings,
-    refuses unsafe ones, builds the services and closes them at shutdown. Notifications go out through the
-    outbox (`scheduler.outbox`): a request does not wait for Redis's replies."""
-    return create_app(build=functools.partial(wiring.build, background_notifications=True))
+    refuses unsafe ones, builds the services and closes them at shutdown."""
+    return create_app(build=wiring.build)
 
 
 def run_worker(

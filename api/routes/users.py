@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path, status
 from sqlalchemy.exc import IntegrityError
 
-from jobctl.api.auth import Caller, Callers, callers, current_user, hash_token, new_token
+from jobctl.api.auth import Caller, current_user, hash_token, new_token
 from jobctl.api.deps import get_services
 from jobctl.api.errors import responses
 from jobctl.api.schemas import USER_NAME, RolesUpdate, User, UserCreate, UserCreated
@@ -67,16 +67,13 @@ def set_roles(
     name: str = UserName,
     caller: Caller = Depends(current_user),
     services: Services = Depends(get_services),
-    known: Callers = Depends(callers),
 ) -> User:
     """Give the user the role named for each project, or take it away where it is null; other projects are left
     as they are. Answers the user as it is now. 404 if there is no such user; 422 (nothing changed) if a project
-    does not exist. Takes effect on the user's next request to this API process, and within
-    `auth.CALLER_TTL_S` (1 s) on any other."""
+    does not exist. Takes effect on the user's next request."""
     caller.require_admin()
     with services.db.write() as s:
         user = accounts.get_user(s, name)
         accounts.set_roles(s, user.id, {p: None if r is None else r.value for p, r in body.root.items()})
         user = accounts.get_user(s, name)
-    known.forget()
     return User.from_record(user)
