@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from jobctl.bench import streams
+from jobctl.bench.report import Row
 from jobctl.bench.sides import JobctlSide
 
 pytestmark = pytest.mark.timeout(120)
@@ -15,3 +18,12 @@ def test_every_stream_gets_every_change(side: JobctlSide) -> None:
     assert "0 of 60 deliveries missing" in row.note
     assert row.holds is not None
     assert row.jobctl.startswith("p50 ")
+
+
+def test_it_runs_where_an_event_loop_is_already_running(side: JobctlSide) -> None:
+    # The whole suite once ran it after Playwright's sync API had left a loop running on the main thread.
+    async def inside_a_loop() -> list[Row]:
+        return streams.measure(side, streams=2, changes=1)
+
+    (row,) = asyncio.run(inside_a_loop())
+    assert "0 of 2 deliveries missing" in row.note
