@@ -2,27 +2,28 @@
 
 Status changes are announced by whoever commits them (API, scheduler, worker) right after the commit and
 before any follow-up work is sent, so they arrive in order; progress is announced by running steps a few
-times a second. Redis pub/sub carries them; the stream holds no state of its own.
+times a second. Redis pub/sub carries them to the process's one subscription (`jobctl.api.hub`), which hands
+them to every open stream; a stream holds no state of its own beyond a bounded backlog.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from typing import Any
 
-import redis.asyncio as aioredis
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from jobctl.api.auth import Caller, current_user
 from jobctl.api.deps import get_services
 from jobctl.api.errors import responses
+from jobctl.api.hub import EventHub, Shown, Subscriber
 from jobctl.api.schemas import ProjectKey
-from jobctl.scheduler import keys
 from jobctl.scheduler.errors import NotFound
 from jobctl.scheduler.services import Services
 from jobctl.scheduler.store import accounts
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["events"], responses=responses(401, 404, 422))
 
 KEEPALIVE_S = 15.0
+SEND_TIMEOUT_S = 10.0  # a client that takes nothing for this long is disconnected
 
 
 @router.get(
@@ -46,6 +48,7 @@ KEEPALIVE_S = 15.0
     },
 )
 async def events(
+    request: Request,
     project: list[ProjectKey] | None = Query(
         None, max_length=100, description="only these projects (default: every visible one)"
     ),
@@ -61,12 +64,12 @@ async def events(
     wanted = set(project) if project else None
     visible = None if caller.admin else set(caller.roles)
 
-    def shown(message: dict[str, object]) -> bool:
-        name = message.get("project")
+    def shown(name: object) -> bool:
         return (wanted is None or name in wanted) and (visible is None or name in visible)
 
-    return StreamingResponse(
-        _stream(services.settings.redis_url, shown),
+    return EventStreamResponse(
+        _hub(request, services.settings.redis_url),
+        shown,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -81,29 +84,69 @@ def _require_projects(services: Services, names: list[str]) -> None:
             raise NotFound(f"project {name!r} not found")
 
 
-async def _stream(redis_url: str, shown: Callable[[dict[str, object]], bool]) -> AsyncIterator[str]:
-    """The stream's lines. If Redis is lost (a restart), the stream ends cleanly rather than breaking off: the
-    client reconnects, and resyncs, since pub/sub kept nothing of what changed meanwhile."""
-    client = aioredis.Redis.from_url(redis_url)
-    pubsub = client.pubsub()
-    lost = False
+def _hub(request: Request, redis_url: str) -> EventHub:
+    """The app's hub on the running event loop (a test client may run the app on several loops, one at a time);
+    the counts of the hubs it replaces carry over."""
+    hub: EventHub | None = getattr(request.app.state, "event_hub", None)
+    if hub is None or hub.loop is not asyncio.get_running_loop():
+        replaced, hub = hub, EventHub(redis_url)
+        if replaced is not None:
+            hub.disconnected.update(replaced.disconnected)
+        request.app.state.event_hub = hub
+    return hub
+
+
+class EventStreamResponse(StreamingResponse):
+    """The stream of one caller: every change `shown` to it, from the process's hub, as Server-Sent Events.
+
+    If Redis is lost (a restart), or the client falls `hub.backlog` changes behind, the stream ends cleanly rather
+    than breaking off; a client that takes nothing for `SEND_TIMEOUT_S` (its connection's buffers are full) is
+    disconnected. Either way the client reconnects and resyncs, since nothing kept what changed meanwhile. Each
+    stream the server ends is counted once in `hub.disconnected`."""
+
+    def __init__(self, hub: EventHub, shown: Shown, **kwargs: Any) -> None:
+        super().__init__(self._lines(), **kwargs)
+        self.hub = hub
+        self.shown = shown
+        self.subscriber: Subscriber | None = None
+
+    async def _lines(self) -> AsyncIterator[str]:
+        try:
+            self.subscriber = subscriber = await self.hub.subscribe(self.shown)
+        except RedisError as exc:
+            log.warning("event stream refused: Redis cannot be reached (%s)", exc)
+            return
+        try:
+            yield ": connected\n\n"
+            while (line := await subscriber.next(KEEPALIVE_S)) is not None:
+                yield line or ": keepalive\n\n"
+        finally:
+            self.hub.unsubscribe(subscriber)
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        async for chunk in self.body_iterator:
+            data = chunk if isinstance(chunk, bytes | memoryview) else chunk.encode(self.charset)
+            await _send_body(send, data, more=True)
+        await _send_body(send, b"", more=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except _NotReading:
+            # The server closes the connection, since the response cannot be completed (uvicorn logs that too).
+            log.warning("event stream disconnected: its client took nothing for %.0f s", SEND_TIMEOUT_S)
+            if self.subscriber is None or self.subscriber.ended is None:  # not counted already by the hub
+                self.hub.disconnected["not_reading"] += 1
+
+
+async def _send_body(send: Send, data: bytes | memoryview, more: bool) -> None:
     try:
-        await pubsub.subscribe(keys.EVENTS)
-        yield ": connected\n\n"
-        while True:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=KEEPALIVE_S)
-            if message is None:
-                yield ": keepalive\n\n"
-                continue
-            data = json.loads(message["data"])
-            if shown(data):
-                yield f"event: job\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-    except RedisError as exc:
-        lost = True
-        log.warning("event stream ended: Redis connection lost (%s)", exc)
-    finally:
-        if not lost:
-            with contextlib.suppress(RedisError):
-                await pubsub.unsubscribe()
-        await pubsub.aclose()
-        await client.aclose()
+        async with asyncio.timeout(SEND_TIMEOUT_S):
+            await send({"type": "http.response.body", "body": data, "more_body": more})
+    except TimeoutError:
+        raise _NotReading from None
+
+
+class _NotReading(Exception):
+    """The client has not read the stream for `SEND_TIMEOUT_S`."""

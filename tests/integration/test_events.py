@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import threading
 import time
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+import redis
 
 from jobctl.api.auth import hash_token
+from jobctl.scheduler import keys
 from jobctl.scheduler.store import accounts, models
 from jobctl.scheduler.store import jobs as jobs_store
 from tests.integration.system import System, wait_until
@@ -110,3 +113,74 @@ def test_a_project_the_caller_cannot_see_is_404(system: System, api_url: str) ->
     response = httpx.get(f"{api_url}/api/v1/events", headers=headers, params={"project": hidden}, timeout=5)
     assert response.status_code == 404
     assert httpx.get(f"{api_url}/api/v1/events", timeout=5).status_code == 401
+
+
+def _open_stream(api_url: str, headers: dict[str, str], receive_buffer: int) -> socket.socket:
+    """A raw event-stream connection with a small receive buffer, read up to the `: connected` comment."""
+    url = httpx.URL(api_url)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.connect((url.host, url.port or 80))
+    lines = ["GET /api/v1/events HTTP/1.1", f"Host: {url.host}", *(f"{k}: {v}" for k, v in headers.items())]
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    sock.settimeout(10)
+    seen = b""
+    while b": connected" not in seen:
+        chunk = sock.recv(4096)
+        assert chunk, seen
+        seen += chunk
+    return sock
+
+
+def _flood(system: System, project: str, changes: int) -> None:
+    padding = "x" * 4000
+    client = redis.Redis.from_url(system.svc.settings.redis_url)
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for n in range(changes):
+                pipe.publish(keys.EVENTS, json.dumps({"id": f"flood-{n}", "project": project, "pad": padding}))
+            pipe.execute()
+    finally:
+        client.close()
+
+
+def _disconnected(api_url: str) -> float:
+    """How many event streams the API process has ended as too slow or not reading (its /metrics)."""
+    text = httpx.get(f"{api_url}/metrics", headers=ADMIN, timeout=5).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("jobctl_event_streams_disconnected_total") and "redis" not in line
+    )
+
+
+def test_a_client_that_stops_reading_is_disconnected_and_others_go_on(system: System, api_url: str) -> None:
+    flooded, quiet = system.project(), system.project()
+    viewer = _user(system, f"viewer-{quiet}", quiet, "viewer")
+    before = _disconnected(api_url)
+    slow = _open_stream(api_url, ADMIN, receive_buffer=4096)
+    bystander = _open_stream(api_url, viewer, receive_buffer=4096)  # reads nothing either, but sees no flood
+    _flood(system, flooded, 3000)  # 12 MB: more than the socket buffers and the stream's backlog of changes
+
+    wait_until(lambda: _disconnected(api_url) > before, 30, "the server to disconnect the client that reads nothing")
+    received = 0
+    slow.settimeout(10)
+    while chunk := slow.recv(65536):  # what was sent before the server gave up, then the end of the connection
+        received += chunk.count(b"event: job")
+    assert 0 < received < 3000
+    slow.close()
+
+    watcher = Subscriber(api_url, ADMIN, {"project": quiet})
+    watcher.start()
+    assert watcher.connected.wait(10)
+    time.sleep(0.3)
+    job = system.submit(quiet, params={"steps": 1, "seconds": 0})
+    system.wait_status(job.id, "FINISHED")
+    wait_until(lambda: any(m["status"] == "FINISHED" for _, m in watcher.of(job.id)), 5, "the new stream's events")
+    watcher.stop.set()
+    seen = b""
+    while b'"status":"FINISHED"' not in seen:  # the bystander's stream was left alone and still delivers
+        chunk = bystander.recv(65536)
+        assert chunk, "the bystander's stream was closed"
+        seen += chunk
+    bystander.close()

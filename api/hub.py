@@ -1,0 +1,146 @@
+"""One Redis subscription per API process, shared by every open event stream (`GET /api/v1/events`).
+
+The hub reads the events channel once and hands each change, parsed and rendered once, to every stream that may
+see it. A stream keeps a backlog of at most `BACKLOG` changes; a client that falls further behind is
+disconnected rather than left to fall ever further (or to make the process hold its backlog): it reconnects and
+reads the jobs again, as after any disconnection (docs/contract.md, "Live events").
+
+Promises:
+- a stream registered by `subscribe` gets every change published after `subscribe` returned, in order, until it
+  ends;
+- `subscribe` raises the Redis error if Redis cannot be reached, and then nothing is registered;
+- when the Redis connection is lost, every stream ends (`ended == "redis"`); the next `subscribe` connects again;
+- the hub holds a Redis connection only while at least one stream is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from jobctl.scheduler import keys
+
+log = logging.getLogger(__name__)
+
+BACKLOG = 1_000  # changes a stream may fall behind by before it is disconnected
+
+Shown = Callable[[object], bool]  # a stream's filter: given a change's project name, whether it sees the change
+
+
+class Subscriber:
+    """One stream's place in the hub: the rendered changes it has not sent yet."""
+
+    def __init__(self, shown: Shown, backlog: int) -> None:
+        self.shown = shown
+        self.backlog = backlog
+        self.ended: str | None = None  # why it ended: "slow" (fell `backlog` behind) or "redis" (connection lost)
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def offer(self, line: str) -> None:
+        """Queue `line`, or end the stream as too slow if `backlog` lines are already waiting."""
+        if self.ended is not None:
+            return
+        if self._queue.qsize() >= self.backlog:
+            self.end("slow")
+        else:
+            self._queue.put_nowait(line)
+
+    def end(self, reason: str) -> None:
+        """End the stream: `next` answers None from now on."""
+        if self.ended is None:
+            self.ended = reason
+            self._queue.put_nowait(None)  # wakes a `next` that is waiting
+
+    async def next(self, timeout: float) -> str | None:
+        """The next line to send; "" if none came within `timeout` seconds; None once the stream has ended."""
+        if self.ended is not None:
+            return None
+        if self._queue.empty():
+            try:
+                async with asyncio.timeout(timeout):
+                    line = await self._queue.get()
+            except TimeoutError:
+                return ""
+        else:
+            line = self._queue.get_nowait()
+        return None if self.ended is not None else line
+
+
+class EventHub:
+    """The process's one subscription to the events channel, fanned out to the subscribers. Bound to the event
+    loop it was created on."""
+
+    def __init__(self, redis_url: str, backlog: int = BACKLOG) -> None:
+        self.redis_url = redis_url
+        self.backlog = backlog
+        self.loop = asyncio.get_running_loop()
+        self._subscribers: set[Subscriber] = set()
+        self.disconnected: Counter[str] = Counter()  # streams the server ended, by reason ("slow", "redis", ...)
+        self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    async def subscribe(self, shown: Shown) -> Subscriber:
+        """Register a stream; once this returns, every later change reaches it (see the module's promises)."""
+        async with self._lock:
+            if self._reader is None or self._reader.done():
+                ready: asyncio.Future[None] = self.loop.create_future()
+                self._reader = asyncio.create_task(self._read(ready), name="jobctl-event-hub")
+                await ready
+            subscriber = Subscriber(shown, self.backlog)
+            self._subscribers.add(subscriber)
+            return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        """Forget a stream; the last one to go closes the hub's Redis connection."""
+        self._subscribers.discard(subscriber)
+        if not self._subscribers and self._reader is not None:
+            self._reader.cancel()
+            self._reader = None
+
+    async def _read(self, ready: asyncio.Future[None]) -> None:
+        client = aioredis.Redis.from_url(self.redis_url)
+        pubsub = client.pubsub()
+        try:
+            try:
+                await pubsub.subscribe(keys.EVENTS)
+            except RedisError as exc:
+                ready.set_exception(exc)
+                return
+            ready.set_result(None)
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+                if message is not None:
+                    self._deliver(message["data"])
+        except RedisError as exc:
+            log.warning("event streams ended: Redis connection lost (%s)", exc)
+            for subscriber in self._subscribers:
+                subscriber.end("redis")
+            self.disconnected["redis"] += len(self._subscribers)
+            self._subscribers.clear()
+        finally:
+            with contextlib.suppress(RedisError, asyncio.CancelledError):
+                await pubsub.aclose()
+                await client.aclose()
+
+    def _deliver(self, data: bytes | str) -> None:
+        change = json.loads(data)
+        project = change.get("project")
+        line = f"event: job\ndata: {json.dumps(change, separators=(',', ':'))}\n\n"
+        for subscriber in list(self._subscribers):
+            if subscriber.shown(project):
+                subscriber.offer(line)
+                if subscriber.ended == "slow":
+                    log.warning("event stream disconnected: its client fell %d changes behind", self.backlog)
+                    self.disconnected["slow"] += 1
+                    self._subscribers.discard(subscriber)
