@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from jobctl.bench import env, http_path, latency, scale, streams, throughput, user_path, workloads
+from jobctl.bench import api_load, env, http_path, latency, scale, streams, throughput, user_path, workloads
 from jobctl.bench.notes import NOTES
 from jobctl.bench.peers import DurableCelerySide, ProcrastinateSide
 from jobctl.bench.procs import Procs
@@ -48,11 +48,16 @@ class Plan:
     bulk_requests: int  # bulk submission: requests of BULK_SIZE jobs
     streams: int  # live updates: event streams open on one API process, and changes sent to them
     stream_changes: int
+    load_rounds: int  # the API under load: rounds of every server, seconds of load on each per round
+    load_seconds: float
 
 
 BULK_SIZE = 1_000  # the API's limit per bulk request
-QUICK = Plan(3, 100, 50, 50, 5, 100_000, 100, 1_000, 100_000, 1_000, 100_000, 10, 200, 2, 60, 100, 1, 100, 5)
-FULL = Plan(7, 300, 100, 100, 9, 100_000, 1_000, 10_000, 1_000_000, 1_000, 100_000, 20, 400, 5, 200, 1_000, 10, 500, 20)
+QUICK = Plan(3, 100, 50, 50, 5, 100_000, 100, 1_000, 100_000, 1_000, 100_000, 10, 200, 2, 60, 100, 1, 100, 5, 1, 5)
+FULL = Plan(
+    7, 300, 100, 100, 9, 100_000, 1_000, 10_000, 1_000_000, 1_000, 100_000, 20, 400, 5, 200, 1_000, 10, 500, 20, 2, 15
+)
+LOAD_CLIENTS = 32
 
 
 def _free_port() -> int:
@@ -133,6 +138,7 @@ class Run:
         self.step(f"the user's path ({label})", lambda: self._user_path(kind, label, side, raw))
         self.step(f"submission latency ({label})", lambda: self._submission_latency(label, side))
         self.step(f"bulk submission ({label})", lambda: self._bulk(label, side))
+        self.step(f"the API under load ({label})", lambda: self._api_load(label, side))
         if first:
             self.step("live updates", lambda: self.rows.extend(streams.measure(side, p.streams, p.stream_changes)))
             self.step("progress cost", lambda: self._progress(side))
@@ -282,6 +288,63 @@ class Run:
                 "(5 no-op steps) is FINISHED",
             )
         )
+
+    def _api_load(self, label: str, side: JobctlSide) -> None:
+        p = self.plan
+        assert side.api_url is not None and self.procs is not None
+        one = side.api_url
+        project = side.project()
+        feeder = api_load.Feeder(one, ADMIN_TOKEN, project).start()
+        two_proc = bare_proc = None
+        try:
+            ids = feeder.running_ids(at_least=20)
+            two = side.start_api(_free_port(), workers=2)
+            two_proc, side.api_url = side.api_proc, one
+            bare, bare_proc = api_load.start_bare(self.procs, _free_port())
+            mix = api_load.paths(project, ids)
+            servers = {
+                "jobctl, 1 process": (one, ADMIN_TOKEN),
+                "jobctl, --workers 2": (two, ADMIN_TOKEN),
+                "bare FastAPI": (bare, None),
+            }
+            got: dict[str, list[api_load.Load]] = {name: [] for name in servers}
+            names = list(servers)
+            for r in range(p.load_rounds):
+                for name in names[r % len(names) :] + names[: r % len(names)]:
+                    url, token = servers[name]
+                    got[name].append(api_load.load(url, token, mix, LOAD_CLIENTS, p.load_seconds))
+        finally:
+            for proc in (two_proc, bare_proc):
+                if proc is not None:
+                    self.procs.stop(proc)
+            feeder.stop()
+
+        def merged(name: str) -> api_load.Load:
+            loads = got[name]
+            return api_load.Load(
+                [s for load in loads for s in load.seconds], sum(x.errors for x in loads), sum(x.wall_s for x in loads)
+            )
+
+        base = merged("bare FastAPI")
+        how = (
+            f"{LOAD_CLIENTS} clients (asyncio, one keep-alive connection each, on the same 2 cores) for "
+            f"{p.load_rounds} x {p.load_seconds:.0f} s per server, the order rotating; half the requests list a "
+            "project's RUNNING jobs (page of 20), half read one job; 2 worker processes run 5-step `sleep` jobs "
+            f"meanwhile ({feeder.submitted} submitted)"
+        )
+        for name in ("jobctl, 1 process", "jobctl, --workers 2"):
+            ours = merged(name)
+            self.rows.append(
+                Row(
+                    f"the API under load, {label}: {name}, reads by {LOAD_CLIENTS} concurrent clients",
+                    f"{ours.per_s:.0f} req/s, p50 {ms(ours.p(50))}, p99 {ms(ours.p(99))}",
+                    f"bare FastAPI: {base.per_s:.0f} req/s, p50 {ms(base.p(50))}, p99 {ms(base.p(99))}",
+                    f"p99 {ms(ours.p(99))}; req/s ratio {ours.per_s / base.per_s:.2f}",
+                    "p99 ≤ 50 ms, no error",
+                    ours.p(99) <= 0.050 and ours.errors == 0,
+                    f"{ours.errors} errors ({base.errors} on bare FastAPI); {how}",
+                )
+            )
 
     def _progress(self, side: JobctlSide) -> None:
         p = self.plan

@@ -16,7 +16,7 @@ from jobctl.redis_probe import redis_answers
 from tests.conftest import missing
 
 
-def _port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -31,7 +31,7 @@ def side(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobctlSide]:
         url, drop = env.fresh_database("sqlite", workdir, None)
         running = JobctlSide(procs, url, env.REDIS_BASE, 2)
         try:
-            running.start_api(_port())
+            running.start_api(free_port())
             yield running
         finally:
             running.close()
