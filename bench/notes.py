@@ -97,8 +97,8 @@ persistence of the Redis server it runs against).
   processes, PostgreSQL, Redis and the client share two cores.
 - **Durable peers.** Celery with the database result backend writes every task's result in its own
   transaction through SQLAlchemy's ORM; procrastinate defers each link with one `INSERT` through a stored
-  function and its workers take jobs with `procrastinate_fetch_job`, woken by LISTEN/NOTIFY. Dramatiq is not
-  measured yet.
+  function and its workers take jobs with `procrastinate_fetch_job`, woken by LISTEN/NOTIFY. Dramatiq (the
+  fastest, non-durable peer) is not measured yet.
 - **Submission latency.** A bare FastAPI `POST` with a pydantic body answers in 1.4-1.9 ms over HTTP on this
   machine (uvicorn with httptools on uvloop, httpx client), so the 2 ms target leaves about 0.3 ms for the
   authentication, the durable write and its notification. Measured in-process: the token's account read about
@@ -110,8 +110,20 @@ persistence of the Redis server it runs against).
   `submit_many` (the SQLite inserts of 1,000 jobs, 5,000 steps and 1,000 events in one transaction, 160 ms;
   1,000 job announcements to Redis) and about 120 ms building the 1.5 MB answer (every job with its steps,
   as the contract asks). 10 requests in 1 s would need each under 100 ms.
-- **Live updates.** Each open stream holds its own Redis subscription and parses every message; with 500
-  streams a change is 500 deliveries. The streams are read by one asyncio loop in the benchmark's process.
+- **Live updates.** One Redis subscription per API process (`api/hub.py`) parses and renders each change once
+  and queues it for every stream that may see it; with one subscription per stream (before), 500 streams
+  reached p99 0.82 s, now about 60 ms in a development run. A stream that falls 1,000 changes behind, or whose
+  client takes nothing for 10 s, is disconnected (and counted in `/metrics`); the client reconnects and
+  resyncs. The streams are read by one asyncio loop in the benchmark's process, on the same two cores.
+- **The API under load.** 32 clients in a closed loop: each sends its next request when the last is answered,
+  so the p50 is about 32 requests' worth of the process's time per request. The bare FastAPI app shows what
+  uvicorn, FastAPI and the clients cost on their own here (its p99 is itself near 50 ms). A jobctl read spends
+  its time in the token's account read, the caller's projects, the query (a count and a page, or the job and
+  its steps) and the response model, on threads (py-spy: 10 % authentication, 12 % loading jobs, about 20 %
+  in the database driver). Limiting those threads to 6 (from anyio's 40) and keeping a connection for each
+  in the pool (SQLite opened a new one per request beyond 5) served 1.25-1.5x the requests on SQLite in
+  paired probes (docs/benchmark-checks.md); `--workers 2` uses the second core. The 50 ms p99 needs about
+  700 requests a second from one process on a core it shares with the workers: not reached.
 - **Progress cost.** `ctx.progress` is a C call: the `append` of a one-slot deque, which the flusher thread
   reads a few times a second. When the attempt is stopped it is replaced by a function that raises
   `StepStopped`, so a loop reporting progress still stops at its next call. It was a Python method storing

@@ -292,14 +292,14 @@ class Run:
     def _api_load(self, label: str, side: JobctlSide) -> None:
         p = self.plan
         assert side.api_url is not None and self.procs is not None
-        one = side.api_url
+        one, one_proc = side.api_url, side.api_proc
         project = side.project()
         feeder = api_load.Feeder(one, ADMIN_TOKEN, project).start()
         two_proc = bare_proc = None
         try:
             ids = feeder.running_ids(at_least=20)
             two = side.start_api(_free_port(), workers=2)
-            two_proc, side.api_url = side.api_proc, one
+            two_proc, side.api_url, side.api_proc = side.api_proc, one, one_proc
             bare, bare_proc = api_load.start_bare(self.procs, _free_port())
             mix = api_load.paths(project, ids)
             servers = {

@@ -14,6 +14,7 @@ from types import FrameType
 from fastapi import FastAPI
 
 from jobctl import wiring
+from jobctl.api.app import THREADS as API_THREADS
 from jobctl.api.app import create_app
 from jobctl.logs import configure
 from jobctl.scheduler.loop import Scheduler
@@ -23,8 +24,9 @@ from jobctl.workers import celery_app, entry
 
 def api_app() -> FastAPI:
     """The HTTP API for uvicorn (`jobctl.processes:api_app`, factory=True): its lifespan reads the settings,
-    refuses unsafe ones, builds the services and closes them at shutdown."""
-    return create_app(build=wiring.build)
+    refuses unsafe ones, builds the services (a connection for each of its threads, and two for the event loop's
+    own reads) and closes them at shutdown."""
+    return create_app(build=functools.partial(wiring.build, pool_size=API_THREADS + 2))
 
 
 def run_worker(

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -26,11 +26,15 @@ class Database:
     def __init__(self, url: str, pool_size: int = 5) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        # `pool_size` connections are kept; up to 10 more are opened when needed and closed on return. On SQLite
+        # too: opening one costs its PRAGMAs, and with the default 5 a busy API process kept opening them.
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": 10}
+        if self.is_sqlite and make_url(url).database in (None, "", ":memory:"):
+            kwargs = {"pool_pre_ping": True}  # one in-memory database per connection: SQLAlchemy's own pool for it
         if self.is_sqlite:
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=10, pool_recycle=300)
+            kwargs["pool_recycle"] = 300
         self.engine: Engine = create_engine(url, **kwargs)
         # The hot path's own pool, without the ping before every transaction (a round trip on PostgreSQL):
         # its callers retry a transaction whose connection turns out to be lost (`retry_disconnects`).
