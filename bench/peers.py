@@ -2,7 +2,9 @@
 database of its own (created and dropped by the run), with 2 worker processes like every other side:
 
 - `DurableCelerySide`: Celery, Redis broker, the database result backend (`bench.peer_celery`);
-- `ProcrastinateSide`: procrastinate, a PostgreSQL-native queue (`bench.peer_procrastinate`).
+- `ProcrastinateSide`: procrastinate, a PostgreSQL-native queue (`bench.peer_procrastinate`);
+
+and one for context, not durable: `DramatiqSide`, Dramatiq on Redis (`bench.peer_dramatiq`).
 
 Each runs rounds like the raw Celery side (`throughput.raw_round`): `jobs` chains of 5 no-op links sent one after
 another from this process, then completion polled every 10 ms, one query per poll; chains per second.
@@ -25,6 +27,7 @@ from jobctl.bench.procs import Procs, wait_for
 LINKS = 5
 POLL_S = 0.01
 PEER_REDIS_DB = 12  # the Celery peer's broker; 13 and 14 are jobctl's and raw Celery's
+DRAMATIQ_REDIS_DB = 11
 
 
 def _libpq(url: str) -> str:
@@ -192,3 +195,46 @@ class ProcrastinateSide:
         self.app.close()
         self.db.close()
         self._drop()
+
+
+class DramatiqSide:
+    """Dramatiq: `concurrency` worker processes of its default 8 threads, Redis broker and result backend."""
+
+    name = "Dramatiq (Redis, not durable)"
+    THREADS = 8
+
+    def __init__(self, procs: Procs, redis_base: str, concurrency: int) -> None:
+        self.procs = procs
+        self.tag = uuid.uuid4().hex[:8]
+        url = f"{redis_base}/{DRAMATIQ_REDIS_DB}"
+        os.environ["BENCH_DRAMATIQ_REDIS"] = url
+        from jobctl.bench import peer_dramatiq
+
+        self.module = peer_dramatiq
+        peer_dramatiq.broker.client.flushdb()
+        self.how = (
+            f"`dramatiq jobctl.bench.peer_dramatiq --processes {concurrency} --threads {self.THREADS}`, Redis broker, "
+            "the Results middleware on Redis; a job is a `dramatiq.pipeline` of 5 no-op messages, waited for "
+            "with `get_result(block=True)` on each"
+        )
+        argv = [sys.executable, "-m", "dramatiq", "jobctl.bench.peer_dramatiq"]
+        argv += ["--processes", str(concurrency), "--threads", str(self.THREADS)]
+        self.worker = procs.start(f"peer-dramatiq-{self.tag}", argv, dict(os.environ, BENCH_DRAMATIQ_REDIS=url))
+        self.round(1, timeout=60)  # the workers are up once a chain goes through
+
+    def round(self, jobs: int, timeout: float = 600) -> float:
+        """Run `jobs` pipelines of 5 links, sent one after another; wait for each one's result. Chains per second."""
+        if self.worker.poll() is not None:
+            raise RuntimeError(f"the Dramatiq worker died:\n{self.procs.tail(f'peer-dramatiq-{self.tag}')}")
+        began = time.perf_counter()
+        pipes = [self.module.chain().run() for _ in range(jobs)]
+        deadline = time.monotonic() + timeout
+        for pipe in pipes:
+            left_ms = int(max(1.0, deadline - time.monotonic()) * 1000)
+            pipe.get_result(block=True, timeout=left_ms)
+        return jobs / (time.perf_counter() - began)
+
+    def close(self) -> None:
+        self.procs.stop(self.worker)
+        self.module.broker.client.flushdb()
+        self.module.broker.close()

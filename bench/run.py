@@ -16,7 +16,7 @@ from rich.console import Console
 
 from jobctl.bench import api_load, env, http_path, latency, scale, streams, throughput, user_path, workloads
 from jobctl.bench.notes import NOTES
-from jobctl.bench.peers import DurableCelerySide, ProcrastinateSide
+from jobctl.bench.peers import DramatiqSide, DurableCelerySide, ProcrastinateSide
 from jobctl.bench.procs import Procs
 from jobctl.bench.report import Row, markdown, ms, print_table, write
 from jobctl.bench.sides import ADMIN_TOKEN, JobctlSide, RawSide
@@ -203,16 +203,31 @@ class Run:
             user_path.Contender("raw Celery", lambda n: throughput.raw_round(raw, n)),
         ]
         peers: list[DurableCelerySide | ProcrastinateSide] = []
+        context: DramatiqSide | None = None
         try:
-            if kind == "postgresql" and self.pg_admin is not None and self.procs is not None:
+            assert self.procs is not None
+            if kind == "postgresql" and self.pg_admin is not None:
                 peers.append(DurableCelerySide(self.procs, self.pg_admin, self.redis_base, CONCURRENCY))
                 peers.append(ProcrastinateSide(self.procs, self.pg_admin, CONCURRENCY))
-            contenders += [user_path.Contender(peer.name, peer.round) for peer in peers]
+            context = DramatiqSide(self.procs, self.redis_base, CONCURRENCY)
+            contenders += [user_path.Contender(peer.name, peer.round) for peer in (*peers, context)]
             rounds = user_path.measure(contenders, p.user_rounds, p.user_jobs, max(5, p.user_jobs // 10))
         finally:
-            for peer in peers:
+            for peer in (*peers, *([context] if context else [])):
                 peer.close()
         note = f"{p.user_rounds} rounds of {p.user_jobs} jobs, every side in each round, the order rotating"
+        ratio = rounds.ratio("jobctl, HTTP", context.name)
+        self.rows.append(
+            Row(
+                f"context peer, {label}: jobctl through its HTTP API against {context.name}, 5-step no-op jobs",
+                f"{rounds.median('jobctl, HTTP'):.1f} jobs/s",
+                f"{rounds.median(context.name):.1f} chains/s (Dramatiq)",
+                f"ratio {ratio:.2f}",
+                "(context: no target)",
+                None,
+                f"{note}; per-round ratios {rounds.per_round('jobctl, HTTP', context.name)}; Dramatiq: {context.how}",
+            )
+        )
         for peer in peers:
             ratio = rounds.ratio("jobctl, HTTP", peer.name)
             self.rows.append(

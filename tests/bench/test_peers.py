@@ -1,4 +1,4 @@
-"""The durable peers start, run chains to completion and leave nothing behind (their database is dropped)."""
+"""The peers start, run chains to completion and leave nothing behind (their database is dropped)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _databases() -> set[str]:
         engine.dispose()
 
 
-@pytest.mark.parametrize("kind", ["celery", "procrastinate"])
+@pytest.mark.parametrize("kind", ["celery", "procrastinate", "dramatiq"])
 def test_a_peer_runs_its_chains_and_drops_its_database(kind: str, tmp_path: Path) -> None:
     if not redis_answers(env.REDIS_BASE):
         missing(f"Redis at {env.REDIS_BASE}")
@@ -33,13 +33,15 @@ def test_a_peer_runs_its_chains_and_drops_its_database(kind: str, tmp_path: Path
     except sa.exc.OperationalError:
         missing(f"PostgreSQL at {env.PG_ADMIN_URL}")
     with Procs(tmp_path) as procs:
-        side: peers.DurableCelerySide | peers.ProcrastinateSide
+        side: peers.DurableCelerySide | peers.ProcrastinateSide | peers.DramatiqSide
         if kind == "celery":
             side = peers.DurableCelerySide(procs, env.PG_ADMIN_URL, env.REDIS_BASE, 2)
-        else:
+        elif kind == "procrastinate":
             side = peers.ProcrastinateSide(procs, env.PG_ADMIN_URL, 2)
+        else:
+            side = peers.DramatiqSide(procs, env.REDIS_BASE, 2)
         try:
-            assert len(_databases() - before) == 1
+            assert len(_databases() - before) == (0 if kind == "dramatiq" else 1)
             assert side.round(3, timeout=60) > 0
             assert side.how
         finally:
