@@ -97,8 +97,9 @@ persistence of the Redis server it runs against).
   processes, PostgreSQL, Redis and the client share two cores.
 - **Durable peers.** Celery with the database result backend writes every task's result in its own
   transaction through SQLAlchemy's ORM; procrastinate defers each link with one `INSERT` through a stored
-  function and its workers take jobs with `procrastinate_fetch_job`, woken by LISTEN/NOTIFY. Dramatiq (the
-  fastest, non-durable peer) is not measured yet.
+  function and its workers take jobs with `procrastinate_fetch_job`, woken by LISTEN/NOTIFY. Dramatiq, the
+  context peer, keeps a job's state in Redis only and runs 8 threads per process: a link is a Redis message
+  and a result write, nothing is committed.
 - **Submission latency.** A bare FastAPI `POST` with a pydantic body answers in 1.4-1.9 ms over HTTP on this
   machine (uvicorn with httptools on uvloop, httpx client), so the 2 ms target leaves about 0.3 ms for the
   authentication, the durable write and its notification. Measured in-process: the token's account read about
