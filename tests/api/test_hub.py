@@ -4,8 +4,20 @@ gets a keepalive turn. (The hub itself, on a live Redis: tests/integration/test_
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from jobctl.api.hub import Subscriber
+
+T = TypeVar("T")
+
+
+def run(scenario: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(scenario)` on a thread of its own: the suite's browser tests leave a loop running on the
+    main thread (Playwright's sync API), where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, scenario).result()
 
 
 def test_a_stream_that_falls_a_backlog_behind_ends_as_slow() -> None:
@@ -18,7 +30,7 @@ def test_a_stream_that_falls_a_backlog_behind_ends_as_slow() -> None:
         sub.offer("line 4\n")  # one too many
         return first, sub.ended, await sub.next(1)
 
-    assert asyncio.run(scenario()) == ("line 0\n", "slow", None)
+    assert run(scenario()) == ("line 0\n", "slow", None)
 
 
 def test_a_quiet_stream_gets_an_empty_line_when_the_timeout_passes() -> None:
@@ -28,7 +40,7 @@ def test_a_quiet_stream_gets_an_empty_line_when_the_timeout_passes() -> None:
         sub.offer("line\n")
         return quiet, await sub.next(0.01)
 
-    assert asyncio.run(scenario()) == ("", "line\n")
+    assert run(scenario()) == ("", "line\n")
 
 
 def test_ending_wakes_a_waiting_stream() -> None:
@@ -39,4 +51,4 @@ def test_ending_wakes_a_waiting_stream() -> None:
         sub.end("redis")
         return await asyncio.wait_for(waiting, 1)
 
-    assert asyncio.run(scenario()) is None
+    assert run(scenario()) is None
