@@ -1,10 +1,14 @@
-"""The durable peers a user who needs job state in a database would pick instead of jobctl, each on a PostgreSQL
-database of its own (created and dropped by the run), with 2 worker processes like every other side:
+"""The peers a user would pick instead of jobctl, each with 2 worker processes like every other side.
+
+Durable, each on a PostgreSQL database of its own (created and dropped by the run):
 
 - `DurableCelerySide`: Celery, Redis broker, the database result backend (`bench.peer_celery`);
 - `ProcrastinateSide`: procrastinate, a PostgreSQL-native queue (`bench.peer_procrastinate`);
 
-and one for context, not durable: `DramatiqSide`, Dramatiq on Redis (`bench.peer_dramatiq`).
+and one for context, not durable, on Redis only (database `DRAMATIQ_REDIS_DB`, flushed before and after):
+
+- `DramatiqSide`: Dramatiq, Redis broker and the Results middleware on Redis, its default 8 threads per worker
+  process (`bench.peer_dramatiq`).
 
 Each runs rounds like the raw Celery side (`throughput.raw_round`): `jobs` chains of 5 no-op links sent one after
 another from this process, then completion polled every 10 ms, one query per poll; chains per second.
@@ -27,7 +31,7 @@ from jobctl.bench.procs import Procs, wait_for
 LINKS = 5
 POLL_S = 0.01
 PEER_REDIS_DB = 12  # the Celery peer's broker; 13 and 14 are jobctl's and raw Celery's
-DRAMATIQ_REDIS_DB = 11
+DRAMATIQ_REDIS_DB = 11  # the Dramatiq peer's broker and results
 
 
 def _libpq(url: str) -> str:
@@ -198,7 +202,8 @@ class ProcrastinateSide:
 
 
 class DramatiqSide:
-    """Dramatiq: `concurrency` worker processes of its default 8 threads, Redis broker and result backend."""
+    """Dramatiq: one `dramatiq` command of `concurrency` worker processes, each of its default 8 threads; Redis
+    broker and the Results middleware on Redis database `DRAMATIQ_REDIS_DB`, flushed before and after."""
 
     name = "Dramatiq (Redis, not durable)"
     THREADS = 8
@@ -207,34 +212,57 @@ class DramatiqSide:
         self.procs = procs
         self.tag = uuid.uuid4().hex[:8]
         url = f"{redis_base}/{DRAMATIQ_REDIS_DB}"
-        os.environ["BENCH_DRAMATIQ_REDIS"] = url
+        os.environ["BENCH_DRAMATIQ_BROKER"] = url
         from jobctl.bench import peer_dramatiq
 
+        if url != peer_dramatiq.BROKER_URL:
+            raise RuntimeError(f"jobctl.bench.peer_dramatiq was imported on {peer_dramatiq.BROKER_URL}, not {url}")
         self.module = peer_dramatiq
-        peer_dramatiq.broker.client.flushdb()
+        self.redis = peer_dramatiq.broker.client
+        self.redis.flushdb()
         self.how = (
-            f"`dramatiq jobctl.bench.peer_dramatiq --processes {concurrency} --threads {self.THREADS}`, Redis broker, "
-            "the Results middleware on Redis; a job is a `dramatiq.pipeline` of 5 no-op messages, waited for "
-            "with `get_result(block=True)` on each"
+            f"`dramatiq jobctl.bench.peer_dramatiq --processes {concurrency} --threads {self.THREADS}` (8 threads is "
+            "its default), `RedisBroker` and the `Results` middleware with a `RedisBackend` on one Redis database; "
+            f"a job is a `dramatiq.pipeline` of {LINKS} messages of one no-op actor (`store_results=True`, "
+            "`pipe_ignore=True`, `max_retries=0`), Dramatiq's documented way to chain actors: the worker enqueues "
+            "each link when the one before it succeeded; pipelines sent with `run()` one after another; completion "
+            "read as one `EXISTS` over the last links' result keys per 10 ms poll"
         )
         argv = [sys.executable, "-m", "dramatiq", "jobctl.bench.peer_dramatiq"]
         argv += ["--processes", str(concurrency), "--threads", str(self.THREADS)]
-        self.worker = procs.start(f"peer-dramatiq-{self.tag}", argv, dict(os.environ, BENCH_DRAMATIQ_REDIS=url))
-        self.round(1, timeout=60)  # the workers are up once a chain goes through
+        self.worker = procs.start(f"peer-dramatiq-{self.tag}", argv, dict(os.environ, BENCH_DRAMATIQ_BROKER=url))
+        # Every worker process's broker beats in Redis when it fetches; nothing was sent from here yet.
+        wait_for(
+            lambda: self._alive() and self.redis.zcard(peer_dramatiq.heartbeats_key()) >= concurrency,
+            60,
+            f"the {concurrency} Dramatiq worker processes to consume",
+            interval=0.1,
+        )
 
-    def round(self, jobs: int, timeout: float = 600) -> float:
-        """Run `jobs` pipelines of 5 links, sent one after another; wait for each one's result. Chains per second."""
+    def _alive(self) -> bool:
         if self.worker.poll() is not None:
             raise RuntimeError(f"the Dramatiq worker died:\n{self.procs.tail(f'peer-dramatiq-{self.tag}')}")
+        return True
+
+    def round(self, jobs: int, timeout: float = 600) -> float:
+        """Run `jobs` pipelines of 5 links; wait until each one's last link stored its result. Chains per second."""
+        self._alive()
         began = time.perf_counter()
         pipes = [self.module.chain().run() for _ in range(jobs)]
-        deadline = time.monotonic() + timeout
+        keys = [self.module.result_key(pipe) for pipe in pipes]
+
+        def done() -> int:
+            self._alive()
+            return int(self.redis.exists(*keys)) if keys else 0
+
+        _poll(done, jobs, timeout, self.name)
+        elapsed = time.perf_counter() - began
         for pipe in pipes:
-            left_ms = int(max(1.0, deadline - time.monotonic()) * 1000)
-            pipe.get_result(block=True, timeout=left_ms)
-        return jobs / (time.perf_counter() - began)
+            pipe.messages[-1].get_result()  # a stored failure raises
+        return jobs / elapsed
 
     def close(self) -> None:
         self.procs.stop(self.worker)
-        self.module.broker.client.flushdb()
+        self.redis.flushdb()
         self.module.broker.close()
+        self.module.backend.client.connection_pool.disconnect()
