@@ -16,12 +16,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
 
-from jobctl.bench.http_path import auth
+from jobctl.bench.http_path import auth, run_apart
 from jobctl.bench.procs import Procs, wait_for
 from jobctl.bench.stats import percentile
 
@@ -91,8 +90,7 @@ async def _load(url: str, headers: dict[str, str], path: Callable[[int], str], c
 def load(url: str, token: str | None, path: Callable[[int], str], clients: int, duration: float) -> Load:
     """`clients` concurrent clients send GETs of `path(n)` to `url` for `duration` seconds; what they saw."""
     headers = auth(token) if token else {}
-    with ThreadPoolExecutor(max_workers=1) as pool:  # a loop of its own: the caller's thread may run one already
-        return pool.submit(asyncio.run, _load(url, headers, path, clients, duration)).result()
+    return run_apart(_load(url, headers, path, clients, duration))
 
 
 class Feeder:

@@ -8,11 +8,13 @@ the server, the network stack and the client, as a user sees them.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -22,6 +24,16 @@ from jobctl.client import Client
 STEPS = 5
 JOB_TYPE = "bench_noop"  # STEPS steps that do nothing (bench/jobtypes.py)
 POLL_S = 0.01  # how often completion is read back: the same 10 ms as every other side of the benchmark
+
+
+T = TypeVar("T")
+
+
+def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(coroutine)` on a thread and loop of its own: the caller's thread may run a loop already
+    (Playwright's sync API in the test suite, a notebook), and asyncio.run refuses to start inside one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def job_body(project: str) -> dict[str, Any]:

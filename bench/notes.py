@@ -124,7 +124,7 @@ persistence of the Redis server it runs against).
   in the database driver). Limiting those threads to 6 (from anyio's 40) and keeping a connection for each
   in the pool (SQLite opened a new one per request beyond 5) served 1.25-1.5x the requests on SQLite in
   paired probes (docs/benchmark-checks.md); `--workers 2` uses the second core. The 50 ms p99 needs about
-  700 requests a second from one process on a core it shares with the workers: not reached.
+  640 requests a second (32 clients / 50 ms) from a process on a core it shares with the workers: not reached.
 - **Progress cost.** `ctx.progress` is a C call: the `append` of a one-slot deque, which the flusher thread
   reads a few times a second. When the attempt is stopped it is replaced by a function that raises
   `StepStopped`, so a loop reporting progress still stops at its next call. It was a Python method storing

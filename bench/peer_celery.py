@@ -9,23 +9,13 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery
+from jobctl.bench.raw import celery_app
 
 BROKER = os.environ.get("BENCH_PEER_BROKER", "redis://127.0.0.1:6379/12")
 BACKEND = os.environ.get("BENCH_PEER_BACKEND", "db+postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 QUEUE = os.environ.get("BENCH_PEER_QUEUE", "bench-peer")
 
-app = Celery("bench_peer_celery", broker=BROKER, backend=BACKEND, set_as_current=False)
-app.conf.update(
-    task_serializer="json",
-    result_serializer="json",
-    accept_content=["json"],
-    task_default_queue=QUEUE,
-    worker_prefetch_multiplier=1,
-    broker_connection_retry_on_startup=True,
-    worker_hijack_root_logger=False,
-    result_extended=True,
-)
+app = celery_app("bench_peer_celery", BROKER, BACKEND, QUEUE, result_extended=True)
 
 
 @app.task(name="bench.peer.noop")

@@ -15,17 +15,26 @@ from celery import Celery
 URL = os.environ.get("BENCH_RAW_REDIS", "redis://127.0.0.1:6379/14")
 QUEUE = os.environ.get("BENCH_RAW_QUEUE", "bench-raw")
 
-app = Celery("bench_raw", broker=URL, backend=URL, set_as_current=False)
-app.conf.update(
-    task_serializer="json",
-    result_serializer="json",
-    accept_content=["json"],
-    task_default_queue=QUEUE,
-    worker_prefetch_multiplier=1,
-    broker_connection_retry_on_startup=True,
-    worker_hijack_root_logger=False,
-    result_expires=3600,  # the chains' intermediate results are not read; Redis drops them after an hour
-)
+
+def celery_app(name: str, broker: str, backend: str, queue: str, **conf: object) -> Celery:
+    """A Celery app configured as every Celery side of the benchmark is (JSON, prefetch 1, `queue` as the
+    default queue), with `conf` on top: the raw baseline and the durable peer differ only in their backend."""
+    app = Celery(name, broker=broker, backend=backend, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_default_queue=queue,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        **conf,
+    )
+    return app
+
+
+# The chains' intermediate results are not read; Redis drops them after an hour.
+app = celery_app("bench_raw", URL, URL, QUEUE, result_expires=3600)
 
 _client: redis.Redis | None = None
 

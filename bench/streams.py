@@ -13,12 +13,11 @@ import asyncio
 import json
 import resource
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
 
-from jobctl.bench.http_path import auth, job_body
+from jobctl.bench.http_path import auth, job_body, run_apart
 from jobctl.bench.procs import tree_rss_kib
 from jobctl.bench.report import Row, ms
 from jobctl.bench.sides import ADMIN_TOKEN, JobctlSide
@@ -106,10 +105,7 @@ def measure(side: JobctlSide, streams: int, changes: int) -> list[Row]:
     (each waits until every stream has it, at most 10 s) and report the delivery latency over every
     (stream, change) pair, the API process's memory, and how many deliveries were missing."""
     _raise_open_files(streams * 2 + 256)
-    # A loop of its own on a thread of its own: the caller's thread may already run one (Playwright's sync API,
-    # a notebook), and asyncio.run refuses to start inside it.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        delivery, sent, rss_before, rss_open = pool.submit(asyncio.run, _run(side, streams, changes)).result()
+    delivery, sent, rss_before, rss_open = run_apart(_run(side, streams, changes))
     latencies = [seen[job] - began for seen in delivery.arrivals for job, began in sent.items() if job in seen]
     missing = streams * len(sent) - len(latencies)
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
