@@ -131,7 +131,8 @@ class EventHub:
         finally:
             with contextlib.suppress(RedisError, asyncio.CancelledError):
                 await pubsub.aclose()
-                await client.aclose()
+            with contextlib.suppress(RedisError, asyncio.CancelledError):
+                await client.aclose()  # even when the subscription's close failed
 
     def _deliver(self, data: bytes | str) -> None:
         change = json.loads(data)
