@@ -79,8 +79,8 @@ def current_user(
     """The caller named by the request's bearer token; `Unauthorized` (401) if it is missing or unknown."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
-    with services.db.read() as s:
-        user = accounts.user_by_token_hash(s, hash_token(credentials.credentials))
-        if user is None:
-            raise Unauthorized("invalid token")
-        return Caller(name=user.name, admin=user.admin, roles=user.roles)
+    token_hash = hash_token(credentials.credentials)
+    user = services.db.query(lambda conn: accounts.user_by_token_hash(conn, token_hash))
+    if user is None:
+        raise Unauthorized("invalid token")
+    return Caller(name=user.name, admin=user.admin, roles=user.roles)

@@ -86,12 +86,15 @@ def submit_job(
     type, params the type refuses, a target the type does not accept, or a target that is invalid or absent.
     """
     caller.require_operator(body.project)
-    with services.db.read() as s:
-        accounts.get_project(s, body.project)  # 404 before any 422 about the body's content
-    job_type = services.registry.get(body.type)
-    params, steps = job_type.prepare(body.params)
-    target = (body.target.kind, body.target.name) if body.target else None
-    services.registry.check_target(job_type, target)
+    try:
+        job_type = services.registry.get(body.type)
+        params, steps = job_type.prepare(body.params)
+        target = (body.target.kind, body.target.name) if body.target else None
+        services.registry.check_target(job_type, target)
+    except Invalid:
+        with services.db.read() as s:  # a missing project is told before anything about the body's content
+            accounts.get_project(s, body.project)
+        raise
     job = services.ops.submit(
         project=body.project,
         job_type=job_type.name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from sqlalchemy import (
+    Connection,
     bindparam,
     func,
     select,
@@ -74,12 +75,32 @@ def create_user(session: Session, name: str, token_hash: str, admin: bool) -> in
     return row.id
 
 
-def user_by_token_hash(session: Session, token_hash: str) -> UserRecord | None:
-    """The user holding the token with this hash, with their roles; None if no one does."""
-    row = session.scalar(select(models.User).where(models.User.token_hash == token_hash))
-    if row is None:
+def user_by_token_hash(session: Session | Connection, token_hash: str) -> UserRecord | None:
+    """The user holding the token with this hash, with their roles; None if no one does. One statement, so it
+    may run outside a transaction (`Database.query`): what it reads is one snapshot either way."""
+    conn = session.connection() if isinstance(session, Session) else session
+    rows = _USER_BY_TOKEN.fetch(conn, {"token_hash": token_hash})
+    if not rows:
         return None
-    return UserRecord(id=row.id, name=row.name, admin=row.admin, roles=roles_of(session, row.id))
+    read = _USER_BY_TOKEN.reader(conn.dialect, ["id", "name", "admin", "project", "role"])
+    first = read(rows[0])
+    roles = {r["project"]: r["role"] for r in map(read, rows) if r["project"] is not None}
+    return UserRecord(id=first["id"], name=first["name"], admin=first["admin"], roles=roles)
+
+
+_USER_BY_TOKEN = Prepared(
+    select(
+        models.User.id,
+        models.User.name,
+        models.User.admin,
+        models.Project.name.label("project"),
+        models.Role.role,
+    )
+    .select_from(models.User)
+    .outerjoin(models.Role, models.Role.user_id == models.User.id)
+    .outerjoin(models.Project, models.Project.id == models.Role.project_id)
+    .where(models.User.token_hash == bindparam("token_hash"))
+)
 
 
 def roles_of(session: Session, user_id: int) -> dict[str, str]:

@@ -12,12 +12,15 @@ import contextlib
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
 
 
 class Database:
@@ -70,6 +73,22 @@ class Database:
         the isolation level's reset on release would change that."""
         with self._queued(), self._write_hot.connect() as conn:
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    def query(self, read: Callable[[Connection], T]) -> T:
+        """`read(conn)` for a read of ONE statement, outside any transaction: the statement is its own snapshot,
+        and on PostgreSQL it and its commit are one round trip (no BEGIN, no ROLLBACK, no ping). The connection
+        is the hot path's, not pinged first: if it turns out to be lost, `read` runs once more on a new one.
+        For `Prepared.fetch` statements only (which run on the driver's cursor)."""
+        for tried in (1, 2):
+            try:
+                with self._hot.connect() as conn:
+                    if not self.is_sqlite:  # SQLite's driver connections are in autocommit already
+                        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                    return read(conn)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or tried == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     @staticmethod
     def session_on(conn: Connection) -> Session:

@@ -104,6 +104,21 @@ def test_submit_to_a_missing_project_is_404(client: TestClient, unique: Callable
     assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "no-such-type"},
+        {"type": "sleep", "params": {"seconds": "long"}},
+        {"type": "sleep", "target": {"kind": "record", "name": "t"}},
+    ],
+)
+def test_a_missing_project_is_told_before_what_is_wrong_with_the_body(
+    client: TestClient, unique: Callable[[str], str], body: dict[str, object]
+) -> None:
+    response = client.post("/api/v1/jobs", json={"project": unique("nope"), **body})
+    assert response.status_code == 404 and "not found" in response.json()["error"]["message"], response.text
+
+
 def test_submit_file_digest_pins_the_file_version(client: TestClient, project: str, file_root: Path) -> None:
     (file_root / "api-digest.txt").write_bytes(b"hello")
     job = submit(client, project, type="file_digest", target={"kind": "file", "name": "api-digest.txt"})

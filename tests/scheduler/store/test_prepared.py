@@ -64,3 +64,46 @@ def test_a_lost_connection_is_invalidated_and_the_next_transaction_reconnects(se
         conn.close()
     with services.db.write_core() as again:
         assert _READ.fetch(again, {"name": "none"}) == []
+
+
+def test_a_one_statement_read_sees_what_is_committed_and_holds_no_transaction(services: Services) -> None:
+    name = f"prep-query-{datetime.now(UTC).timestamp()}"
+    assert services.db.query(lambda conn: _READ.fetch(conn, {"name": name})) == []
+    with services.db.write() as s:
+        accounts.create_project(s, name, None)
+    assert len(services.db.query(lambda conn: _READ.fetch(conn, {"name": name}))) == 1
+    if services.settings.database_url.startswith("postgresql"):  # autocommit: nothing left open on the server
+        status = services.db.query(lambda conn: conn.connection.dbapi_connection.info.transaction_status)  # type: ignore[union-attr]
+        assert status.name == "IDLE"
+
+
+def test_a_one_statement_read_runs_again_once_on_a_lost_connection(services: Services) -> None:
+    if not services.settings.database_url.startswith("postgresql"):
+        pytest.skip("a server-side disconnect needs PostgreSQL")
+    services.db._hot.dispose()  # so that the one connection opened next is the one the read gets again
+    pid = services.db.query(lambda conn: conn.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+    with services.db.engine.connect() as admin:  # the hot pool's idle connection, killed behind its back
+        assert admin.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}).scalar()
+    calls = []
+
+    def read(conn: object) -> list[object]:
+        calls.append(conn)
+        return list(_READ.fetch(conn, {"name": "none"}))  # type: ignore[arg-type]
+
+    assert services.db.query(read) == []
+    assert len(calls) == 2
+
+
+def test_a_user_and_their_roles_are_read_in_one_statement(services: Services) -> None:
+    stamp = datetime.now(UTC).timestamp()
+    with services.db.write() as s:
+        a = accounts.create_project(s, f"roles-a-{stamp}", None)
+        b = accounts.create_project(s, f"roles-b-{stamp}", None)
+        user = accounts.create_user(s, f"roles-u-{stamp}", f"hash-{stamp}", admin=False)
+        lonely = accounts.create_user(s, f"roles-l-{stamp}", f"hash-l-{stamp}", admin=True)
+        accounts.set_roles(s, user, {a.name: "viewer", b.name: "operator"})
+    got = services.db.query(lambda conn: accounts.user_by_token_hash(conn, f"hash-{stamp}"))
+    assert got is not None and (got.id, got.admin, got.roles) == (user, False, {a.name: "viewer", b.name: "operator"})
+    alone = services.db.query(lambda conn: accounts.user_by_token_hash(conn, f"hash-l-{stamp}"))
+    assert alone is not None and (alone.id, alone.admin, alone.roles) == (lonely, True, {})
+    assert services.db.query(lambda conn: accounts.user_by_token_hash(conn, "no such hash")) is None
