@@ -321,8 +321,7 @@ def get_job(
     job_id: str = JobId, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
 ) -> Job:
     """The job with its steps; 404 if it does not exist or the caller cannot see its project."""
-    with services.db.read() as s:
-        job = jobs_store.get_job(s, job_id)
+    job = services.db.query(lambda conn: jobs_store.get_job(conn, job_id))
     caller.require_visible(job.project, what=f"job {job_id!r}")
     return Job.from_record(job, services.settings.flower_base_url)
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, and_, bindparam, case, exists, func, literal, or_, select, union_all, update
@@ -40,6 +39,7 @@ from jobctl.scheduler.store.common import INSERT_EVENT, fenced, new_id, utcnow
 from jobctl.scheduler.store.dispatch import DISPATCH_LOCK_KEY
 from jobctl.scheduler.store.leases import StepStart
 from jobctl.scheduler.store.prepared import Prepared, Writes
+from jobctl.scheduler.store.rows import STEP_PROPS, job_and_steps, jobs_with_steps, labelled
 from jobctl.scheduler.store.transitions import (
     Transition,
     account_time,
@@ -59,23 +59,8 @@ class TargetCheck(Protocol):
         """None if the target is still the one the job was pinned to, else why it is not."""
 
 
-def _labelled(entity: Any, prefix: str = "") -> list[Any]:
-    """Every mapped column of `entity`, labelled with its attribute name (`Step.index` is column `idx`)."""
-    return [prop.columns[0].label(prefix + prop.key) for prop in entity.__mapper__.column_attrs]
-
-
-_JOB_KEYS = [prop.key for prop in models.Job.__mapper__.column_attrs] + ["project_name"]
-_STEP_PROPS = list(models.Step.__mapper__.column_attrs)
-_STEP_KEYS = [prop.key for prop in _STEP_PROPS]
 #: The job with its project's name and its steps, in one round trip: a row per step, the job's columns on each.
-_READ = Prepared(
-    select(*_labelled(models.Job), models.Project.name.label("project_name"), *_labelled(models.Step, "step_"))
-    .join(models.Project, models.Project.id == models.Job.project_id)
-    .join(models.Step, models.Step.job_id == models.Job.id)
-    .where(models.Job.id == bindparam("job_id"))
-    .order_by(models.Step.index)
-    .with_for_update(of=[_jobs, _steps])
-)
+_READ = Prepared(jobs_with_steps().where(models.Job.id == bindparam("job_id")).with_for_update(of=[_jobs, _steps]))
 #: What a step whose attempt finished is written with (parameters `now`, `output`, `duration_s`).
 _FINISH_VALUES: dict[str, Any] = {
     "status": S.FINISHED.value,
@@ -242,9 +227,9 @@ def _at_once() -> Prepared:
     )
     others = select(*c).where(c.job_id == bindparam("j"), c.idx != bindparam("i"), c.idx != bindparam("n"))
     merged = union_all(others, select(*finished.c), select(*claimed.c)).subquery("merged")
-    step_columns = [merged.c[prop.columns[0].name].label("step_" + prop.key) for prop in _STEP_PROPS]
+    step_columns = [merged.c[prop.columns[0].name].label("step_" + prop.key) for prop in STEP_PROPS]
     return Prepared(
-        select(*_labelled(models.Job), models.Project.name.label("project_name"), *step_columns)
+        select(*labelled(models.Job), models.Project.name.label("project_name"), *step_columns)
         .join(models.Project, models.Project.id == models.Job.project_id)
         .join(merged, merged.c.job_id == models.Job.id)
         .where(models.Job.id == bindparam("j"), exists(select(claimed.c.idx)))
@@ -277,9 +262,6 @@ class Dispatched(HandedOver):
     """`dispatch_and_start`: the job's dispatch, as `store.transition(DISPATCH)` describes one."""
 
     transition: Transition
-
-
-Row = SimpleNamespace  # a row read here, as a mutable object with the ORM attributes' names
 
 
 def start(
@@ -419,7 +401,7 @@ def hand_over_at_once(
     rows = _AT_ONCE.fetch(conn, params)
     if not rows:
         return None
-    job, steps = _rows(_AT_ONCE, conn, rows)
+    job, steps = job_and_steps(_AT_ONCE, conn, rows)
     return _handed_over(job, steps, index + 1, None, now)
 
 
@@ -495,14 +477,7 @@ def _read(conn: Connection, job_id: str, status: JobStatus = S.RUNNING) -> tuple
     rows = _READ.fetch(conn, {"job_id": job_id})
     if not rows or rows[0][_READ.position(conn.dialect, "status")] != status.value:
         return None
-    return _rows(_READ, conn, rows)
-
-
-def _rows(statement: Prepared, conn: Connection, rows: list[Any]) -> tuple[Any, list[Any]]:
-    """The job and its steps from the rows of `_READ` or `_AT_ONCE` (a row per step, the job's columns on each)."""
-    read_job = statement.reader(conn.dialect, _JOB_KEYS)
-    read_step = statement.reader(conn.dialect, _STEP_KEYS, "step_")
-    return Row(**read_job(rows[0])), [Row(**read_step(row)) for row in rows]
+    return job_and_steps(_READ, conn, rows)
 
 
 def _target_reason(conn: Connection, job: Any, check_target: TargetCheck) -> str | None:

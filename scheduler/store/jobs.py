@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
+    bindparam,
     delete,
     func,
     or_,
@@ -23,32 +25,54 @@ from jobctl.scheduler.records import (
 )
 from jobctl.scheduler.store import models
 from jobctl.scheduler.store.common import S, utcnow
+from jobctl.scheduler.store.prepared import Prepared
+from jobctl.scheduler.store.rows import JOB_KEYS, STEP_KEYS, job_and_steps, jobs_with_steps, labelled, plain
 from jobctl.states import NON_FINAL, JobStatus
 
 
-def get_job(session: Session, job_id: str) -> JobRecord:
-    """The job with its steps; `NotFound` otherwise."""
-    records = load_jobs(session, [job_id])
-    if not records:
+def get_job(session: Session | Connection, job_id: str) -> JobRecord:
+    """The job with its steps; `NotFound` otherwise. One statement, so it may run outside a transaction
+    (`Database.query`)."""
+    conn = session.connection() if isinstance(session, Session) else session
+    rows = _ONE_JOB.fetch(conn, {"job_id": job_id})
+    if not rows:
         raise NotFound(f"job {job_id!r} not found")
-    return records[0]
+    job, steps = job_and_steps(_ONE_JOB, conn, rows)
+    return JobRecord.from_row(job, job.project_name, steps, utcnow())
+
+
+_ONE_JOB = Prepared(jobs_with_steps().where(models.Job.id == bindparam("job_id")))
 
 
 def load_jobs(session: Session, job_ids: Sequence[str]) -> list[JobRecord]:
-    """The jobs with these ids, with their steps, in the order given (missing ids are skipped)."""
+    """The jobs with these ids, with their steps, in the order given (missing ids are skipped). Two statements:
+    the jobs, then their steps (a job's columns, its JSON params among them, are read once, not once a step)."""
     if not job_ids:
         return []
     now = utcnow()
-    rows = session.execute(
-        select(models.Job, models.Project.name)
-        .join(models.Project, models.Project.id == models.Job.project_id)
-        .where(models.Job.id.in_(list(job_ids)))
-    ).all()
-    steps: dict[str, list[models.Step]] = {}
-    for step in session.scalars(select(models.Step).where(models.Step.job_id.in_(list(job_ids)))):
+    conn = session.connection()
+    ids = {"ids": list(job_ids)}
+    steps: dict[str, list[Any]] = {}
+    for row in conn.execute(_STEPS_OF, ids):
+        step = plain(row, STEP_KEYS)
         steps.setdefault(step.job_id, []).append(step)
-    by_id = {job.id: JobRecord.from_row(job, project, steps.get(job.id, []), now) for job, project in rows}
+    by_id = {}
+    for row in conn.execute(_JOBS, ids):
+        job = plain(row, JOB_KEYS)
+        by_id[job.id] = JobRecord.from_row(job, job.project_name, steps.get(job.id, []), now)
     return [by_id[i] for i in job_ids if i in by_id]
+
+
+_JOBS = (
+    select(*labelled(models.Job), models.Project.name.label("project_name"))
+    .join(models.Project, models.Project.id == models.Job.project_id)
+    .where(models.Job.id.in_(bindparam("ids", expanding=True)))
+)
+_STEPS_OF = (
+    select(*labelled(models.Step))
+    .where(models.Step.job_id.in_(bindparam("ids", expanding=True)))
+    .order_by(models.Step.job_id, models.Step.index)
+)
 
 
 @dataclass(frozen=True)
