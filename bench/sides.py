@@ -25,6 +25,7 @@ from jobctl.scheduler.store import accounts, models
 from jobctl.wiring import build
 from jobctl.workers.services import Services
 
+NON_FINAL_RUNNABLE = ("PENDING", "RUNNING")  # a job in these states still has work for the engine
 LOGLEVEL = "WARNING"  # the same on both sides: Celery's per-task INFO lines are not what is measured
 ADMIN_TOKEN = "bench-admin-token"
 
@@ -138,6 +139,17 @@ class JobctlSide:
                 )
                 or 0
             )
+
+    def wait_quiet(self, timeout: float = 300) -> None:
+        """Return once no job of any project is PENDING or RUNNING: what an earlier measurement left to run is
+        done, and does not compete with the next one for the two cores."""
+
+        def quiet() -> bool:
+            with self.svc.db.read() as s:
+                busy = select(func.count()).select_from(models.Job).where(models.Job.status.in_(NON_FINAL_RUNNABLE))
+                return (s.scalar(busy) or 0) == 0
+
+        wait_for(quiet, timeout, "the jobs of the previous measurement to finish", interval=0.1)
 
     def status(self, job_id: str) -> str:
         with self.svc.db.read() as s:

@@ -3,10 +3,13 @@ tiny scale: they finish, count what they submitted, and report failures instead 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from jobctl.bench import http_path, user_path
 from jobctl.bench.sides import ADMIN_TOKEN, JobctlSide
+from jobctl.states import Action
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -55,3 +58,16 @@ def test_user_path_rounds_rotate_the_order_and_pair_the_rates() -> None:
     assert order == ["a", "b", "a", "b", "b", "a"]  # warm-up, then a first, then b first
     assert got.rates == {"a": [2.0, 2.0], "b": [1.0, 1.0]}
     assert got.ratio("a", "b") == 2.0
+
+
+def test_waiting_for_quiet_waits_for_every_runnable_job(side: JobctlSide) -> None:
+    project = side.project()
+    job_id = side.submit(project, "sleep", {"steps": 2, "seconds": 0.3})
+    began = time.monotonic()
+    side.wait_quiet(timeout=30)
+    assert side.status(job_id) == "FINISHED" and time.monotonic() - began >= 0.3
+    held = side.submit(project, "bench_hold")  # never finishes by itself: the wait gives up, and says on what
+    with pytest.raises(TimeoutError, match="previous measurement"):
+        side.wait_quiet(timeout=0.5)
+    side.svc.ops.operate(held, Action.DISCARD, "test")
+    side.wait_quiet(timeout=30)
