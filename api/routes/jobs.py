@@ -236,7 +236,7 @@ def _project_ids(s: Session, caller: Caller, names: list[str] | None) -> list[in
         wanted = sorted(set(names))
         for name in wanted:
             caller.require_visible(name)
-        found = {p.name: p.id for p in accounts.list_projects(s, wanted)}
+        found = accounts.project_ids(s, wanted)
         for name in wanted:
             if name not in found:
                 raise NotFound(f"project {name!r} not found")
@@ -244,7 +244,7 @@ def _project_ids(s: Session, caller: Caller, names: list[str] | None) -> list[in
     visible = caller.visible_projects()
     if visible is None:
         return None
-    return [p.id for p in accounts.list_projects(s, visible)]
+    return list(accounts.project_ids(s, visible).values())
 
 
 # ------------------------------------------------------------------------------------------------ batch

@@ -56,6 +56,17 @@ def list_projects(session: Session, names: Iterable[str] | None = None) -> list[
     return [_project(r) for r in session.scalars(query)]
 
 
+def project_ids(session: Session, names: Iterable[str]) -> dict[str, int]:
+    """The id of each named project that exists, by name (one Core statement: the list API asks on every page)."""
+    rows = session.connection().execute(_PROJECT_IDS, {"names": list(names)})
+    return {name: project_id for name, project_id in rows}
+
+
+_PROJECT_IDS = select(models.Project.name, models.Project.id).where(
+    models.Project.name.in_(bindparam("names", expanding=True))
+)
+
+
 def _project(row: models.Project) -> ProjectRecord:
     return ProjectRecord(id=row.id, name=row.name, max_running=row.max_running, created_at=row.created_at)
 

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from jobctl.scheduler.records import JobRecord
+from jobctl.scheduler.store import accounts, models
 from jobctl.scheduler.store import jobs as jobs_store
-from jobctl.scheduler.store import models
 from jobctl.workers.services import Services
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -82,3 +82,10 @@ def test_jobs_load_in_the_order_asked_and_missing_ones_are_skipped(
         assert jobs_store.load_jobs(s, []) == []
     assert [job.id for job in loaded] == [ids[2], ids[0], ids[1]]
     assert [_at_now(job) for job in loaded] == [_at_now(_orm(services, i)) for i in (ids[2], ids[0], ids[1])]
+
+
+def test_project_ids_name_the_projects_that_exist(services: Services, project: str) -> None:
+    with services.db.read() as s:
+        made = accounts.get_project(s, project)
+        assert accounts.project_ids(s, [project, "no-such-project"]) == {project: made.id}
+        assert accounts.project_ids(s, []) == {}
