@@ -153,7 +153,7 @@ def submit_jobs(
         raise Forbidden(f"you need the operator role to submit to {where}; none was submitted")
     jobs = services.ops.submit_many(submissions, caller.name, refused)
     flower = services.settings.flower_base_url
-    return JobList(items=[Job.from_record(job, flower) for job in jobs])
+    return JobList(items=Job.from_records(jobs, flower))
 
 
 # ------------------------------------------------------------------------------------------------- list

@@ -209,3 +209,17 @@ def rows_of(services: Services, job_id: str) -> dict[str, list[dict[str, Any]]]:
                 (models.EVENTS, models.EVENTS.c.job_id, [models.EVENTS.c.id]),
             )
         }
+
+
+def test_the_answer_is_each_job_as_it_reads_back(client: TestClient, project: str, services: Services) -> None:
+    """Jobs of the same steps share one JSON of them in the answer (`Job.from_records`): it is still each job's."""
+    jobs = [{"project": project, "type": "sleep", "params": {"steps": 1 + i % 2}} for i in range(6)]
+    answer = client.post("/api/v1/jobs/bulk", json={"jobs": jobs})
+    assert answer.status_code == 201, answer.text
+    for item in answer.json()["items"]:
+        read = client.get(f"/api/v1/jobs/{item['id']}").json()
+        for job in (item, read):  # times spent waiting grow from the submission on
+            job["waiting_s"] = 0
+            for step in job["steps"]:
+                step["waiting_s"] = 0
+        assert item == read
