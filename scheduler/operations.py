@@ -32,6 +32,7 @@ from jobctl.scheduler.targets import TargetKinds, mismatch
 from jobctl.states import OPERATIONS, Action, JobStatus
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
     from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
@@ -147,42 +148,56 @@ class Operations:
         (their places in `submissions` are None) - `InvalidItems` names each refused one by its index and
         nothing is written. Each distinct project and target is read once. After the commit, the jobs are
         announced and the schedulers woken in one round trip."""
-        problems = list(refused)
-        with self.db.write() as s:
-            projects: dict[str, ProjectRecord] = {}
-            versions: dict[tuple[int, str, str], str | None] = {}
-            planned: list[tuple[Submission, ProjectRecord, tuple[str, str, str] | None]] = []
-            for index, sub in enumerate(submissions):
-                if sub is None:
-                    continue
-                try:
-                    planned.append(self._check(s, sub, projects, versions))
-                except (Invalid, NotFound) as exc:
-                    problems.append((index, exc))
-            if problems:
-                problems.sort(key=lambda p: p[0])
-                listed = "; ".join(f"jobs[{i}]: {exc.message}" for i, exc in problems[:20])
-                if len(problems) > 20:  # `items` names every one; the message stays readable
-                    listed += f"; and {len(problems) - 20} more"
-                raise InvalidItems(
-                    f"{len(problems)} of {len(submissions)} jobs refused, none submitted: {listed}", problems
-                )
-            new = [
-                submission.NewJob(
-                    project_id=proj.id,
-                    project=proj.name,
-                    job_type=sub.job_type,
-                    steps=sub.steps,
-                    params=sub.params,
-                    priority=sub.priority,
-                    target=pinned,
-                    exclusive=sub.exclusive and pinned is not None,
-                )
-                for sub, proj, pinned in planned
-            ]
-            created = submission.insert_jobs(s, new, submitter)
+
+        def create(conn: Connection) -> list[JobRecord]:
+            with Database.session_on(conn) as s:
+                return self._create(s, submissions, submitter, refused)
+
+        created = self.db.transact(create)
         self.effects.submitted(created)
         return created
+
+    def _create(
+        self,
+        s: Session,
+        submissions: Sequence[Submission | None],
+        submitter: str,
+        refused: Sequence[tuple[int, JobctlError]],
+    ) -> list[JobRecord]:
+        """`submit_many`'s transaction: check every submission, then write them all (or raise `InvalidItems`)."""
+        problems = list(refused)
+        projects: dict[str, ProjectRecord] = {}
+        versions: dict[tuple[int, str, str], str | None] = {}
+        planned: list[tuple[Submission, ProjectRecord, tuple[str, str, str] | None]] = []
+        for index, sub in enumerate(submissions):
+            if sub is None:
+                continue
+            try:
+                planned.append(self._check(s, sub, projects, versions))
+            except (Invalid, NotFound) as exc:
+                problems.append((index, exc))
+        if problems:
+            problems.sort(key=lambda p: p[0])
+            listed = "; ".join(f"jobs[{i}]: {exc.message}" for i, exc in problems[:20])
+            if len(problems) > 20:  # `items` names every one; the message stays readable
+                listed += f"; and {len(problems) - 20} more"
+            raise InvalidItems(
+                f"{len(problems)} of {len(submissions)} jobs refused, none submitted: {listed}", problems
+            )
+        new = [
+            submission.NewJob(
+                project_id=proj.id,
+                project=proj.name,
+                job_type=sub.job_type,
+                steps=sub.steps,
+                params=sub.params,
+                priority=sub.priority,
+                target=pinned,
+                exclusive=sub.exclusive and pinned is not None,
+            )
+            for sub, proj, pinned in planned
+        ]
+        return submission.insert_jobs(s, new, submitter)
 
     def _check(
         self,

@@ -65,6 +65,25 @@ class Database:
         with self._queued(), self._write_hot.begin() as conn:
             yield conn
 
+    def transact(self, work: Callable[[Connection], T]) -> T:
+        """`work(conn)` in a `write_core` transaction, committed on success. Its connection is not pinged first:
+        if it turns out to be lost before the commit is sent (nothing can have been written), `work` runs once
+        more on a new one. A connection lost at the commit itself is raised: the commit may have landed."""
+        for tried in (1, 2):
+            lost_in_work = False
+            try:
+                with self.write_core() as conn:
+                    try:
+                        result = work(conn)
+                    except DBAPIError as exc:
+                        lost_in_work = exc.connection_invalidated
+                        raise
+                return result
+            except DBAPIError:
+                if not lost_in_work or tried == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     @contextmanager
     def autocommit_core(self) -> Iterator[Connection]:
         """PostgreSQL: a Core connection of the hot path's pool outside any transaction, where each statement

@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from jobctl.scheduler.store import accounts, models
+from jobctl.scheduler.store.db import Database
 from jobctl.scheduler.store.prepared import Prepared
 from jobctl.workers.services import Services
 
@@ -107,3 +108,41 @@ def test_a_user_and_their_roles_are_read_in_one_statement(services: Services) ->
     alone = services.db.query(lambda conn: accounts.user_by_token_hash(conn, f"hash-l-{stamp}"))
     assert alone is not None and (alone.id, alone.admin, alone.roles) == (lonely, True, {})
     assert services.db.query(lambda conn: accounts.user_by_token_hash(conn, "no such hash")) is None
+
+
+def _kill(services: Services, pid: int) -> None:
+    with services.db.engine.connect() as admin:
+        assert admin.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}).scalar()
+
+
+def test_a_write_runs_again_once_when_its_connection_was_lost_before_the_commit(services: Services) -> None:
+    if not services.settings.database_url.startswith("postgresql"):
+        pytest.skip("a server-side disconnect needs PostgreSQL")
+    services.db._hot.dispose()  # so that the one connection opened next is the one the write gets again
+    _kill(services, services.db.transact(lambda conn: conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()))
+    name = f"prep-transact-{datetime.now(UTC).timestamp()}"
+    calls = []
+
+    def work(conn: Connection) -> str:
+        calls.append(conn)
+        with Database.session_on(conn) as s:
+            return accounts.create_project(s, name, None).name
+
+    assert services.db.transact(work) == name
+    assert len(calls) == 2
+    with services.db.read() as s:
+        assert len(accounts.list_projects(s, [name])) == 1
+
+
+def test_a_write_whose_commit_was_lost_is_not_run_again(services: Services) -> None:
+    if not services.settings.database_url.startswith("postgresql"):
+        pytest.skip("a server-side disconnect needs PostgreSQL")
+    calls = []
+
+    def work(conn: Connection) -> None:
+        calls.append(conn)
+        _kill(services, int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() or 0))
+
+    with pytest.raises(DBAPIError) as raised:
+        services.db.transact(work)
+    assert raised.value.connection_invalidated and len(calls) == 1
