@@ -102,15 +102,23 @@ persistence of the Redis server it runs against).
   and a result write, nothing is committed.
 - **Submission latency.** A bare FastAPI `POST` with a pydantic body answers in 1.4-1.9 ms over HTTP on this
   machine (uvicorn with httptools on uvloop, httpx client), so the 2 ms target leaves about 0.3 ms for the
-  authentication, the durable write and its notification. Measured in-process: the token's account read about
-  0.8 ms, the submission's write transaction (job, 5 steps, its event) and the Redis notification 1.0-1.6 ms.
-  Remembering callers for a second and skipping the project read did not show a gain in a paired run
-  (docs/benchmark-checks.md) and were taken back. From 16 clients one API process is saturated: the p50 is
-  the queue in front of it (16 requests of one process's latency each).
-- **Bulk submission.** A request of 1,000 jobs spends, in-process: 10 ms validating the body, about 230 ms in
-  `submit_many` (the SQLite inserts of 1,000 jobs, 5,000 steps and 1,000 events in one transaction, 160 ms;
-  1,000 job announcements to Redis) and about 120 ms building the 1.5 MB answer (every job with its steps,
-  as the contract asks). 10 requests in 1 s would need each under 100 ms.
+  authentication, the durable write and its notification. The caller and their roles are one statement
+  outside a transaction (`Database.query`: in-process 19 µs on SQLite, 158 µs on PostgreSQL, from 349 µs and
+  1,320 µs as two ORM queries in a pinged read transaction); the project is read once, inside the write, and
+  the write is not pinged first (`Database.transact`). With only the API running, a `POST` now takes 2.2 ms
+  p50 on SQLite and 3.1 ms on PostgreSQL, from 2.9 and 5.3 (paired runs, docs/benchmark-checks.md). On
+  PostgreSQL what remains is four round trips (BEGIN, the project, the one-statement insert, COMMIT) of about
+  0.09 ms and the commit's WAL flush, about 0.25 ms: jobctl keeps `synchronous_commit` on, as an acknowledged
+  job must survive a crash. In this row the scheduler and the workers run the submitted jobs on the same two
+  cores. Sending the notifications without waiting for Redis's replies gained 1-3 % and was not kept. From
+  16 clients one API process is saturated: the p50 is the queue in front of it.
+- **Bulk submission.** With only the API running, a request of 1,000 jobs takes about 100 ms on SQLite and
+  120 ms on PostgreSQL: the inserts of 1,000 jobs, 5,000 steps and 1,000 events (46 ms and 72 ms in-process,
+  most of it the five indexes of `jobs` that the list and the dispatch read), 1,000 job announcements to
+  Redis, and the 1.1 MB answer (every job with its steps, as the contract asks), whose JSON is built once for
+  the step records the new jobs share. Start-up's objects are frozen out of the garbage collector (a full
+  collection every other request cost 50-60 ms). The row starts once the jobs of the rows before it have
+  finished; the workers start on the first jobs while the next requests arrive.
 - **Live updates.** One Redis subscription per API process (`api/hub.py`) parses and renders each change once
   and queues it for every stream that may see it; with one subscription per stream (before), 500 streams
   reached p99 0.82 s, now about 60 ms in a development run. A stream that falls 1,000 changes behind, or whose
@@ -118,13 +126,16 @@ persistence of the Redis server it runs against).
   resyncs. The streams are read by one asyncio loop in the benchmark's process, on the same two cores.
 - **The API under load.** 32 clients in a closed loop: each sends its next request when the last is answered,
   so the p50 is about 32 requests' worth of the process's time per request. The bare FastAPI app shows what
-  uvicorn, FastAPI and the clients cost on their own here (its p99 is itself near 50 ms). A jobctl read spends
-  its time in the token's account read, the caller's projects, the query (a count and a page, or the job and
-  its steps) and the response model, on threads (py-spy: 10 % authentication, 12 % loading jobs, about 20 %
-  in the database driver). Limiting those threads to 6 (from anyio's 40) and keeping a connection for each
-  in the pool (SQLite opened a new one per request beyond 5) served 1.25-1.5x the requests on SQLite in
-  paired probes (docs/benchmark-checks.md); `--workers 2` uses the second core. The 50 ms p99 needs about
-  640 requests a second (32 clients / 50 ms) from a process on a core it shares with the workers: not reached.
+  uvicorn, FastAPI and the clients cost on their own here (its p99 is itself near 50 ms in a full run). A
+  jobctl read spends its time in the caller's account, the caller's projects, the query (a count and a page,
+  or the job and its steps) and the response model. The account is one statement, whole jobs are read as
+  plain rows (one job and its steps in one prepared statement; a page's jobs, then their steps) instead of ORM
+  objects, and the project ids by name in one Core statement: together 1.4x the requests on SQLite and 1.25x
+  on PostgreSQL in paired runs. Limiting the API's threads to 6 (from anyio's 40), with a pooled connection
+  for each, served 1.25-1.5x on SQLite earlier. During the load the API process uses about 85 % of a core
+  (its threads share one interpreter lock), the 32 clients about 40 %, the workers the rest; `--workers 2`
+  uses the second core. The 50 ms p99 needs about 640 requests a second from a process on cores it shares with
+  the workers and the load generator: not reached.
 - **Progress cost.** `ctx.progress` is a C call: the `append` of a one-slot deque, which the flusher thread
   reads a few times a second. When the attempt is stopped it is replaced by a function that raises
   `StepStopped`, so a loop reporting progress still stops at its next call. It was a Python method storing
