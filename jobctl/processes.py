@@ -66,7 +66,10 @@ def run_scheduler(settings: Settings) -> None:
 
 
 def run_flower(settings: Settings, port: int | None = None, address: str = "127.0.0.1") -> None:
-    """Flower on the step queue's broker, always behind basic auth."""
+    """Flower on the step queue's broker, always behind basic auth, and read-only: Flower's own controls
+    (revoke or terminate a task, apply one, shut down a worker, resize or restart its pool, change its queues or
+    limits) answer 403. They would act behind jobctl's roles, history and fencing; jobctl's operations are the
+    way to stop work (docs/contract.md §5.1)."""
     if not (settings.flower_user and settings.flower_password):
         raise SystemExit("Flower needs JOBCTL_FLOWER_USER and JOBCTL_FLOWER_PASSWORD (basic auth is required)")
     configure(settings.log_format, "flower", settings.log_level)
@@ -78,6 +81,7 @@ def run_flower(settings: Settings, port: int | None = None, address: str = "127.
             f"--port={port or settings.flower_port}",
             f"--address={address}",
             f"--basic-auth={settings.flower_user}:{settings.flower_password}",
+            "--read_only=true",
         ]
     )
 

@@ -1,4 +1,4 @@
-"""Flower against a live worker, through its HTTP API with basic auth (issue 7, acceptance 2)."""
+"""Flower against a live worker, through its HTTP API with basic auth, read-only (its controls answer 403)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,29 @@ def test_flower_shows_step_tasks_and_stopped_attempts(dedicated: Callable[..., S
     long = live.submit(project, params={"steps": 1, "seconds": 60})
     running = live.wait_step_running(long.id, 0)
     fence = running.steps[0].fence
+    assert fence is not None and running.steps[0].worker is not None
+    worker = running.steps[0].worker
+    for control in (  # Flower's controls would act behind jobctl's roles, history and fencing: read-only
+        f"/api/task/revoke/{fence}?terminate=true&signal=SIGKILL",
+        f"/api/task/abort/{fence}",
+        "/api/task/async-apply/jobctl.cleanup",
+        "/api/task/apply/jobctl.cleanup",
+        "/api/task/send-task/jobctl.cleanup",
+        "/api/task/timeout/jobctl.step.sleep?hard=1",
+        "/api/task/rate-limit/jobctl.step.sleep?ratelimit=1",
+        f"/api/worker/shutdown/{worker}",
+        f"/api/worker/pool/restart/{worker}",
+        f"/api/worker/pool/grow/{worker}?n=1",
+        f"/api/worker/pool/shrink/{worker}?n=1",
+        f"/api/worker/pool/autoscale/{worker}?min=1&max=2",
+        f"/api/worker/queue/add-consumer/{worker}?queue=other",
+        f"/api/worker/queue/cancel-consumer/{worker}?queue={live.settings.queue}",
+    ):
+        refused = httpx.post(f"{base}{control}", auth=auth, json={}, timeout=5)
+        assert refused.status_code == 403 and "Read only" in refused.text, (control, refused.status_code, refused.text)
+    assert httpx.post(f"{base}/api/task/revoke/{fence}", timeout=5).status_code == 401  # and the login first
+    assert live.job(long.id).status.value == "RUNNING" and live.job(long.id).steps[0].fence == fence
+    assert httpx.get(f"{base}/api/workers", auth=auth, timeout=5).status_code == 200  # reading still works
     live.op(long.id, "pause")
     stopped = wait_until(
         lambda: (tasks().get(fence or "") or {}).get("state") in ("REVOKED", "FAILURE") and tasks()[fence or ""],
