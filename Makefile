@@ -13,7 +13,7 @@ help:
 	@echo "make run     run jobctl (API, scheduler, worker, Flower; Redis if needed) in the foreground"
 	@echo "make test    lint, type check and run the tests"
 	@echo "make chaos   the fault-injection suite at full scale; writes docs/reliability.md"
-	@echo "make bench   jobctl against raw Celery, full mode (about 15 min); writes docs/benchmarks.md"
+	@echo "make bench   jobctl against raw Celery, full mode (10-15 min); writes docs/benchmarks.md"
 	@echo "make lint    ruff check, ruff format --check, mypy and the import contracts (lint-imports)"
 	@echo "make format  apply ruff's fixes and formatting"
 
