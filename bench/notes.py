@@ -126,7 +126,7 @@ persistence of the Redis server it runs against).
   resyncs. The streams are read by one asyncio loop in the benchmark's process, on the same two cores.
 - **The API under load.** 32 clients in a closed loop: each sends its next request when the last is answered,
   so the p50 is about 32 requests' worth of the process's time per request. The bare FastAPI app shows what
-  uvicorn, FastAPI and the clients cost on their own here (its p99 is itself near 50 ms in a full run). A
+  uvicorn, FastAPI and the clients cost on their own here (its p99: 24-30 ms in the 2026-12-04 full run). A
   jobctl read spends its time in the caller's account, the caller's projects, the query (a count and a page,
   or the job and its steps) and the response model. The account is one statement, whole jobs are read as
   plain rows (one job and its steps in one prepared statement; a page's jobs, then their steps) instead of ORM
