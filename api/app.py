@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from jobctl.api import errors
 from jobctl.api.auth import hash_token
 from jobctl.api.guard import RequestGuard
+from jobctl.api.headers import SecurityHeaders
 from jobctl.api.routes import events, health, jobs, me, metrics, projects, targets, types, ui, users
 from jobctl.scheduler.errors import Conflict
 from jobctl.scheduler.services import Services
@@ -87,6 +88,7 @@ def create_app(services: Services | None = None, *, build: Callable[[Settings], 
         app.state.services = services
     errors.install(app)
     app.add_middleware(RequestGuard)  # oversized, malformed or NUL-bearing input never reaches a route
+    app.add_middleware(SecurityHeaders)  # outermost of the two: the guard's refusals carry the headers too
     app.include_router(health.router)
     app.include_router(metrics.router)
     routers = (me.router, projects.router, targets.router, jobs.router, types.router, events.router, users.router)

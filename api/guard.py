@@ -6,7 +6,11 @@ An ASGI middleware in front of the routes. It answers, in the API's error shape 
 - 400 when a JSON body is not UTF-8, not JSON, uses `NaN`/`Infinity` or numbers beyond a float's range, holds
   lone surrogates, or is nested deeper than `MAX_JSON_DEPTH`;
 - 422 when a JSON string, an object key, the URL's path or a query parameter holds a NUL character (the
-  databases cannot store or search for it: PostgreSQL refuses NUL in text).
+  databases cannot store or search for it: PostgreSQL refuses NUL in text);
+- 400 when the query string carries a credential (`token`, `access_token`): tokens travel in the
+  `Authorization` header only, never in a URL, which access logs, proxies and browser histories keep;
+- 400 when the `Authorization` header is longer than `MAX_AUTHORIZATION` bytes (no token jobctl issues is
+  near it: a long one is refused before it is hashed and looked up).
 
 Everything else passes through unchanged; a body that was read is handed on to the route as it came.
 """
@@ -26,6 +30,8 @@ from jobctl.api.errors import error_response
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 32
+MAX_AUTHORIZATION = 1024
+CREDENTIAL_PARAMS = frozenset({"token", "access_token"})
 
 _NUL = "\x00"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -66,6 +72,7 @@ class RequestGuard:
         headers = Headers(scope=scope)
         try:
             check_url(scope)
+            check_authorization(headers)
             check_length(headers, self.max_body)
             body = await self._read(receive)
             if body is None:  # the client went away while sending
@@ -131,6 +138,18 @@ def check_url(scope: Scope) -> None:
     for name, value in parse_qsl(query, keep_blank_values=True):
         if _NUL in name or _NUL in value:
             raise invalid(f"query parameter {_shown(name)!r} must not contain NUL characters")
+        if name.lower() in CREDENTIAL_PARAMS:
+            raise bad_request(
+                f"query parameter {name!r}: send the token in the header 'Authorization: Bearer <token>', never in "
+                "the URL (URLs are logged)"
+            )
+
+
+def check_authorization(headers: Headers) -> None:
+    """`Refusal` (400) if the `Authorization` header is longer than `MAX_AUTHORIZATION` bytes."""
+    value = headers.get("authorization")
+    if value is not None and len(value) > MAX_AUTHORIZATION:
+        raise bad_request(f"the Authorization header is longer than {MAX_AUTHORIZATION} bytes")
 
 
 def is_json(content_type: str | None) -> bool:

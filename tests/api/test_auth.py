@@ -203,3 +203,24 @@ def test_app_without_services_builds_them_from_the_environment(
             assert me.status_code == 200 and me.json()["name"] == "admin"
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("name", ["token", "access_token", "Token"])
+def test_a_token_in_the_query_string_is_refused_and_not_echoed(
+    anonymous: TestClient, client: TestClient, name: str
+) -> None:
+    for caller in (anonymous, client):  # with or without a token in the header as well
+        answer = caller.get("/api/v1/jobs", params={name: "test-admin-token", "page_size": 1})
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "bad_request" and "Authorization: Bearer" in error["message"]
+        assert "test-admin-token" not in answer.text
+
+
+def test_an_over_long_authorization_header_is_refused_before_any_lookup(anonymous: TestClient) -> None:
+    from jobctl.api.guard import MAX_AUTHORIZATION
+
+    just = "Bearer " + "x" * (MAX_AUTHORIZATION - len("Bearer "))
+    assert anonymous.get("/api/v1/me", headers={"Authorization": just}).status_code == 401  # looked up: unknown
+    over = anonymous.get("/api/v1/me", headers={"Authorization": just + "x"})
+    assert over.status_code == 400 and "longer than" in over.json()["error"]["message"], over.text

@@ -69,7 +69,8 @@ def browser() -> Iterator[Any]:
 def open_tab(browser: Any) -> Iterator[Callable[..., Tab]]:
     """A factory of fresh browser tabs, each in its own context (so its own sessionStorage).
 
-    After the test, any JavaScript error a tab raised fails it.
+    After the test, any JavaScript error a tab raised fails it, and so does anything the page's Content Security
+    Policy refused (the browser reports it on the console): the monitor must work under the policy.
     """
     from playwright.sync_api import expect
 
@@ -85,6 +86,7 @@ def open_tab(browser: Any) -> Iterator[Callable[..., Tab]]:
         tab = Tab(page, base_url)
         page.on("request", lambda request: tab.requests.append(request.url))
         page.on("pageerror", lambda error: tab.errors.append(str(error)))
+        page.on("console", lambda message: _csp_violation(tab, message))
         tabs.append(tab)
         return tab
 
@@ -93,6 +95,11 @@ def open_tab(browser: Any) -> Iterator[Callable[..., Tab]]:
         context.close()
     for tab in tabs:
         assert not tab.errors, f"JavaScript errors on the page: {tab.errors}"
+
+
+def _csp_violation(tab: Tab, message: Any) -> None:
+    if message.type == "error" and "Content Security Policy" in message.text:
+        tab.errors.append(message.text)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -52,6 +53,21 @@ def test_the_page_its_assets_and_its_config_are_served_without_a_token(system: S
     assert config["flower_url"] == f"http://127.0.0.1:{system.settings.flower_port}"
     assert config["statuses"] == [s.value for s in JobStatus] and config["sorts"] == list(SORTS)
     assert config["operations"] == [op.value for op in OPERATIONS]  # the page lists none of them itself
+
+
+def test_another_site_cannot_frame_the_monitor(browser: Any, api_url: str) -> None:
+    """A page of another origin that frames the sign-in form (to make a user type a token into it, or click an
+    operation through it) gets nothing: the monitor's policy allows no ancestor (`frame-ancestors 'none'`)."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        with page.expect_console_message(lambda message: "frame-ancestors" in message.text) as refused:
+            page.set_content(f'<iframe id="monitor" src="{api_url}/" width="900" height="600"></iframe>')
+        assert "frame-ancestors 'none'" in refused.value.text and api_url in refused.value.text
+        framed = [frame for frame in page.frames if frame is not page.main_frame]
+        assert framed and all(frame.query_selector('[data-testid="token-input"]') is None for frame in framed)
+    finally:
+        context.close()
 
 
 def test_sign_in_keeps_the_token_in_this_tab_only_and_sign_out_forgets_it(
