@@ -11,7 +11,18 @@ from datetime import UTC, datetime
 from enum import EnumType, StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    Strict,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
 
 from jobctl.scheduler.batch import MAX_BATCH, BatchItem
 from jobctl.scheduler.records import EventRecord, JobRecord, ProjectRecord, StepRecord, TargetRecord, UserRecord
@@ -31,6 +42,18 @@ def _utc(value: datetime) -> datetime:
 
 
 UTCTime = Annotated[datetime, AfterValidator(_utc)]
+
+
+def _whole(value: Any) -> Any:
+    """A JSON number with no fraction as the integer it is (`3.0` is 3: JSON has one number type, and JSON
+    Schema's `integer` accepts it); anything else as it came, for the strict check after."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# Integers in request bodies: a JSON number without a fraction, never a string ("3"), a boolean or 3.5. (The
+# bounds come before the conversion, so that the OpenAPI document states them as `minimum` and `maximum`.)
+Priority = Annotated[int, Strict(), Field(ge=0, le=4), BeforeValidator(_whole)]
+MaxRunning = Annotated[int, Strict(), Field(ge=1, le=100_000), BeforeValidator(_whole)]
 
 
 class Request(BaseModel):
@@ -83,7 +106,7 @@ class RoleName(StrEnum):
 
 class UserCreate(Request):
     name: str = Field(pattern=USER_NAME, max_length=64, description="letters, digits, _ . @ and -")
-    admin: bool = Field(False, description="an admin sees and operates every project")
+    admin: StrictBool = Field(False, description="an admin sees and operates every project")
     roles: dict[ProjectKey, RoleName] = Field(
         default_factory=dict, max_length=1000, description="project -> role; every project must exist"
     )
@@ -115,7 +138,7 @@ class RolesUpdate(RootModel[dict[ProjectKey, RoleName | None]]):
 
 class ProjectCreate(Request):
     name: str = Field(pattern=PROJECT_NAME, max_length=64, description="lower-case letters, digits, _ and -")
-    max_running: int | None = Field(None, ge=1, le=100_000, description="RUNNING jobs allowed at once (unset: default)")
+    max_running: MaxRunning | None = Field(None, description="RUNNING jobs allowed at once (unset: default)")
 
 
 class Project(BaseModel):
@@ -177,7 +200,7 @@ class JobSubmit(Request):
     type: str = Field(min_length=1, max_length=64, examples=["sleep", "file_digest"])
     target: TargetIn | None = None
     params: dict[str, Any] | None = Field(None, description="validated by the job type")
-    priority: int = Field(3, ge=0, le=4, strict=True, description="0 highest ... 4 lowest")
+    priority: Priority = Field(3, description="0 highest ... 4 lowest")
 
 
 class JobBulk(Request):
@@ -370,7 +393,7 @@ class JobBatch(Request):
     action: BatchAction
     ids: list[JobIdItem] | None = Field(None, min_length=1, max_length=MAX_BATCH)
     filter: JobFilter | None = None
-    atomic: bool = Field(False, description="true: change nothing unless every job allows the action (else 409)")
+    atomic: StrictBool = Field(False, description="true: change nothing unless every job allows the action (else 409)")
 
     @model_validator(mode="after")
     def _one_selection(self) -> JobBatch:

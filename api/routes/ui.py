@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -28,7 +28,7 @@ class UIConfig(BaseModel):
     """What the page needs before it signs in. The lists come from their one definition (`jobctl.states`, the
     store's sort keys), so the page holds none of its own (docs/contract.md §7)."""
 
-    flower_url: str = Field(description="Flower's base URL, on the host the page was loaded from")
+    flower_url: str = Field(description="Flower's base URL as users reach it (`JOBCTL_FLOWER_URL`)")
     statuses: list[JobStatus] = Field(description="every job and step state, in the order the page shows them")
     operations: list[str] = Field(description="the user operations, in the order the page offers them")
     irreversible: list[str] = Field(
@@ -50,14 +50,11 @@ def index() -> FileResponse:
 
 
 @router.get("/ui/config.json", response_model=UIConfig, summary="What the web monitor needs to know (no secrets)")
-def ui_config(request: Request, services: Services = Depends(get_services)) -> UIConfig:
-    """Flower's base URL (the host the browser reached the API on, with `JOBCTL_FLOWER_PORT`: Flower speaks HTTP),
-    and the states, operations and sort keys the page shows."""
-    host = request.url.hostname or "127.0.0.1"
-    if ":" in host:  # an IPv6 literal
-        host = f"[{host}]"
+def ui_config(services: Services = Depends(get_services)) -> UIConfig:
+    """Flower's base URL (`JOBCTL_FLOWER_URL`, the one the job JSON links to; never taken from the request, whose
+    `Host` header the client chooses), and the states, operations and sort keys the page shows."""
     return UIConfig(
-        flower_url=f"http://{host}:{services.settings.flower_port}",
+        flower_url=services.settings.flower_base_url,
         statuses=list(JobStatus),
         operations=[op.value for op in OPERATIONS],
         irreversible=[op.value for op in OPERATIONS if _irreversible(op)],

@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from jobctl.scheduler.store.jobs import SORTS
 from jobctl.states import OPERATIONS, Action, JobStatus
+from jobctl.workers.services import Services
 
 
 def test_the_config_lists_the_states_operations_and_sort_keys_from_their_one_definition(
@@ -25,3 +26,12 @@ def test_the_config_lists_the_states_operations_and_sort_keys_from_their_one_def
 def test_the_openapi_document_describes_the_config(anonymous: TestClient) -> None:
     schema = anonymous.get("/openapi.json").json()["components"]["schemas"]["UIConfig"]
     assert set(schema["required"]) == {"flower_url", "statuses", "operations", "irreversible", "sorts"}
+
+
+def test_flowers_address_is_the_configured_one_whatever_host_the_request_names(
+    anonymous: TestClient, services: Services
+) -> None:
+    for host in ("evil.example", "127.0.0.1:1", "[::1]:8000"):
+        config = anonymous.get("/ui/config.json", headers={"Host": host}).json()
+        assert config["flower_url"] == services.settings.flower_base_url, host
+        assert "evil" not in config["flower_url"]
