@@ -145,6 +145,24 @@ def test_unknown_route_and_method_use_the_error_format(client: TestClient) -> No
     assert wrong.json()["error"]["code"] == "method_not_allowed"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/api/v1/jobs/some-job", "GET, DELETE"),  # two routes share the path
+        ("PATCH", "/api/v1/jobs", "GET, POST"),
+        ("GET", "/api/v1/projects/p/targets/record/t", "PUT, DELETE"),
+        ("GET", "/api/v1/jobs/some-job/pause", "POST"),
+        ("POST", "/healthz", "GET"),
+    ],
+)
+def test_a_wrong_method_is_told_every_method_the_path_takes(
+    client: TestClient, method: str, path: str, allow: str
+) -> None:
+    wrong = client.request(method, path)
+    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed", wrong.text
+    assert wrong.headers["allow"] == allow
+
+
 def test_malformed_json_is_400(client: TestClient) -> None:
     response = client.post("/api/v1/projects", content=b'{"name": ', headers={"Content-Type": "application/json"})
     assert response.status_code == 400
