@@ -165,9 +165,15 @@ def list_jobs(
     status_: list[JobStatus] | None = Query(None, alias="status", description="repeatable"),
     type: str | None = Query(None, max_length=64, description="the job type"),
     q: str | None = Query(None, min_length=1, max_length=512, description="job-id prefix or target-name substring"),
-    period: Period | None = Query(None, description="created within this period (default: all)"),
-    since: datetime | None = Query(None, description="created at or after (ISO-8601; naive means UTC)"),
-    until: datetime | None = Query(None, description="created before (ISO-8601; naive means UTC)"),
+    period: Period | None = Query(
+        None, description="created within this period (default: all); other than `all`, not with since/until (422)"
+    ),
+    since: datetime | None = Query(
+        None, description="created at or after (ISO-8601; naive means UTC); not after until, not with period (422)"
+    ),
+    until: datetime | None = Query(
+        None, description="created before (ISO-8601; naive means UTC); not with period (422)"
+    ),
     sort: JobSort = Query(JobSort.CREATED_AT_DESC),
     page: int = Query(1, ge=1, le=1_000_000),
     page_size: int = Query(50, ge=1, le=200),
