@@ -328,7 +328,7 @@ def test_step_log_is_text(client: TestClient, project: str) -> None:
 
 def test_the_openapi_document_states_the_rules_the_list_and_batch_enforce(anonymous: TestClient) -> None:
     document = anonymous.get("/openapi.json").json()
-    described = {p["name"]: p["description"] for p in document["paths"]["/api/v1/jobs"]["get"]["parameters"]}
+    described = {p["name"]: p.get("description", "") for p in document["paths"]["/api/v1/jobs"]["get"]["parameters"]}
     assert "not with since/until" in described["period"] and "not with period" in described["since"]
     assert "not after until" in described["since"] and "not with period" in described["until"]
     assert "exactly one of the two" in document["components"]["schemas"]["JobBatch"]["description"]
