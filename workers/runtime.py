@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -221,6 +222,7 @@ class Attempt:
             ended = time.monotonic()
             log.warning("step %s of job %s failed: %r", self.start.step_index, self.start.job_id, exc)
             error = exc.describe() if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
+            error = relative_to_file_root(error, self.svc.settings.file_root)
             self.ctx.log(f"failed: {error}")
             return self.failure(error)
         finally:
@@ -339,6 +341,14 @@ class Attempt:
         if on_main and was and self.ctx.stopped:
             self.interruptible = False
             raise StepStopped()
+
+
+def relative_to_file_root(text: str, file_root: Path) -> str:
+    """`text` with every path under the file root written relative to it, as target names are: a step's error is
+    shown to every viewer of its project, who needs the file's name, not where the server keeps its files."""
+    for root in {str(file_root.resolve()), str(file_root.absolute())}:
+        text = text.replace(root + os.sep, "")
+    return text
 
 
 def retry_disconnects(what: str, transaction: Callable[[], T], tries: int = 5) -> T:

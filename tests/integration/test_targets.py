@@ -131,3 +131,22 @@ def test_changing_a_record_target_discards_jobs_pinned_to_the_old_version(system
     api.put(f"/api/v1/projects/{project}/targets/record/{record}", json={"attributes": {"v": 2}})
     gone = system.wait_status(job.id, "DISCARDED", timeout=1.0)
     assert gone.discard_reason and "changed" in gone.discard_reason
+
+
+def test_a_step_error_names_the_file_relative_to_the_file_root(system: System, project: str, file_root: Path) -> None:
+    """A step's error is shown to every viewer of the project: it names the target, never the server's paths."""
+    name = f"dir-{uuid.uuid4().hex}"
+    (file_root / name).mkdir()
+    job = system.submit(project, "file_digest", target=("file", name))
+    failed = system.wait_status(job.id, "ERROR", timeout=30)
+    error = failed.steps[1].error or ""
+    assert "IsADirectoryError" in error and f"'{name}'" in error, error
+    assert str(file_root.resolve()) not in error and str(file_root.absolute()) not in error
+
+
+def test_paths_under_the_file_root_are_written_relative_to_it(tmp_path: Path) -> None:
+    from jobctl.workers.runtime import relative_to_file_root
+
+    root = tmp_path / "data"
+    text = f"cannot open '{root.resolve()}/a/b.txt' (nor {root.absolute()}/c); '/etc/passwd' stays"
+    assert relative_to_file_root(text, root) == "cannot open 'a/b.txt' (nor c); '/etc/passwd' stays"
