@@ -107,8 +107,12 @@ class JobctlCollector(Collector):
         self.queue = queue
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._histograms()
-        yield from self._counters()
+        """Everything for every project (`projects` None: an admin); else only the job counts and the queue depth
+        of those projects: the histograms, counters, broker queue and workers are the whole system's, and would
+        tell a user of one project about the work of the others."""
+        if self.projects is None:
+            yield from self._histograms()
+            yield from self._counters()
         yield from self._gauges()
 
     def _histograms(self) -> Iterator[Metric]:
@@ -139,6 +143,8 @@ class JobctlCollector(Collector):
             pending += n if status == "PENDING" else 0
         yield jobs
         yield GaugeMetricFamily("jobctl_queue_depth", "PENDING jobs waiting for dispatch", value=pending)
+        if self.projects is not None:
+            return
         yield GaugeMetricFamily(
             "jobctl_broker_queue_length", "Step messages waiting in the Celery queue", value=self.redis.llen(self.queue)
         )

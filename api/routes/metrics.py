@@ -28,10 +28,10 @@ router = APIRouter(tags=["health"], responses=responses(401))
 def metrics(
     request: Request, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
 ) -> Response:
-    """Jobs by project and status (only the caller's projects unless admin), step duration and waiting
-    histograms, dispatch and stop latency, the queue depth and the live workers, in the Prometheus text
-    format, and for an admin this API process's event streams. Scrape it with a bearer token (Prometheus
-    `authorization` in the scrape config)."""
+    """For an admin: jobs by project and status, step duration and waiting histograms, dispatch and stop latency,
+    transitions, the queue depth, the broker's queue, the live workers and this API process's event streams. For
+    anyone else: the jobs by status and the queue depth of their own projects only (the rest is the whole
+    system's). In the Prometheus text format; scrape it with a bearer token (Prometheus `authorization`)."""
     registry = CollectorRegistry(auto_describe=False)
     visible = None if caller.admin else set(caller.roles)
     registry.register(JobctlCollector(services.db, services.redis, services.settings.queue, visible))
