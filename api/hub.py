@@ -84,6 +84,7 @@ class EventHub:
         self._subscribers: set[Subscriber] = set()
         self.disconnected: Counter[str] = Counter()  # streams the server ended, by reason ("slow", "redis", ...)
         self._reader: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] = self.loop.create_future()  # the reader's subscription is confirmed
         self._lock = asyncio.Lock()
 
     @property
@@ -94,9 +95,11 @@ class EventHub:
         """Register a stream; once this returns, every later change reaches it (see the module's promises)."""
         async with self._lock:
             if self._reader is None or self._reader.done():
-                ready: asyncio.Future[None] = self.loop.create_future()
-                self._reader = asyncio.create_task(self._read(ready), name="jobctl-event-hub")
-                await ready
+                self._ready = self.loop.create_future()
+                self._reader = asyncio.create_task(self._read(self._ready), name="jobctl-event-hub")
+            # Shielded: a stream that goes away while it waits leaves the subscription to complete for the others
+            # (who must not return before it is confirmed either).
+            await asyncio.shield(self._ready)
             subscriber = Subscriber(shown, self.backlog)
             self._subscribers.add(subscriber)
             return subscriber

@@ -4,11 +4,17 @@ gets a keepalive turn. (The hub itself, on a live Redis: tests/integration/test_
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from jobctl.api.hub import Subscriber
+import redis.asyncio as aioredis
+
+from jobctl.api.hub import EventHub, Subscriber
+from jobctl.scheduler import keys
+from jobctl.scheduler.settings import Settings
 
 T = TypeVar("T")
 
@@ -52,3 +58,31 @@ def test_ending_wakes_a_waiting_stream() -> None:
         return await asyncio.wait_for(waiting, 1)
 
     assert run(scenario()) is None
+
+
+def test_a_stream_gone_while_the_hub_subscribes_leaves_the_hub_working(settings: Settings) -> None:
+    """The first stream starts the hub's reader and waits for its subscription; if that stream's request is
+    cancelled meanwhile, the reader still subscribes and serves the next stream (it used to die on the
+    abandoned wait, with an exception nobody retrieved)."""
+
+    async def scenario() -> tuple[bool, str | None]:
+        hub = EventHub(settings.redis_url)
+        first = asyncio.create_task(hub.subscribe(lambda project: True))
+        await asyncio.sleep(0)  # the reader is started, its subscription not yet confirmed
+        reader = hub._reader
+        first.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await first
+        second = await asyncio.wait_for(hub.subscribe(lambda project: True), 5)
+        reader_alive = reader is not None and hub._reader is reader and not reader.done()  # the same one, alive
+        client = aioredis.Redis.from_url(settings.redis_url)
+        try:
+            await client.publish(keys.EVENTS, json.dumps({"id": "j", "project": "p", "status": "PENDING"}))
+            line = await second.next(5)
+        finally:
+            await client.aclose()
+            hub.unsubscribe(second)
+        return reader_alive, line
+
+    alive, line = run(scenario())
+    assert alive and line is not None and '"id":"j"' in line
