@@ -72,6 +72,13 @@ class Caller:
             raise Forbidden("only administrators may do this")
 
 
+async def caller_key(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
+    """The hash of the request's bearer token ("" without one): what identifies the caller's later checks (the
+    event hub's). Use it after `current_user`, which refuses a request without a valid token. `async` only so that
+    it runs on the event loop, without a hop to a thread."""
+    return hash_token(credentials.credentials) if credentials is not None else ""
+
+
 def current_user(
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
     services: Services = Depends(get_services),

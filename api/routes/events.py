@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Hashable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from redis.exceptions import RedisError
+from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from jobctl.api.auth import Caller, current_user
+from jobctl.api.auth import Caller, caller_key, current_user
 from jobctl.api.deps import get_services
 from jobctl.api.errors import responses
-from jobctl.api.hub import EventHub, Shown, Subscriber
+from jobctl.api.hub import AccessLookup, EventHub, Shown, Subscriber
 from jobctl.api.schemas import ProjectKey
 from jobctl.scheduler.errors import NotFound
 from jobctl.scheduler.services import Services
@@ -53,6 +54,7 @@ async def events(
         None, max_length=100, description="only these projects (default: every visible one)"
     ),
     caller: Caller = Depends(current_user),
+    key: str = Depends(caller_key),
     services: Services = Depends(get_services),
 ) -> StreamingResponse:
     """Stream a `job` event for every change of a job in a project the caller sees (and asked for); 404 (before
@@ -68,8 +70,10 @@ async def events(
         return (wanted is None or name in wanted) and (visible is None or name in visible)
 
     return EventStreamResponse(
-        _hub(request, services.settings.redis_url),
+        _hub(request, services),
         shown,
+        key=key,
+        access=sees(caller.admin, caller.roles),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -84,12 +88,30 @@ def _require_projects(services: Services, names: list[str]) -> None:
             raise NotFound(f"project {name!r} not found")
 
 
-def _hub(request: Request, redis_url: str) -> EventHub:
+def sees(admin: bool, roles: Collection[str]) -> Hashable:
+    """What a caller's streams may show: every project (an admin), or the projects they hold a role in."""
+    return "every project" if admin else frozenset(roles)
+
+
+def _access(services: Services) -> AccessLookup:
+    """The hub's check of its streams' callers: what each token's user sees now (unknown tokens left out)."""
+
+    def lookup(token_hashes: Collection[str]) -> dict[str, Hashable]:
+        def read(conn: Connection) -> dict[str, Hashable]:
+            users = {key: accounts.user_by_token_hash(conn, key) for key in token_hashes}  # each its own snapshot
+            return {key: sees(user.admin, user.roles) for key, user in users.items() if user is not None}
+
+        return services.db.query(read)
+
+    return lookup
+
+
+def _hub(request: Request, services: Services) -> EventHub:
     """The app's hub on the running event loop (a test client may run the app on several loops, one at a time);
     the counts of the hubs it replaces carry over."""
     hub: EventHub | None = getattr(request.app.state, "event_hub", None)
     if hub is None or hub.loop is not asyncio.get_running_loop():
-        replaced, hub = hub, EventHub(redis_url)
+        replaced, hub = hub, EventHub(services.settings.redis_url, lookup=_access(services))
         if replaced is not None:
             hub.disconnected.update(replaced.disconnected)
         request.app.state.event_hub = hub
@@ -104,15 +126,19 @@ class EventStreamResponse(StreamingResponse):
     disconnected. Either way the client reconnects and resyncs, since nothing kept what changed meanwhile. Each
     stream the server ends is counted once in `hub.disconnected`."""
 
-    def __init__(self, hub: EventHub, shown: Shown, **kwargs: Any) -> None:
+    def __init__(
+        self, hub: EventHub, shown: Shown, key: str | None = None, access: Hashable = None, **kwargs: Any
+    ) -> None:
         super().__init__(self._lines(), **kwargs)
         self.hub = hub
         self.shown = shown
+        self.key = key
+        self.access = access
         self.subscriber: Subscriber | None = None
 
     async def _lines(self) -> AsyncIterator[str]:
         try:
-            self.subscriber = subscriber = await self.hub.subscribe(self.shown)
+            self.subscriber = subscriber = await self.hub.subscribe(self.shown, self.key, self.access)
         except RedisError as exc:
             log.warning("event stream refused: Redis cannot be reached (%s)", exc)
             return

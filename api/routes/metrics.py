@@ -54,9 +54,10 @@ class _StreamsCollector(Collector):
         )
         ended = CounterMetricFamily(
             "jobctl_event_streams_disconnected",
-            "Event streams this API process ended: slow (fell behind), not_reading, redis (connection lost)",
+            "Event streams this API process ended: slow (fell behind), not_reading, redis (connection lost), access "
+            "(the caller's access changed)",
             labels=["reason"],
         )
-        for reason in ("slow", "not_reading", "redis"):
+        for reason in ("slow", "not_reading", "redis", "access"):
             ended.add_metric([reason], self.hub.disconnected[reason] if self.hub else 0)
         yield ended

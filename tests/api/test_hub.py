@@ -86,3 +86,39 @@ def test_a_stream_gone_while_the_hub_subscribes_leaves_the_hub_working(settings:
 
     alive, line = run(scenario())
     assert alive and line is not None and '"id":"j"' in line
+
+
+def test_the_hub_checks_each_caller_once_a_period_and_ends_only_the_streams_whose_access_changed(
+    settings: Settings,
+) -> None:
+    async def scenario() -> tuple[list[set[str]], list[str | None]]:
+        answers: list[Any] = [{"a": "X", "b": "Y"}, RuntimeError("the database is away"), {"a": "X"}]
+        asked: list[set[str]] = []
+
+        def lookup(keys_: Any) -> dict[str, Any]:
+            asked.append(set(keys_))
+            answer = answers.pop(0) if answers else {"a": "X"}
+            if isinstance(answer, Exception):
+                raise answer
+            return dict(answer)
+
+        hub = EventHub(settings.redis_url, lookup=lookup, recheck_s=0.05)
+        streams = [
+            await hub.subscribe(lambda project: True, "a", "X"),
+            await hub.subscribe(lambda project: True, "a", "X"),
+            await hub.subscribe(lambda project: True, "b", "Y"),
+            await hub.subscribe(lambda project: True),  # no key: never checked
+        ]
+        for _ in range(100):
+            if streams[2].ended:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.15)  # more periods: nothing else ends
+        for stream in streams:
+            hub.unsubscribe(stream)
+        return asked, [s.ended for s in streams]
+
+    asked, ended = run(scenario())
+    assert asked[:3] == [{"a", "b"}, {"a", "b"}, {"a", "b"}]  # one lookup a period, each key once; a failure ends none
+    assert all(keys_ == {"a"} for keys_ in asked[3:])
+    assert ended == [None, None, "access", None]
