@@ -141,6 +141,49 @@ def test_an_operator_sees_only_their_projects_and_a_job_progressing_live(
     assert not any(token in url for url in tab.requests), "the token appeared in a URL"
 
 
+# Markup that would run script or add an element if any of it were parsed as HTML (no "/": a target name
+# allows anything else).
+HOSTILE = '<img src=x onerror="window.__xss=1"><svg onload="window.__xss=2"><b data-testid="injected">&amp; \'q\''
+
+
+def test_hostile_strings_are_shown_as_text_and_never_run(dedicated: Callable[..., System], open_tab: OpenTab) -> None:
+    """A target name, a job's params, its step's log, error and hint, all full of markup: the monitor shows each
+    as the text it is. No script runs, no element appears (and the policy would refuse inline script anyway)."""
+    live = dedicated(plugins="tests.integration.testing_jobtypes")
+    live.start_scheduler()
+    live.start_worker(concurrency=1)
+    _, url = live.start_api()
+    project = live.project()
+    with httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as api:
+        put = api.put(f"/projects/{project}/targets/record/{HOSTILE}", json={"attributes": {"note": HOSTILE}})
+        assert put.status_code in (200, 201), put.text
+        body = {
+            "project": project,
+            "type": "echo",
+            "params": {"text": HOSTILE},
+            "target": {"kind": "record", "name": HOSTILE},
+        }
+        submitted = api.post("/jobs", json=body)
+        assert submitted.status_code == 201, submitted.text
+        job = submitted.json()["id"]
+    live.wait_status(job, "ERROR", timeout=30)
+
+    tab = open_tab(url)
+    tab.sign_in(ADMIN_TOKEN)
+    page = tab.page
+    expect(tab.row(job)).to_contain_text(HOSTILE)  # the target's name, in the list
+    tab.row(job).get_by_test_id("row-open").click()
+    detail = page.get_by_test_id("detail")
+    expect(detail.get_by_test_id("step-error")).to_contain_text(HOSTILE)
+    expect(detail.get_by_test_id("detail-meta")).to_contain_text(HOSTILE)
+    step = detail.get_by_test_id("step").nth(0)
+    step.get_by_test_id("step-log-toggle").click()
+    expect(step.get_by_test_id("step-log")).to_contain_text(HOSTILE)
+    assert page.evaluate("window.__xss") is None
+    assert page.locator('[data-testid="injected"]').count() == 0
+    assert page.locator('img[src="x"]').count() == 0 and page.locator("svg[onload]").count() == 0
+
+
 def test_a_batch_pauses_two_running_jobs_and_resumes_them(
     system: System, project: str, admin_api: httpx.Client, api_url: str, open_tab: OpenTab
 ) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from jobctl.workers.context import JobInfo, StepContext
+from jobctl.workers.context import JobInfo, StepContext, StepFailed
 from jobctl.workers.registry import JobType, Params, Retry
 
 
@@ -100,3 +100,17 @@ def _tidy_cleanup(job: JobInfo[TidyParams], reason: str) -> None:
     """A slow cleanup that records when it ended and why."""
     time.sleep(job.params.cleanup_s)
     Path(job.params.marker).write_text(f"{time.time()} {reason}")
+
+
+class EchoParams(Params):
+    text: str = Field(max_length=2000)
+
+
+echo = JobType("echo", params=EchoParams, target="any", retry=Retry(attempts=1))
+
+
+@echo.step
+def _echo(ctx: StepContext[EchoParams]) -> None:
+    """Put `text` everywhere a step can: its log, its error and the error's hint (the monitor's hostile-input test)."""
+    ctx.log(ctx.params.text)
+    raise StepFailed(ctx.params.text, code="echo", hint=ctx.params.text)
