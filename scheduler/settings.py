@@ -81,10 +81,20 @@ class Settings(BaseSettings):
             problems.append("JOBCTL_DATABASE_URL must point at PostgreSQL in production")
         if not self.admin_token:
             problems.append("JOBCTL_ADMIN_TOKEN must be set in production")
+        elif len(self.admin_token) < MIN_ADMIN_TOKEN:
+            problems.append(f"JOBCTL_ADMIN_TOKEN must have at least {MIN_ADMIN_TOKEN} characters in production")
         if not (self.flower_user and self.flower_password):
             problems.append("JOBCTL_FLOWER_USER and JOBCTL_FLOWER_PASSWORD must be set in production")
+        elif len(self.flower_password) < MIN_FLOWER_PASSWORD:
+            problems.append(f"JOBCTL_FLOWER_PASSWORD must have at least {MIN_FLOWER_PASSWORD} characters in production")
         if problems:
             raise ValueError("; ".join(problems))
+
+
+# The shortest secrets production accepts: what `secrets.token_urlsafe(24)` and `token_urlsafe(12)` give (the
+# README's and docker-compose.yml's recipes), 192 and 96 random bits.
+MIN_ADMIN_TOKEN = 32
+MIN_FLOWER_PASSWORD = 16
 
 
 @lru_cache

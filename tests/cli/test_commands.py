@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from jobctl import cli
 from jobctl.cli import dev_secrets, redis_server
 from jobctl.cli.settings import mask_url
-from jobctl.scheduler.settings import get_settings
+from jobctl.scheduler.settings import Settings, get_settings
 
 runner = CliRunner()
 SERVICE_COMMANDS = ["up", "api", "scheduler", "worker", "flower", "db"]
@@ -75,6 +75,29 @@ def test_unsafe_production_settings_exit_2(monkeypatch: pytest.MonkeyPatch) -> N
     assert result.exit_code == 2
     assert "unsafe settings" in result.stderr
     assert "JOBCTL_DATABASE_URL must point at PostgreSQL" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("token", "password", "refused"),
+    [
+        ("t", "p" * 16, "JOBCTL_ADMIN_TOKEN must have at least 32 characters"),
+        ("t" * 32, "short-password", "JOBCTL_FLOWER_PASSWORD must have at least 16 characters"),
+        ("t" * 32, "p" * 16, None),
+    ],
+)
+def test_production_refuses_short_secrets(token: str, password: str, refused: str | None) -> None:
+    settings = Settings(
+        env="production",
+        database_url="postgresql+psycopg://jobctl@db.example/jobctl",
+        admin_token=token,
+        flower_user="admin",
+        flower_password=password,
+    )
+    if refused is None:
+        settings.check_safe()
+        return
+    with pytest.raises(ValueError, match=refused):
+        settings.check_safe()
 
 
 def test_unreachable_database_is_a_message_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
