@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from jobctl.api.deps import get_services
 from jobctl.scheduler.errors import Forbidden, NotFound, Unauthorized
+from jobctl.scheduler.records import UserRecord
 from jobctl.scheduler.services import Services
 from jobctl.scheduler.store import accounts
 
@@ -42,6 +43,12 @@ class Caller:
     name: str
     admin: bool
     roles: dict[str, str] = field(default_factory=dict)
+    key: str = ""  # the hash of the token the request came with: what later checks of this caller look up
+
+    @classmethod
+    def of(cls, user: UserRecord, key: str) -> Caller:
+        """The caller `user` is, signed in with the token whose hash is `key`."""
+        return cls(name=user.name, admin=user.admin, roles=user.roles, key=key)
 
     def can_see(self, project: str) -> bool:
         """True if the project exists for this caller: admins see all, others those they hold a role in."""
@@ -72,13 +79,6 @@ class Caller:
             raise Forbidden("only administrators may do this")
 
 
-async def caller_key(credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
-    """The hash of the request's bearer token ("" without one): what identifies the caller's later checks (the
-    event hub's). Use it after `current_user`, which refuses a request without a valid token. `async` only so that
-    it runs on the event loop, without a hop to a thread."""
-    return hash_token(credentials.credentials) if credentials is not None else ""
-
-
 def current_user(
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
     services: Services = Depends(get_services),
@@ -90,4 +90,4 @@ def current_user(
     user = services.db.query(lambda conn: accounts.user_by_token_hash(conn, token_hash))
     if user is None:
         raise Unauthorized("invalid token")
-    return Caller(name=user.name, admin=user.admin, roles=user.roles)
+    return Caller.of(user, token_hash)

@@ -24,7 +24,7 @@ import contextlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Collection, Hashable
+from collections.abc import Callable, Collection
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -38,15 +38,15 @@ BACKLOG = 1_000  # changes a stream may fall behind by before it is disconnected
 RECHECK_S = 1.0  # how often the access of the open streams' callers is read again
 
 Shown = Callable[[object], bool]  # a stream's filter: given a change's project name, whether it sees the change
-#: Given callers' keys (token hashes), what each may see now (keys that are no longer valid left out). Blocking: it
-#: reads the database, on a thread.
-AccessLookup = Callable[[Collection[str]], dict[str, Hashable]]
+#: Given callers' keys (token hashes), what each may see now, compared by equality with a stream's `access` (keys
+#: that are no longer valid left out). Blocking: it reads the database, on a thread.
+AccessLookup = Callable[[Collection[str]], dict[str, object]]
 
 
 class Subscriber:
     """One stream's place in the hub: the rendered changes it has not sent yet."""
 
-    def __init__(self, shown: Shown, backlog: int, key: str | None = None, access: Hashable = None) -> None:
+    def __init__(self, shown: Shown, backlog: int, key: str | None = None, access: object = None) -> None:
         self.shown = shown
         self.backlog = backlog
         self.key = key  # the caller's token hash, whose access the hub keeps checking (None: never checked)
@@ -107,7 +107,7 @@ class EventHub:
     def subscribers(self) -> int:
         return len(self._subscribers)
 
-    async def subscribe(self, shown: Shown, key: str | None = None, access: Hashable = None) -> Subscriber:
+    async def subscribe(self, shown: Shown, key: str | None = None, access: object = None) -> Subscriber:
         """Register a stream; once this returns, every later change reaches it (see the module's promises). With
         `key`, the stream ends once `lookup` no longer gives `access` for it."""
         async with self._lock:

@@ -22,10 +22,10 @@ from jobctl.bench.procs import Procs, wait_for
 from jobctl.scheduler import keys
 from jobctl.scheduler.settings import Settings
 from jobctl.scheduler.store import accounts, models
+from jobctl.scheduler.store import jobs as jobs_store
 from jobctl.wiring import build
 from jobctl.workers.services import Services
 
-NON_FINAL_RUNNABLE = ("PENDING", "RUNNING")  # a job in these states still has work for the engine
 LOGLEVEL = "WARNING"  # the same on both sides: Celery's per-task INFO lines are not what is measured
 ADMIN_TOKEN = "bench-admin-token"
 
@@ -146,8 +146,8 @@ class JobctlSide:
 
         def quiet() -> bool:
             with self.svc.db.read() as s:
-                busy = select(func.count()).select_from(models.Job).where(models.Job.status.in_(NON_FINAL_RUNNABLE))
-                return (s.scalar(busy) or 0) == 0
+                counts = jobs_store.count_jobs_by_project_status(s)
+            return not any(n for (_, status), n in counts.items() if status in ("PENDING", "RUNNING"))
 
         wait_for(quiet, timeout, "the jobs of the previous measurement to finish", interval=0.1)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Collection, Hashable
+from collections.abc import AsyncIterator, Collection
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from jobctl.api.auth import Caller, caller_key, current_user
+from jobctl.api.auth import Caller, current_user
 from jobctl.api.deps import get_services
 from jobctl.api.errors import responses
 from jobctl.api.hub import AccessLookup, EventHub, Shown, Subscriber
@@ -54,7 +54,6 @@ async def events(
         None, max_length=100, description="only these projects (default: every visible one)"
     ),
     caller: Caller = Depends(current_user),
-    key: str = Depends(caller_key),
     services: Services = Depends(get_services),
 ) -> StreamingResponse:
     """Stream a `job` event for every change of a job in a project the caller sees (and asked for); 404 (before
@@ -72,8 +71,8 @@ async def events(
     return EventStreamResponse(
         _hub(request, services),
         shown,
-        key=key,
-        access=sees(caller.admin, caller.roles),
+        key=caller.key,
+        access=caller.visible_projects(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -88,18 +87,14 @@ def _require_projects(services: Services, names: list[str]) -> None:
             raise NotFound(f"project {name!r} not found")
 
 
-def sees(admin: bool, roles: Collection[str]) -> Hashable:
-    """What a caller's streams may show: every project (an admin), or the projects they hold a role in."""
-    return "every project" if admin else frozenset(roles)
-
-
 def _access(services: Services) -> AccessLookup:
-    """The hub's check of its streams' callers: what each token's user sees now (unknown tokens left out)."""
+    """The hub's check of its streams' callers: the projects each token's user sees now (`visible_projects`, as
+    the stream was opened with); unknown tokens left out. Each token's read stands alone."""
 
-    def lookup(token_hashes: Collection[str]) -> dict[str, Hashable]:
-        def read(conn: Connection) -> dict[str, Hashable]:
-            users = {key: accounts.user_by_token_hash(conn, key) for key in token_hashes}  # each its own snapshot
-            return {key: sees(user.admin, user.roles) for key, user in users.items() if user is not None}
+    def lookup(token_hashes: Collection[str]) -> dict[str, object]:
+        def read(conn: Connection) -> dict[str, object]:
+            users = {key: accounts.user_by_token_hash(conn, key) for key in token_hashes}
+            return {key: Caller.of(user, key).visible_projects() for key, user in users.items() if user is not None}
 
         return services.db.query(read)
 
@@ -127,7 +122,7 @@ class EventStreamResponse(StreamingResponse):
     stream the server ends is counted once in `hub.disconnected`."""
 
     def __init__(
-        self, hub: EventHub, shown: Shown, key: str | None = None, access: Hashable = None, **kwargs: Any
+        self, hub: EventHub, shown: Shown, key: str | None = None, access: object = None, **kwargs: Any
     ) -> None:
         super().__init__(self._lines(), **kwargs)
         self.hub = hub

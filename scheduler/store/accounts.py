@@ -18,7 +18,7 @@ from jobctl.scheduler.records import (
     UserRecord,
 )
 from jobctl.scheduler.store import models
-from jobctl.scheduler.store.common import utcnow
+from jobctl.scheduler.store.common import connection_of, utcnow
 from jobctl.scheduler.store.prepared import Prepared
 
 
@@ -89,7 +89,7 @@ def create_user(session: Session, name: str, token_hash: str, admin: bool) -> in
 def user_by_token_hash(session: Session | Connection, token_hash: str) -> UserRecord | None:
     """The user holding the token with this hash, with their roles; None if no one does. One statement, so it
     may run outside a transaction (`Database.query`): what it reads is one snapshot either way."""
-    conn = session.connection() if isinstance(session, Session) else session
+    conn = connection_of(session)
     rows = _USER_BY_TOKEN.fetch(conn, {"token_hash": token_hash})
     if not rows:
         return None

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     bindparam,
     insert,
 )
+from sqlalchemy.orm import Session
 
 from jobctl.scheduler.store import models
 from jobctl.scheduler.store.prepared import Prepared
@@ -20,6 +22,12 @@ S = JobStatus
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def connection_of(reader: Session | Connection) -> Connection:
+    """The connection a read runs on: a session's (in its transaction), or the connection itself (`Database.query`:
+    outside any transaction)."""
+    return reader.connection() if isinstance(reader, Session) else reader
 
 
 def new_id() -> str:

@@ -69,20 +69,7 @@ class Database:
         """`work(conn)` in a `write_core` transaction, committed on success. Its connection is not pinged first:
         if it turns out to be lost before the commit is sent (nothing can have been written), `work` runs once
         more on a new one. A connection lost at the commit itself is raised: the commit may have landed."""
-        for tried in (1, 2):
-            lost_in_work = False
-            try:
-                with self.write_core() as conn:
-                    try:
-                        result = work(conn)
-                    except DBAPIError as exc:
-                        lost_in_work = exc.connection_invalidated
-                        raise
-                return result
-            except DBAPIError:
-                if not lost_in_work or tried == 2:
-                    raise
-        raise AssertionError("unreachable")
+        return _again_if_lost(self.write_core, work)
 
     @contextmanager
     def autocommit_core(self) -> Iterator[Connection]:
@@ -94,20 +81,18 @@ class Database:
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def query(self, read: Callable[[Connection], T]) -> T:
-        """`read(conn)` for a read of ONE statement, outside any transaction: the statement is its own snapshot,
-        and on PostgreSQL it and its commit are one round trip (no BEGIN, no ROLLBACK, no ping). The connection
-        is the hot path's, not pinged first: if it turns out to be lost, `read` runs once more on a new one.
-        For `Prepared.fetch` statements only (which run on the driver's cursor)."""
-        for tried in (1, 2):
-            try:
-                with self._hot.connect() as conn:
-                    if not self.is_sqlite:  # SQLite's driver connections are in autocommit already
-                        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                    return read(conn)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated or tried == 2:
-                    raise
-        raise AssertionError("unreachable")
+        """`read(conn)` outside any transaction: each statement is its own snapshot, and on PostgreSQL a statement
+        and its commit are one round trip (no BEGIN, no ROLLBACK, no ping). For reads that stand alone statement
+        by statement, run with `Prepared.fetch` (on the driver's cursor). The connection is the hot path's, not
+        pinged first: if it turns out to be lost, `read` runs once more on a new one."""
+        return _again_if_lost(self._standalone, read)
+
+    @contextmanager
+    def _standalone(self) -> Iterator[Connection]:
+        with self._hot.connect() as conn:
+            if not self.is_sqlite:  # SQLite's driver connections are in autocommit already
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
 
     @staticmethod
     def session_on(conn: Connection) -> Session:
@@ -133,6 +118,27 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self._hot.dispose()
+
+
+def _again_if_lost(
+    connect: Callable[[], contextlib.AbstractContextManager[Connection]], work: Callable[[Connection], T]
+) -> T:
+    """`work` on a connection from `connect`; once more on a new one if the connection turned out to be lost while
+    `work` ran. A loss when the connection is given back (a commit) is raised, as is a second loss."""
+    for tried in (1, 2):
+        lost_in_work = False
+        try:
+            with connect() as conn:
+                try:
+                    result = work(conn)
+                except DBAPIError as exc:
+                    lost_in_work = exc.connection_invalidated
+                    raise
+            return result
+        except DBAPIError:
+            if not lost_in_work or tried == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -24,7 +24,7 @@ from jobctl.scheduler.records import (
     JobRecord,
 )
 from jobctl.scheduler.store import models
-from jobctl.scheduler.store.common import S, utcnow
+from jobctl.scheduler.store.common import S, connection_of, utcnow
 from jobctl.scheduler.store.prepared import Prepared
 from jobctl.scheduler.store.rows import JOB_KEYS, STEP_KEYS, job_and_steps, jobs_with_steps, labelled, plain
 from jobctl.states import NON_FINAL, JobStatus
@@ -33,7 +33,7 @@ from jobctl.states import NON_FINAL, JobStatus
 def get_job(session: Session | Connection, job_id: str) -> JobRecord:
     """The job with its steps; `NotFound` otherwise. One statement, so it may run outside a transaction
     (`Database.query`)."""
-    conn = session.connection() if isinstance(session, Session) else session
+    conn = connection_of(session)
     rows = _ONE_JOB.fetch(conn, {"job_id": job_id})
     if not rows:
         raise NotFound(f"job {job_id!r} not found")
