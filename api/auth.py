@@ -11,14 +11,16 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from jobctl.api import ratelimit
 from jobctl.api.deps import get_services
 from jobctl.scheduler.errors import Forbidden, NotFound, Unauthorized
 from jobctl.scheduler.records import UserRecord
 from jobctl.scheduler.services import Services
 from jobctl.scheduler.store import accounts
+from jobctl.scheduler.store.common import utcnow
 
 VIEWER = "viewer"
 OPERATOR = "operator"
@@ -34,6 +36,14 @@ def hash_token(token: str) -> str:
 def new_token() -> str:
     """A fresh bearer token (256 random bits, URL-safe). Store only `hash_token` of it; show it once."""
     return secrets.token_urlsafe(32)
+
+
+PREFIX_LENGTH = 8
+
+
+def token_prefix(token: str) -> str:
+    """The first characters of a token, kept in clear to tell it by in lists (8 of a new token's 43)."""
+    return token[:PREFIX_LENGTH]
 
 
 @dataclass(frozen=True)
@@ -80,14 +90,20 @@ class Caller:
 
 
 def current_user(
+    request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
     services: Services = Depends(get_services),
 ) -> Caller:
-    """The caller named by the request's bearer token; `Unauthorized` (401) if it is missing or unknown."""
+    """The caller named by the request's bearer token; `Unauthorized` (401) if it is missing or unknown, or
+    `TooManyRequests` (429) if it is unknown and its address has sent too many unknown ones (api.ratelimit)."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
     token_hash = hash_token(credentials.credentials)
-    user = services.db.query(lambda conn: accounts.user_by_token_hash(conn, token_hash))
-    if user is None:
-        raise Unauthorized("invalid token")
-    return Caller.of(user, token_hash)
+    signed_in = services.db.query(lambda conn: accounts.sign_in(conn, token_hash))
+    if signed_in is None:
+        ratelimit.refuse_if_throttled(services.redis, services.settings, ratelimit.address_of(request))
+        raise Unauthorized("invalid token: unknown, revoked or expired, or its user is disabled")
+    now = utcnow()
+    if accounts.needs_use(signed_in, now):  # at most once a minute per token: most requests write nothing
+        services.db.transact(lambda conn: accounts.record_use(conn, signed_in.token_id, now))
+    return Caller.of(signed_in.user, token_hash)

@@ -4,8 +4,9 @@ Body: `{"error": {"code": ..., "message": ...}}` (docs/contract.md §4.1). A ref
 carrying a job state) also gives the job's `status` and the operations `allowed` now, both inside `error` and
 at the top level; a refused bulk submission (422 `InvalidItems`) lists each refused job as `items`. Request
 validation failures are 422 (malformed JSON: 400), unknown routes 404 and wrong methods 405, a lost database or
-Redis connection 503 (retry), all in the same shape; so are the request guard's refusals (api.guard: 413 for an
-oversized body, 400 for unreadable JSON, 422 for NUL characters).
+Redis connection 503 (retry), all in the same shape; so is 429 `too_many_requests` (with `Retry-After`) for an
+address that sent too many invalid tokens (api.ratelimit), and so are the request guard's refusals (api.guard: 413
+for an oversized body, 400 for unreadable JSON, 422 for NUL characters).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from jobctl.scheduler.errors import (
     InvalidItems,
     JobctlError,
     NotFound,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
 )
@@ -43,6 +45,7 @@ STATUS: dict[type[JobctlError], int] = {
     Conflict: 409,
     Unauthorized: 401,
     Forbidden: 403,
+    TooManyRequests: 429,
     Unavailable: 503,
     JobctlError: 400,
 }
@@ -58,6 +61,7 @@ HTTP_CODES: dict[int, str] = {
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid",
+    429: "too_many_requests",
     503: "unavailable",
 }
 
@@ -82,6 +86,8 @@ def _jobctl_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, JobctlError)
     status = status_of(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, Conflict) and exc.status is not None:
         # A refused operation: the 409 "carries" status and allowed (docs/contract.md §4); give them in both places.
         error = {"code": exc.code, "message": exc.message, "status": exc.status, "allowed": exc.allowed}
@@ -158,8 +164,12 @@ def install(app: FastAPI) -> None:
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries documenting the error body for these statuses."""
-    return {status: {"model": ErrorBody, "description": HTTP_CODES.get(status, "error")} for status in statuses}
+    """OpenAPI `responses=` entries documenting the error body for these statuses (with 401, 429 too: see
+    `_with_throttled`)."""
+    return {
+        status: {"model": ErrorBody, "description": HTTP_CODES.get(status, "error"), **_headers_of(status)}
+        for status in _with_throttled(statuses)
+    }
 
 
 def json_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -167,9 +177,26 @@ def json_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     under the route's own media type, so these name `application/json` and the `ErrorBody` schema themselves."""
     schema = {"$ref": "#/components/schemas/ErrorBody"}
     return {
-        status: {"description": HTTP_CODES.get(status, "error"), "content": {"application/json": {"schema": schema}}}
-        for status in statuses
+        status: {
+            "description": HTTP_CODES.get(status, "error"),
+            "content": {"application/json": {"schema": schema}},
+            **_headers_of(status),
+        }
+        for status in _with_throttled(statuses)
     }
+
+
+def _with_throttled(statuses: tuple[int, ...]) -> tuple[int, ...]:
+    """A route that may answer 401 may also answer 429: an invalid token from an address that sent too many."""
+    return (*statuses, 429) if 401 in statuses and 429 not in statuses else statuses
+
+
+def _headers_of(status: int) -> dict[str, Any]:
+    """The documented response headers of an error status: a 429 says when to retry."""
+    if status != 429:
+        return {}
+    retry_after = {"description": "seconds until the address may try again", "schema": {"type": "integer"}}
+    return {"headers": {"Retry-After": retry_after}}
 
 
 #: what any route may answer: a malformed body (400), an oversized one (413), NUL in the URL (422); see api.guard

@@ -8,24 +8,27 @@
   (a step log served as text can never run as script).
 - `Referrer-Policy: no-referrer`: no jobctl URL (job ids, filters) leaks to the sites the monitor links to.
 
-One exception, `/docs` (FastAPI's Swagger UI page): it loads Swagger UI from its CDN and starts it with an
-inline script, so its policy allows those two and nothing more. Its other headers are the same.
+One exception, `/docs` (the Swagger UI page, `api/routes/docs.py`): it starts Swagger UI with an inline script, so
+its policy also allows that one script, by its SHA-256 hash, and no other inline script. Everything else is the
+same: Swagger UI's own files come from jobctl's origin too, and no CDN or other host is allowed.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_SAME_ORIGIN = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-_SWAGGER_CDN = "https://cdn.jsdelivr.net"
-_DOCS = (
-    f"default-src 'self'; script-src 'self' 'unsafe-inline' {_SWAGGER_CDN}; style-src 'self' {_SWAGGER_CDN}; "
-    "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
+from jobctl.api.routes import docs
+
+
+def _policy(script_src: str) -> str:
+    return (
+        f"default-src 'self'; script-src {script_src}; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+
+
+_SAME_ORIGIN = _policy("'self'")
+_DOCS = _policy(" ".join(("'self'", *docs.SCRIPT_HASHES)))
 _COMMON = (
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
@@ -33,7 +36,7 @@ _COMMON = (
 )
 HEADERS: tuple[tuple[bytes, bytes], ...] = ((b"content-security-policy", _SAME_ORIGIN.encode()), *_COMMON)
 DOCS_HEADERS: tuple[tuple[bytes, bytes], ...] = ((b"content-security-policy", _DOCS.encode()), *_COMMON)
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect"})
+DOCS_PATHS = frozenset({docs.PATH})
 
 
 class SecurityHeaders:

@@ -25,7 +25,16 @@ from pydantic import (
 )
 
 from jobctl.scheduler.batch import MAX_BATCH, BatchItem
-from jobctl.scheduler.records import EventRecord, JobRecord, ProjectRecord, StepRecord, TargetRecord, UserRecord
+from jobctl.scheduler.records import (
+    AuditRecord,
+    EventRecord,
+    JobRecord,
+    ProjectRecord,
+    StepRecord,
+    TargetRecord,
+    TokenRecord,
+    UserRecord,
+)
 from jobctl.scheduler.store.jobs import SORTS
 from jobctl.states import OPERATIONS, JobStatus
 
@@ -115,11 +124,58 @@ class UserCreate(Request):
 class User(BaseModel):
     name: str
     admin: bool
+    disabled: bool = Field(description="a disabled user's every token is refused")
     roles: dict[str, RoleName] = Field(description="project -> role")
 
     @classmethod
     def from_record(cls, user: UserRecord) -> User:
-        return cls(name=user.name, admin=user.admin, roles={p: RoleName(r) for p, r in user.roles.items()})
+        return cls(
+            name=user.name,
+            admin=user.admin,
+            disabled=user.disabled,
+            roles={p: RoleName(r) for p, r in user.roles.items()},
+        )
+
+
+class UserUpdate(Request):
+    """The fields to change; those left out keep their value. No enabled administrator may be left without one."""
+
+    disabled: StrictBool | None = Field(None, description="true: every token of the user is refused from now on")
+    admin: StrictBool | None = Field(None, description="an admin sees and operates every project")
+
+
+TOKEN_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+
+
+class TokenCreate(Request):
+    name: str = Field(pattern=TOKEN_NAME, max_length=64, description="unique among the user's tokens")
+    expires_at: UTCTime | None = Field(None, description="when the token stops working (in the future); none: never")
+
+    @model_validator(mode="after")
+    def _in_the_future(self) -> TokenCreate:
+        if self.expires_at is not None and self.expires_at <= datetime.now(UTC):
+            raise ValueError("expires_at must be in the future")
+        return self
+
+
+class Token(BaseModel):
+    """A token as it is listed: its name and first characters, never its value."""
+
+    name: str
+    prefix: str = Field(description="the token's first characters, to tell it by (empty for tokens older than this)")
+    created_at: UTCTime
+    last_used_at: UTCTime | None = Field(description="recorded at most once a minute")
+    expires_at: UTCTime | None
+    expired: bool
+
+    @classmethod
+    def from_record(cls, token: TokenRecord, now: datetime) -> Token:
+        expired = token.expires_at is not None and token.expires_at <= now
+        return cls(**{**token.__dict__, "expired": expired})
+
+
+class TokenCreated(Token):
+    token: str = Field(description="the bearer token; shown only in this answer, never again")
 
 
 class UserCreated(User):
@@ -139,6 +195,10 @@ class RolesUpdate(RootModel[dict[ProjectKey, RoleName | None]]):
 class ProjectCreate(Request):
     name: str = Field(pattern=PROJECT_NAME, max_length=64, description="lower-case letters, digits, _ and -")
     max_running: MaxRunning | None = Field(None, description="RUNNING jobs allowed at once (unset: default)")
+
+
+class ProjectUpdate(Request):
+    max_running: MaxRunning | None = Field(description="RUNNING jobs allowed at once; null: the default")
 
 
 class Project(BaseModel):
@@ -476,3 +536,27 @@ class JobTypeInfo(BaseModel):
         description='the kind of target every job needs; "any": a target of any kind is optional; null: none'
     )
     exclusive: str | None = Field(description='"target": one RUNNING job per target')
+
+
+# ------------------------------------------------------------------------------------------------ audit
+
+
+class AuditItem(BaseModel):
+    at: UTCTime
+    actor: str = Field(description="the user who made the request")
+    action: str = Field(description="what was done, such as `user.update`, `token.revoke` or `jobs.batch`")
+    subject: str = Field(description="what it was done to: a user, `user/token`, a project, `project/kind/name`")
+    address: str | None = Field(description="the client's address as the server saw it")
+    outcome: str = Field(description="`ok`, or the error code it was refused with (`forbidden`, `conflict`, ...)")
+    details: dict[str, Any]
+
+    @classmethod
+    def from_record(cls, entry: AuditRecord) -> AuditItem:
+        return cls(**entry.__dict__)
+
+
+class AuditPage(BaseModel):
+    items: list[AuditItem]
+    total: int = Field(description="how many entries match, over all pages")
+    page: int
+    page_size: int

@@ -55,6 +55,17 @@ class Forbidden(JobctlError):
     code = "forbidden"
 
 
+class TooManyRequests(JobctlError):
+    """Refused for now: the caller has sent too many invalid tokens (api.ratelimit); retry after `retry_after`
+    seconds (at least 1)."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+
 class Unavailable(JobctlError):
     """A service jobctl needs (Redis, the database) did not answer."""
 

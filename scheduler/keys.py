@@ -8,6 +8,8 @@ Layout (all under the `jobctl:` prefix, in the database of JOBCTL_REDIS_URL):
 - `jobctl:stop:<fence>`      string, with a TTL: when the attempt was told to stop (epoch seconds), for metrics
 - `jobctl:unwound:<fence>`   string, with a TTL: a stopped attempt has unwound (or was killed); cleanup waits for it
 - `jobctl:metrics:<queue>:...` histograms and counters, see `scheduler.metrics`
+- `jobctl:authfail:<queue>:<address>` counter, with a TTL: requests with an invalid token from one client
+  address in the current window, see `api.ratelimit`
 Celery's own keys (queues, unacked, pidbox) are Celery's business and live beside these.
 """
 
@@ -35,3 +37,8 @@ def stop_requested(fence: str) -> str:
 
 def unwound(fence: str) -> str:
     return f"jobctl:unwound:{fence}"
+
+
+def auth_failures(queue: str, address: str) -> str:
+    """The counter of invalid tokens sent from `address` in the current window (per system, hence per queue)."""
+    return f"jobctl:authfail:{queue}:{address}"

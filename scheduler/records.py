@@ -223,6 +223,31 @@ class UserRecord:
     name: str
     admin: bool
     roles: dict[str, str]
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """One of a user's named tokens, as it is listed: never its value or hash."""
+
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One entry of the audit log: who did what to which subject, from where, and how it ended."""
+
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    address: str | None
+    outcome: str
+    details: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,10 @@ class Settings(BaseSettings):
     max_running: int | None = Field(None, ge=1, description="global limit of RUNNING jobs (unset: no limit)")
     project_max_running: int = Field(20, ge=1)
     retention_days: int = Field(30, ge=1)
+    auth_failure_limit: int = Field(
+        30, ge=1, description="invalid tokens one client address may send per window before it gets 429"
+    )
+    auth_failure_window_s: int = Field(60, ge=1, description="the window (seconds) invalid tokens are counted in")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     flower_port: int = 5555
@@ -31,6 +36,9 @@ class Settings(BaseSettings):
     flower_password: str | None = None
     queue: str = Field("jobctl", description="Celery queue that carries step tasks")
     plugins: str = Field("", description="comma-separated modules to import: they register more job types")
+    cors_origins: str = Field(
+        "", description="comma-separated origins (scheme://host[:port]) whose pages may call the API (unset: none)"
+    )
     log_format: Literal["text", "json"] = Field("text", description="`json`: one JSON object per log line")
     log_level: str = "INFO"
 
@@ -67,6 +75,16 @@ class Settings(BaseSettings):
             raise ValueError("must not contain a colon (basic auth separates user and password with it)")
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        return ",".join(_origin(part) for part in value.split(",") if part.strip())
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """The origins of `cors_origins`, each as a browser sends it in its `Origin` header."""
+        return tuple(part for part in self.cors_origins.split(",") if part)
+
     @property
     def flower_base_url(self) -> str:
         """Where users open Flower: JOBCTL_FLOWER_URL, else this machine's Flower port."""
@@ -95,6 +113,25 @@ class Settings(BaseSettings):
 # README's and docker-compose.yml's recipes), 192 and 96 random bits.
 MIN_ADMIN_TOKEN = 32
 MIN_FLOWER_PASSWORD = 16
+
+
+_ORIGIN = re.compile(r"(?P<scheme>https?)://(?P<host>[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?")
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _origin(text: str) -> str:
+    """`text` as the origin a browser sends (lower case), or ValueError if it is not one: `scheme://host[:port]`,
+    http or https, with no path (not even `/`), query, user or default port."""
+    origin = text.strip().lower()
+    match = _ORIGIN.fullmatch(origin)
+    if match is None or int(match["port"] or 1) > 65535:
+        raise ValueError(
+            f"{text.strip()!r} is not an origin: write scheme://host[:port] (http or https) with no path, "
+            "not even a trailing /"
+        )
+    if match["port"] == _DEFAULT_PORTS[match["scheme"]]:
+        raise ValueError(f"{text.strip()!r}: leave out the default port (browsers send the origin without it)")
+    return origin
 
 
 @lru_cache

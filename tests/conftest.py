@@ -101,6 +101,7 @@ def settings(database_url: str, redis_url: str, file_root: Path, backend: str) -
         worker_ttl_s=3.0,
         flower_user="flower",
         flower_password="flower-test-password",
+        auth_failure_limit=1_000_000,  # tests of refused tokens share one client address; test_rate_limit sets its own
     )
 
 

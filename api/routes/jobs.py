@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.orm import Session
 
+from jobctl.api.audit import Audit, audit_trail
 from jobctl.api.auth import Caller, current_user
 from jobctl.api.deps import get_services
 from jobctl.api.errors import COMMON_ERRORS, error_response, json_responses, responses
@@ -266,7 +267,10 @@ def _project_ids(s: Session, caller: Caller, names: list[str] | None) -> list[in
     summary="Pause, resume, restart, discard or delete many jobs",
 )
 def batch_jobs(
-    body: JobBatch, caller: Caller = Depends(current_user), services: Services = Depends(get_services)
+    body: JobBatch,
+    caller: Caller = Depends(current_user),
+    services: Services = Depends(get_services),
+    audit: Audit = Depends(audit_trail),
 ) -> BatchAnswer | JSONResponse:
     """Take `action` on the jobs named by `ids`, or on every job matching `filter` (oldest first), at most 1000
     (422 above). Each job succeeds or is refused on its own: `{"results": [{id, ok, status, error}]}`, where a
@@ -277,38 +281,65 @@ def batch_jobs(
     403 unless the caller is an operator of the batch's project, or an admin when it spans several projects:
     with `ids`, the projects of the jobs the caller can see; with `filter`, the projects it names (default: every
     visible one) - whatever the filter matches. 404 if `filter.project` names a project the caller cannot see.
+
+    Every batch is recorded in the audit log: its action and selection, and how many jobs it changed and refused.
     """
-    hidden: list[str] = []
-    with services.db.read() as s:
-        if body.ids is not None:
-            ids = list(dict.fromkeys(body.ids))
-            projects = jobs_store.projects_of_jobs(s, ids)
-            hidden = [i for i in ids if i in projects and not caller.can_see(projects[i])]
-            _may_batch(caller, {p for p in projects.values() if caller.can_see(p)})
-        else:
-            assert body.filter is not None  # JobBatch holds exactly one of the two
-            wanted = body.filter
-            since, until = _window(wanted.period, wanted.since, wanted.until)
-            project_ids = _project_ids(s, caller, wanted.projects)
-            if not caller.admin:
-                _may_batch(caller, set(wanted.projects or caller.visible_projects() or []))
-            query = jobs_store.JobQuery(
-                project_ids=project_ids,
-                statuses=tuple(wanted.statuses),
-                type=wanted.type,
-                q=wanted.q,
-                since=since,
-                until=until,
-            )
-            ids = jobs_store.matching_job_ids(s, query, limit=MAX_BATCH + 1)
-            if len(ids) > MAX_BATCH:
-                raise Invalid(f"the filter matches more than {MAX_BATCH} jobs, the most a batch may hold; narrow it")
+    selection: dict[str, Any] = {"action": body.action.value, "atomic": body.atomic}
+    if body.ids is not None:
+        selection["ids"] = body.ids[:AUDITED_IDS]
+        selection["count"] = len(body.ids)
+    else:
+        assert body.filter is not None
+        selection["filter"] = body.filter.model_dump(mode="json", exclude_defaults=True)
+    subject = f"{len(body.ids)} job(s)" if body.ids is not None else "filter"
     try:
-        items = services.ops.batch(ids, Action(body.action.value), caller.name, atomic=body.atomic, hidden=hidden)
+        with audit.attempt("jobs.batch", subject, selection) as change:
+            with services.db.read() as s:
+                ids, hidden = _batch_ids(s, caller, body)
+            try:
+                items = services.ops.batch(
+                    ids, Action(body.action.value), caller.name, atomic=body.atomic, hidden=hidden
+                )
+            except BatchRefused as exc:
+                change.details["refused"] = len(exc.refused)
+                raise
+            change.details["done"] = sum(1 for i in items if i.ok)
+            change.details["refused"] = sum(1 for i in items if not i.ok)
     except BatchRefused as exc:
         refused = [BatchResult.from_item(i).model_dump(mode="json") for i in exc.refused]
         return error_response(409, exc.code, exc.message, refused=refused)
     return BatchAnswer(results=[BatchResult.from_item(i) for i in items])
+
+
+def _batch_ids(s: Session, caller: Caller, body: JobBatch) -> tuple[list[str], list[str]]:
+    """The ids the batch is over, and those of them the caller cannot see; `Forbidden` unless the caller may run
+    it (see `batch_jobs`), `Invalid` if its filter matches more than `MAX_BATCH` jobs."""
+    if body.ids is not None:
+        ids = list(dict.fromkeys(body.ids))
+        projects = jobs_store.projects_of_jobs(s, ids)
+        _may_batch(caller, {p for p in projects.values() if caller.can_see(p)})
+        return ids, [i for i in ids if i in projects and not caller.can_see(projects[i])]
+    assert body.filter is not None  # JobBatch holds exactly one of the two
+    wanted = body.filter
+    since, until = _window(wanted.period, wanted.since, wanted.until)
+    project_ids = _project_ids(s, caller, wanted.projects)
+    if not caller.admin:
+        _may_batch(caller, set(wanted.projects or caller.visible_projects() or []))
+    query = jobs_store.JobQuery(
+        project_ids=project_ids,
+        statuses=tuple(wanted.statuses),
+        type=wanted.type,
+        q=wanted.q,
+        since=since,
+        until=until,
+    )
+    ids = jobs_store.matching_job_ids(s, query, limit=MAX_BATCH + 1)
+    if len(ids) > MAX_BATCH:
+        raise Invalid(f"the filter matches more than {MAX_BATCH} jobs, the most a batch may hold; narrow it")
+    return ids, []
+
+
+AUDITED_IDS = 100  # a batch's audit entry names this many of its ids, and counts them all
 
 
 def _may_batch(caller: Caller, projects: set[str]) -> None:

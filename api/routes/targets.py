@@ -1,9 +1,11 @@
-"""`/api/v1/projects/{project}/targets`: the `record` targets jobs can work on (docs/contract.md §1, §4)."""
+"""`/api/v1/projects/{project}/targets`: the `record` targets jobs can work on (docs/contract.md §1, §4). Every
+change is recorded in the audit log."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Body, Depends, Path
 
+from jobctl.api.audit import Audit, audit_trail
 from jobctl.api.auth import Caller, current_user
 from jobctl.api.deps import get_services
 from jobctl.api.errors import responses
@@ -30,13 +32,14 @@ def put_target(
     kind: str = KindPath,
     name: str = NamePath,
     body: TargetPut | None = Body(None),
-    caller: Caller = Depends(current_user),
-    services: Services = Depends(get_services),
+    audit: Audit = Depends(audit_trail),
 ) -> Target:
     """Create the target at version 1, or replace its attributes; the version increments only if they differ,
     and the project's non-final jobs pinned to the old version are auto-discarded."""
-    caller.require_operator(project)
-    target = services.ops.put_target(project, kind, name, (body or TargetPut()).attributes)
+    with audit.attempt("target.put", f"{project}/{kind}/{name}") as change:
+        audit.caller.require_operator(project)
+        target = audit.services.ops.put_target(project, kind, name, (body or TargetPut()).attributes)
+        change.details["version"] = target.version
     return Target.from_record(target)
 
 
@@ -62,10 +65,11 @@ def delete_target(
     project: str = ProjectPath,
     kind: str = KindPath,
     name: str = NamePath,
-    caller: Caller = Depends(current_user),
-    services: Services = Depends(get_services),
+    audit: Audit = Depends(audit_trail),
 ) -> TargetDeleted:
     """Remove the target and auto-discard its project's non-final jobs on it, atomically; 404 if there is none."""
-    caller.require_operator(project)
-    discarded = services.ops.delete_target(project, kind, name)
+    with audit.attempt("target.delete", f"{project}/{kind}/{name}") as change:
+        audit.caller.require_operator(project)
+        discarded = audit.services.ops.delete_target(project, kind, name)
+        change.details["discarded"] = len(discarded)
     return TargetDeleted(project=project, kind=kind, name=name, discarded=discarded)

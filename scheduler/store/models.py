@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -78,9 +79,41 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     admin: Mapped[bool] = mapped_column(default=False)
+    disabled: Mapped[bool] = mapped_column(default=False, server_default=false())  # every token refused
     created_at: Mapped[datetime]
+
+
+class Token(Base):
+    """A user's named bearer token: only its SHA-256 is kept, with the first characters to tell it by."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the token's first characters ("" when not known)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]  # written at most once a minute (`accounts.USE_RECORDED_EVERY_S`)
+    expires_at: Mapped[datetime | None]
+
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+
+class AuditEntry(Base):
+    """Who changed which account, project, target, or ran a batch: from where, and how it ended."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    subject: Mapped[str] = mapped_column(String(600))
+    address: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class Role(Base):

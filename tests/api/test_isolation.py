@@ -52,6 +52,7 @@ class Case:
     query: Callable[[World], dict[str, Any]] | None = None
     touches_b: bool = True
     admin_only: bool = False
+    own: bool = False  # the caller's own (tokens): any signed-in user may; nothing of `b` is named
 
 
 def _fresh(prefix: str) -> str:
@@ -77,6 +78,17 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/types"): Case(touches_b=False),
     ("GET", "/api/v1/events"): Case(query=lambda w: {"project": w.b}),
     ("PUT", "/api/v1/projects/{project}/targets/{kind}/{name}"): Case(body=lambda w: {"attributes": {"v": 2}}),
+    ("PATCH", "/api/v1/projects/{project}"): Case(body=lambda w: {"max_running": 5}, admin_only=True),
+    ("DELETE", "/api/v1/projects/{project}"): Case(admin_only=True),
+    ("PATCH", "/api/v1/users/{name}"): Case(body=lambda w: {"disabled": False}, admin_only=True),
+    ("DELETE", "/api/v1/users/{name}"): Case(admin_only=True),
+    ("GET", "/api/v1/users/{name}/tokens"): Case(admin_only=True),
+    ("POST", "/api/v1/users/{name}/tokens"): Case(body=lambda w: {"name": _fresh("iso")}, admin_only=True),
+    ("DELETE", "/api/v1/users/{name}/tokens/{token_name}"): Case(admin_only=True),
+    ("GET", "/api/v1/me/tokens"): Case(touches_b=False, own=True),
+    ("POST", "/api/v1/me/tokens"): Case(body=lambda w: {"name": _fresh("iso")}, touches_b=False, own=True),
+    ("DELETE", "/api/v1/me/tokens/{token_name}"): Case(touches_b=False, own=True),
+    ("GET", "/api/v1/audit"): Case(touches_b=False, admin_only=True),
 }
 
 #: How each path parameter is filled: with something of project `b`.
@@ -89,7 +101,8 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
 }
 #: Path parameters named differently under some prefix.
 PATH_VALUES_UNDER: dict[str, dict[str, Callable[[World], str]]] = {
-    "/api/v1/users/": {"name": lambda w: w.user},
+    "/api/v1/users/": {"name": lambda w: w.user, "token_name": lambda w: "default"},
+    "/api/v1/me/": {"token_name": lambda w: "no-such-token"},  # never the caller's own token: it signs them in
 }
 
 METHODS = ("get", "post", "put", "patch", "delete")
@@ -213,6 +226,9 @@ def test_an_operator_of_another_project_never_sees_b(
         where = (method, path, status, body[:300])
         if case.admin_only:
             assert status == 403, where
+        elif case.own:
+            assert status < 400 or status == 404, where  # 404: no token of that name
+            assert world.b not in body and world.job not in body, where
         elif path == "/api/v1/jobs/batch":
             assert status == 200, where
             assert httpx.Response(200, text=body).json() == {
@@ -248,7 +264,9 @@ def test_a_viewer_reads_but_may_change_nothing(
         case = case_of(method, path, operation)
         status, body = call(client, method, path, case, world, headers)
         where = (method, path, status, body[:300])
-        if method == "GET" and not case.admin_only:
+        if case.own:
+            assert status < 400 or status == 404, where
+        elif method == "GET" and not case.admin_only:
             assert status == 200, where
         else:
             assert status == 403, where
@@ -263,8 +281,10 @@ def test_an_admin_is_never_refused_for_visibility(
     make, _ = world_factory
     for method, path, operation in routes(client):
         world = make()  # the admin's calls do change things (discard, delete): a fresh world each
-        status, body = call(client, method, path, case_of(method, path, operation), world, None)
-        assert status not in (401, 403, 404) and status < 500, (method, path, status, body[:300])
+        case = case_of(method, path, operation)
+        status, body = call(client, method, path, case, world, None)
+        refused = (401, 403) if case.own else (401, 403, 404)  # own: there is no such token of the admin's
+        assert status not in refused and status < 500, (method, path, status, body[:300])
 
 
 def test_every_route_has_typed_models(client: TestClient) -> None:

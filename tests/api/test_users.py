@@ -19,7 +19,7 @@ def test_create_user_answers_its_token_once_and_stores_only_its_hash(
     created = client.post("/api/v1/users", json={"name": name, "roles": {project: "operator"}})
     assert created.status_code == 201, created.text
     body = created.json()
-    assert set(body) == {"name", "admin", "roles", "token"}
+    assert set(body) == {"name", "admin", "disabled", "roles", "token"}
     assert body["name"] == name and body["admin"] is False and body["roles"] == {project: "operator"}
     token = body["token"]
     assert len(token) >= 43  # secrets.token_urlsafe(32)
@@ -37,7 +37,7 @@ def test_create_user_answers_its_token_once_and_stores_only_its_hash(
     }
     listed = client.get("/api/v1/users").json()
     mine = [u for u in listed if u["name"] == name]
-    assert mine == [{"name": name, "admin": False, "roles": {project: "operator"}}]  # no token, ever
+    assert mine == [{"name": name, "admin": False, "disabled": False, "roles": {project: "operator"}}]  # no token
     assert token not in client.get("/api/v1/users").text
     assert [u["name"] for u in listed] == sorted(u["name"] for u in listed)
 
@@ -101,7 +101,12 @@ def test_grant_change_and_revoke_roles(
 
     granted = client.put(url, json={second: "operator"})
     assert granted.status_code == 200
-    assert granted.json() == {"name": name, "admin": False, "roles": {first: "viewer", second: "operator"}}
+    assert granted.json() == {
+        "name": name,
+        "admin": False,
+        "disabled": False,
+        "roles": {first: "viewer", second: "operator"},
+    }
     assert [p["name"] for p in client.get("/api/v1/projects", headers=headers).json()] == sorted([first, second])
     submitted = client.post("/api/v1/jobs", headers=headers, json={"project": second, "type": "sleep"})
     assert submitted.status_code == 201  # takes effect on the next request
