@@ -1,5 +1,6 @@
 """What the `jobctl` command prints: the consoles and the `jobctl: ...` error line of every command, and the
-client commands' JSON and Rich tables of jobs, steps, projects, users, targets and job types."""
+client commands' JSON and Rich tables of jobs, steps, projects, users, tokens, the audit log, targets and job
+types."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from jobctl.client import Job, JobType, Project, Target, User
+from jobctl.client import AuditEntry, Job, JobType, Project, Target, Token, User
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -111,10 +112,10 @@ def jobs_table(jobs: Sequence[Job]) -> Table:
     return table
 
 
-def page_line(total: int, page: int, page_size: int) -> str:
-    """`page x of y (N jobs)`."""
+def page_line(total: int, page: int, page_size: int, noun: tuple[str, str] = ("job", "jobs")) -> str:
+    """`page x of y (N jobs)`; `noun`: what is counted, singular and plural."""
     pages = max(1, math.ceil(total / page_size))
-    return f"page {page} of {pages} ({total} job{'' if total == 1 else 's'})"
+    return f"page {page} of {pages} ({total} {noun[0] if total == 1 else noun[1]})"
 
 
 def job_details(job: Job) -> Table:
@@ -188,14 +189,47 @@ def projects_table(projects: Sequence[Project]) -> Table:
 
 
 def users_table(users: Sequence[User]) -> Table:
-    """Users: name, admin flag, roles."""
+    """Users: name, admin flag, disabled flag, roles."""
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("NAME")
     table.add_column("ADMIN")
+    table.add_column("DISABLED")
     table.add_column("ROLES")
     for user in users:
         roles = ", ".join(f"{p}={r}" for p, r in sorted(user.roles.items())) or "-"
-        table.add_row(user.name, "yes" if user.admin else "", roles)
+        disabled = Text("yes", style="bold red") if user.disabled else ""
+        table.add_row(user.name, "yes" if user.admin else "", disabled, roles)
+    return table
+
+
+def tokens_table(tokens: Sequence[Token]) -> Table:
+    """Tokens (never their values): name, prefix, created, last used, expires (`never`; red once expired)."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("NAME", "PREFIX", "CREATED", "LAST USED", "EXPIRES"):
+        table.add_column(column, no_wrap=column != "NAME")
+    for token in tokens:
+        expires: str | Text = "never" if token.expires_at is None else fmt_time(token.expires_at)
+        if token.expired:
+            expires = Text(f"{expires} (expired)", style="bold red")
+        last_used = fmt_time(token.last_used_at) if token.last_used_at else "never"
+        table.add_row(token.name, token.prefix or "-", fmt_time(token.created_at), last_used, expires)
+    return table
+
+
+def audit_table(entries: Sequence[AuditEntry]) -> Table:
+    """Audit entries: at, actor, action, subject, address, outcome (`ok` in green, an error code in red)."""
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("AT", no_wrap=True)
+    table.add_column("ACTOR", overflow="fold")
+    table.add_column("ACTION", no_wrap=True)
+    table.add_column("SUBJECT", overflow="fold")
+    table.add_column("ADDRESS", no_wrap=True)
+    table.add_column("OUTCOME", no_wrap=True)
+    for entry in entries:
+        outcome = Text(entry.outcome, style="green" if entry.outcome == "ok" else "bold red")
+        table.add_row(
+            fmt_time(entry.at), entry.actor, entry.action, entry.subject or "-", entry.address or "-", outcome
+        )
     return table
 
 

@@ -29,6 +29,8 @@ from jobctl.client._errors import (
 )
 from jobctl.client._http import ServerEvent, default_url, parse_sse
 from jobctl.client._models import (
+    AuditEntry,
+    AuditPage,
     BatchResult,
     Event,
     Job,
@@ -39,12 +41,14 @@ from jobctl.client._models import (
     JobType,
     JobUpdate,
     Me,
+    NewToken,
     NewUser,
     Project,
     Step,
     StepInfo,
     Target,
     TargetDeleted,
+    Token,
     User,
 )
 from jobctl.client._sync import Client, JobHandle, Targets
@@ -89,6 +93,10 @@ __all__ = [  # noqa: RUF022 - grouped by use
     "Me",
     "User",
     "NewUser",
+    "Token",
+    "NewToken",
+    "AuditEntry",
+    "AuditPage",
     # the event stream's format
     "ServerEvent",
     "parse_sse",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -27,6 +28,7 @@ from jobctl.client._http import (
     unreachable,
 )
 from jobctl.client._models import (
+    AuditPage,
     BatchResult,
     Event,
     Job,
@@ -35,10 +37,12 @@ from jobctl.client._models import (
     JobType,
     JobUpdate,
     Me,
+    NewToken,
     NewUser,
     Project,
     Target,
     TargetDeleted,
+    Token,
     User,
 )
 
@@ -214,6 +218,14 @@ class AsyncClient:
         """Create a project (admins only)."""
         return await self.call(calls.create_project(name, max_running))
 
+    async def update_project(self, name: str, *, max_running: int | None) -> Project:
+        """`Client.update_project`: the project's limit of RUNNING jobs (None: the server's default)."""
+        return await self.call(calls.update_project(name, max_running))
+
+    async def delete_project(self, name: str) -> None:
+        """`Client.delete_project`: `Conflict` while it holds a job that is not final."""
+        await self.call(calls.delete_project(name))
+
     async def list_users(self) -> list[User]:
         """Every user (admins only)."""
         return await self.call(calls.list_users())
@@ -225,6 +237,40 @@ class AsyncClient:
     async def set_roles(self, name: str, roles: Mapping[str, str | None]) -> User | None:
         """Set the user's role per project (None takes it away; admins only)."""
         return await self.call(calls.set_roles(name, roles))
+
+    async def update_user(self, name: str, *, disabled: bool | None = None, admin: bool | None = None) -> User:
+        """`Client.update_user`: `Conflict` if it would leave no enabled admin."""
+        return await self.call(calls.update_user(name, disabled, admin))
+
+    async def delete_user(self, name: str) -> None:
+        """`Client.delete_user`: `Conflict` for the last enabled admin."""
+        await self.call(calls.delete_user(name))
+
+    async def create_token(
+        self, name: str, *, user: str | None = None, expires_at: datetime | timedelta | None = None
+    ) -> NewToken:
+        """`Client.create_token`: `user`'s (None: the caller's); its value shown only this once."""
+        return await self.call(calls.create_token(user, name, expires_at))
+
+    async def list_tokens(self, *, user: str | None = None) -> list[Token]:
+        """`Client.list_tokens`: never their values."""
+        return await self.call(calls.list_tokens(user))
+
+    async def revoke_token(self, name: str, *, user: str | None = None) -> None:
+        """`Client.revoke_token`."""
+        await self.call(calls.revoke_token(user, name))
+
+    async def audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        since: datetime | timedelta | str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> AuditPage:
+        """`Client.audit`: one page of the audit log."""
+        return await self.call(calls.audit(actor, action, since, page, page_size))
 
 
 class AsyncTargets:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from jobctl import states
 from jobctl.client._errors import BadAnswer
 from jobctl.client._models import (
+    AuditPage,
     BatchResult,
     Event,
     Job,
@@ -20,10 +22,12 @@ from jobctl.client._models import (
     JobQuery,
     JobType,
     Me,
+    NewToken,
     NewUser,
     Project,
     Target,
     TargetDeleted,
+    Token,
     User,
 )
 
@@ -67,6 +71,11 @@ def many(model: type[M], key: str | None = None) -> Callable[[Any], list[M]]:
         return [item(v) for v in value]
 
     return parse
+
+
+def nothing(_value: Any) -> None:
+    """The reading of an answer that holds nothing (204)."""
+    return None
 
 
 def segment(value: str) -> str:
@@ -230,3 +239,74 @@ def set_roles(name: str, roles: Mapping[str, str | None]) -> Call[User | None]:
         return one(User)(value) if isinstance(value, dict) and "name" in value else None
 
     return Call("PUT", f"/users/{segment(name)}/roles", parse, json=dict(roles))
+
+
+def update_user(name: str, disabled: bool | None, admin: bool | None) -> Call[User]:
+    """Change what is given (not None) of the user's `disabled` and `admin` flags."""
+    body = {key: value for key, value in (("disabled", disabled), ("admin", admin)) if value is not None}
+    if not body:
+        raise ValueError("nothing to change: give disabled or admin")
+    return Call("PATCH", f"/users/{segment(name)}", one(User), json=body)
+
+
+def delete_user(name: str) -> Call[None]:
+    return Call("DELETE", f"/users/{segment(name)}", nothing)
+
+
+def update_project(name: str, max_running: int | None) -> Call[Project]:
+    """Set the project's limit of RUNNING jobs; None (sent as null) is the server's default."""
+    return Call("PATCH", f"/projects/{segment(name)}", one(Project), json={"max_running": max_running})
+
+
+def delete_project(name: str) -> Call[None]:
+    return Call("DELETE", f"/projects/{segment(name)}", nothing)
+
+
+# -- tokens and the audit log --------------------------------------------------------------------------------
+
+
+def moment(value: datetime | timedelta, *, ago: bool) -> str:
+    """A time as the API takes it (ISO-8601 in UTC): a datetime (a naive one is local time), or a timedelta
+    from now - forward, or back when `ago`."""
+    if isinstance(value, timedelta):
+        now = datetime.now(UTC)
+        value = now - value if ago else now + value
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def tokens(user: str | None) -> str:
+    """The path of `user`'s tokens; None: the caller's own."""
+    return "/me/tokens" if user is None else f"/users/{segment(user)}/tokens"
+
+
+def create_token(user: str | None, name: str, expires_at: datetime | timedelta | None) -> Call[NewToken]:
+    body: dict[str, Any] = {"name": name}
+    if expires_at is not None:
+        body["expires_at"] = moment(expires_at, ago=False)
+    return Call("POST", tokens(user), one(NewToken), json=body)
+
+
+def list_tokens(user: str | None) -> Call[list[Token]]:
+    return Call("GET", tokens(user), many(Token))
+
+
+def revoke_token(user: str | None, name: str) -> Call[None]:
+    return Call("DELETE", f"{tokens(user)}/{segment(name)}", nothing)
+
+
+def audit(
+    actor: str | None,
+    action: str | None,
+    since: datetime | timedelta | str | None,
+    page: int,
+    page_size: int,
+) -> Call[AuditPage]:
+    """One page of the audit log; `since` as `moment` (back from now), or a time already as the API takes it."""
+    params: dict[str, str | int] = {"page": page, "page_size": page_size}
+    if actor:
+        params["actor"] = actor
+    if action:
+        params["action"] = action
+    if since is not None:
+        params["since"] = since if isinstance(since, str) else moment(since, ago=True)
+    return Call("GET", "/audit", one(AuditPage), params=params)

@@ -132,17 +132,61 @@ class Me(Model):
 
 
 class User(Model):
-    """A user and their role per project."""
+    """A user, their role per project, and whether they are `disabled` (a disabled user's tokens are refused;
+    False from a server that does not know of disabling)."""
 
     name: str
     admin: bool = False
+    disabled: bool = False
     roles: dict[str, str] = Field(default_factory=dict)
 
 
 class NewUser(User):
-    """A user just created, with its token: the server shows it only this once."""
+    """A user just created, with its token (named `default`): the server shows it only this once."""
 
     token: str
+
+
+class Token(Model):
+    """One of a user's API tokens, never its value: its `name` (unique per user), `prefix` (its first
+    characters, to recognise it by), when it was created and last used, and when it expires (None: never).
+    `expired`: it is refused from now on."""
+
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+    expires_at: datetime | None = None
+    expired: bool = False
+
+
+class NewToken(Token):
+    """A token just created, with its value: the server shows it only this once."""
+
+    token: str
+
+
+class AuditEntry(Model):
+    """One entry of the audit log: `at` what time `actor` did `action` (`user.create`, `token.revoke`,
+    `project.delete`, ...) to `subject`, from `address`, and its `outcome`: `ok`, or the error code it was
+    refused with (`forbidden`, `conflict`, ...). `details`: what the request asked for, as the server records it."""
+
+    at: datetime
+    actor: str
+    action: str
+    subject: str | None = None
+    address: str | None = None
+    outcome: str = "ok"
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class AuditPage(Model):
+    """One page of the audit log, newest first; `total` counts every matching entry."""
+
+    items: list[AuditEntry]
+    total: int
+    page: int
+    page_size: int
 
 
 class Target(Model):

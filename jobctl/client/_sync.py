@@ -9,6 +9,7 @@ import itertools
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -28,6 +29,7 @@ from jobctl.client._http import (
     unreachable,
 )
 from jobctl.client._models import (
+    AuditPage,
     BatchResult,
     Event,
     Job,
@@ -36,10 +38,12 @@ from jobctl.client._models import (
     JobType,
     JobUpdate,
     Me,
+    NewToken,
     NewUser,
     Project,
     Target,
     TargetDeleted,
+    Token,
     User,
 )
 
@@ -208,6 +212,16 @@ class Client:
         """Create a project (admins only)."""
         return self.call(calls.create_project(name, max_running))
 
+    def update_project(self, name: str, *, max_running: int | None) -> Project:
+        """Set how many of the project's jobs may be RUNNING at once (an int >= 1; None: the server's default);
+        admins only. The project as it is now. `NotFound` for no such project; `Invalid` for a limit under 1."""
+        return self.call(calls.update_project(name, max_running))
+
+    def delete_project(self, name: str) -> None:
+        """Delete a project (admins only). `NotFound` for no such project; `Conflict`, and nothing deleted,
+        while it holds a job that is not final (not FINISHED or DISCARDED)."""
+        self.call(calls.delete_project(name))
+
     def list_users(self) -> list[User]:
         """Every user (admins only)."""
         return self.call(calls.list_users())
@@ -219,6 +233,50 @@ class Client:
     def set_roles(self, name: str, roles: Mapping[str, str | None]) -> User | None:
         """Set the user's role per project (`viewer`, `operator`; None takes it away; admins only)."""
         return self.call(calls.set_roles(name, roles))
+
+    def update_user(self, name: str, *, disabled: bool | None = None, admin: bool | None = None) -> User:
+        """Disable or enable a user, make them an admin or not (admins only); what is None stays as it is. The
+        user as it is now. `NotFound` for no such user; `Conflict`, and nothing changed, if it would leave no
+        enabled admin; `ValueError` (nothing sent) if both are None."""
+        return self.call(calls.update_user(name, disabled, admin))
+
+    def delete_user(self, name: str) -> None:
+        """Delete a user (admins only). `NotFound` for no such user; `Conflict`, and nothing deleted, if they
+        are the last enabled admin."""
+        self.call(calls.delete_user(name))
+
+    def create_token(
+        self, name: str, *, user: str | None = None, expires_at: datetime | timedelta | None = None
+    ) -> NewToken:
+        """Create a token named `name` for `user` (admins only), or for the caller when `user` is None. It
+        expires at `expires_at`: a datetime (a naive one is local time) or a timedelta from now; None: never.
+        The answer holds the token's value, shown only this once. `Conflict` if the user already has a token of
+        that name; `NotFound` for no such user; `Invalid` if `expires_at` is not in the future."""
+        return self.call(calls.create_token(user, name, expires_at))
+
+    def list_tokens(self, *, user: str | None = None) -> list[Token]:
+        """The tokens of `user` (admins only), or the caller's own when None: names, prefixes, times, whether
+        expired - never their values."""
+        return self.call(calls.list_tokens(user))
+
+    def revoke_token(self, name: str, *, user: str | None = None) -> None:
+        """Revoke `user`'s token `name` (admins only), or the caller's own when `user` is None: it is refused
+        from then on. `NotFound` if there is no such token."""
+        self.call(calls.revoke_token(user, name))
+
+    def audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        since: datetime | timedelta | str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> AuditPage:
+        """One page of the audit log, newest first (admins only): who did what (`user.create`, `token.revoke`,
+        ...) to what, from where, and its outcome. Only `actor`'s entries; only `action` (or every action of a
+        kind: `user.`); only since `since` (a datetime, a timedelta back from now, or ISO-8601 text)."""
+        return self.call(calls.audit(actor, action, since, page, page_size))
 
 
 class Targets:

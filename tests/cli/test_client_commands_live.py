@@ -7,6 +7,7 @@ once, as they ended.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -21,11 +22,13 @@ pytestmark = pytest.mark.integration
 STEP_S = 0.5
 
 
-def jobctl(system: System, api_url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run `jobctl ARGS...` in a new process, as the admin, against `api_url`; fail with its output so far and
-    the system's logs if it takes longer than `timeout` seconds."""
+def jobctl(
+    system: System, api_url: str, *args: str, timeout: float = 120, token: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `jobctl ARGS...` in a new process, as the admin (or the holder of `token`), against `api_url`; fail
+    with its output so far and the system's logs if it takes longer than `timeout` seconds."""
     env = env_for(system.settings)
-    env.update(JOBCTL_URL=api_url, JOBCTL_TOKEN=system.settings.admin_token or "", COLUMNS="120")
+    env.update(JOBCTL_URL=api_url, JOBCTL_TOKEN=token or system.settings.admin_token or "", COLUMNS="120")
     argv = [sys.executable, "-m", "jobctl.cli", *args]
     try:
         return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
@@ -89,3 +92,32 @@ def test_watch_of_a_failing_job_exits_1_with_the_error(system: System, api_url: 
     listed = jobctl(system, api_url, "jobs", "list", "--project", project, "--status", "error")
     assert listed.returncode == 0, listed.stderr
     assert job_id[:12] in listed.stdout and "page 1 of 1 (1 job)" in listed.stdout
+
+
+def test_a_named_token_works_until_revoked_across_processes(system: System, api_url: str, project: str) -> None:
+    """The account lifecycle as a user runs it: each command a process of its own, against a real API server."""
+    name = f"live-{project}"
+    created = jobctl(system, api_url, "users", "create", name, "--role", f"{project}=viewer")
+    assert created.returncode == 0, created.stderr
+    made = jobctl(system, api_url, "tokens", "create", "ci", "--user", name, "--expires", "1h")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+
+    mine = jobctl(system, api_url, "tokens", "list", "--json", token=token)
+    assert mine.returncode == 0, mine.stderr
+    assert sorted(t["name"] for t in json.loads(mine.stdout)) == ["ci", "default"]
+    assert token not in mine.stdout
+
+    assert jobctl(system, api_url, "tokens", "revoke", "ci", "--user", name).returncode == 0
+    after = jobctl(system, api_url, "projects", "list", token=token)
+    assert after.returncode == 1 and after.stderr.startswith("jobctl: invalid token"), after.stderr
+    assert token not in after.stderr
+
+    audit = jobctl(system, api_url, "audit", "--action", "token.", "--since", "1h", "--json")
+    assert audit.returncode == 0, audit.stderr
+    assert [(e["action"], e["subject"]) for e in json.loads(audit.stdout)["items"][:2]] == [
+        ("token.revoke", f"{name}/ci"),
+        ("token.create", f"{name}/ci"),
+    ]
+    gone = jobctl(system, api_url, "users", "delete", name, "--yes")
+    assert gone.returncode == 0 and gone.stdout.strip() == f"deleted user {name}", gone.stderr
