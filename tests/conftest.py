@@ -114,11 +114,13 @@ def env_for(settings: Settings) -> dict[str, str]:
     return env
 
 
-def fresh_database(backend: str, factory: pytest.TempPathFactory) -> tuple[str, Callable[[], None]]:
-    """A new, migrated database of this backend, and the function that drops it."""
+def fresh_database(
+    backend: str, factory: pytest.TempPathFactory, revision: str = "head"
+) -> tuple[str, Callable[[], None]]:
+    """A new database of this backend, migrated to `revision`, and the function that drops it."""
     if backend == "sqlite":
         url = f"sqlite:///{factory.mktemp('db') / 'jobctl.db'}"
-        upgrade(url)
+        upgrade(url, revision)
         return url, lambda: None
     import sqlalchemy as sa
 
@@ -127,7 +129,7 @@ def fresh_database(backend: str, factory: pytest.TempPathFactory) -> tuple[str, 
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
+    upgrade(url, revision)
 
     def drop() -> None:
         with admin.connect() as conn:
