@@ -2,10 +2,10 @@
 
 Registered from `tests/conftest.py` (`pytest_plugins`). During the session it collects:
 
-- the secrets: the admin token and the Flower password of every `Settings` a fixture makes, the token of every
-  user the API hands out (`POST /api/v1/users`, seen in every httpx client of the test process: `TestClient`,
-  the integration tests' clients, the CLI's), the tokens `bootstrap_admin` generates and the ones `jobctl up`
-  generates;
+- the secrets: the admin token and the Flower password of every `Settings` a fixture makes, every token the API
+  hands out (`POST /api/v1/users`, `POST .../tokens`, seen in every httpx client of the test process:
+  `TestClient`, the integration tests' clients, the CLI's), the tokens `bootstrap_admin` generates and the ones
+  `jobctl up` generates;
 - the log records of this process (the in-process API, the domain, the workers' code): jobctl's loggers are
   captured from INFO, everything else at the level it is emitted.
 
@@ -141,10 +141,11 @@ _UNDO: list[Callable[[], None]] = []
 
 
 def _tokens_from(request: httpx.Request, response: httpx.Response) -> None:
-    """Remember the token of a user the API just created."""
+    """Remember the token the API just handed out: a new user's, or a new named token."""
     if request.method != "POST" or response.status_code != 201:
         return
-    if not request.url.path.rstrip("/").endswith("/api/v1/users"):
+    path = request.url.path.rstrip("/")
+    if not (path.endswith("/api/v1/users") or path.endswith("/tokens")):
         return
     try:
         body = response.json()
