@@ -161,6 +161,7 @@ class Job(Base):
     submitter: Mapped[str] = mapped_column(String(64))
     attempt: Mapped[int] = mapped_column(default=1)
     error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(64))  # the code of `error`: the failing step's, or jobctl's
     discard_reason: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
@@ -199,7 +200,11 @@ class Step(Base):
     status: Mapped[str] = mapped_column(String(16))
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     attempt: Mapped[int] = mapped_column(default=0)
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)  # the failure's message
+    error_code: Mapped[str | None] = mapped_column(String(64))  # and its code, hint and time (structured failures)
+    error_hint: Mapped[str | None] = mapped_column(Text)
+    error_at: Mapped[datetime | None]
+    info: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # small key-value details the step reported
     checkpoint: Mapped[dict[str, Any]] = mapped_column(default=dict)
     output: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # what the step returned, for later steps
     started_at: Mapped[datetime | None]
@@ -238,6 +243,7 @@ class Event(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str | None] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # structured facts, e.g. a params edit's old and new
 
 
 class StepLog(Base):
