@@ -8,7 +8,6 @@ rules about the last enabled admin are this module's to test, whatever other mod
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -26,6 +25,7 @@ from jobctl.client import AsyncClient, Client, User
 from jobctl.scheduler.settings import Settings
 from jobctl.wiring import build
 from jobctl.workers.services import Services
+from tests.aio import run
 from tests.cli.test_client_commands import TOKEN, admin, cli, flat, http, no_client_environment, project, runner
 from tests.conftest import fresh_database
 
@@ -423,7 +423,7 @@ def test_the_clients_send_the_same_requests() -> None:
         "NoneType",
         "AuditPage",
     ]
-    assert asyncio.run(run_async(asynchronous)) == answered
+    assert run(run_async(asynchronous)) == answered
     for recorder in (sync, asynchronous):
         seen = recorder.seen()
         method, url, body = seen[0]
