@@ -27,6 +27,7 @@ from jobctl.api.guard import RequestGuard
 from jobctl.api.headers import SecurityHeaders
 from jobctl.api.routes import (
     audit,
+    diagnostics,
     docs,
     events,
     health,
@@ -34,11 +35,13 @@ from jobctl.api.routes import (
     me,
     metrics,
     projects,
+    stats,
     targets,
     tokens,
     types,
     ui,
     users,
+    webhooks,
 )
 from jobctl.scheduler.errors import Conflict, NotFound
 from jobctl.scheduler.services import Services
@@ -114,11 +117,14 @@ def create_app(services: Services | None = None, *, build: Callable[[Settings], 
         projects.router,
         targets.router,
         jobs.router,
+        diagnostics.router,
         types.router,
         events.router,
         users.router,
         tokens.users_router,
         audit.router,
+        webhooks.router,
+        stats.router,
     )
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from jobctl.scheduler.batch import MAX_BATCH, BatchItem
+from jobctl.scheduler.failures import CODES, MAX_CODE
 from jobctl.scheduler.records import (
     AuditRecord,
     EventRecord,
@@ -104,6 +105,8 @@ class Me(BaseModel):
 
 USER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
 ProjectKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+#: A failure code, as the list filters by it (`scheduler.failures.MAX_CODE`).
+ErrorCode = Annotated[str, StringConstraints(min_length=1, max_length=MAX_CODE)]
 
 
 class RoleName(StrEnum):
@@ -263,6 +266,15 @@ class JobSubmit(Request):
     priority: Priority = Field(3, description="0 highest ... 4 lowest")
 
 
+class JobEdit(Request):
+    """New params for a PAUSED or ERROR job (`PATCH /api/v1/jobs/{id}`)."""
+
+    params: dict[str, Any] = Field(
+        description="the job's params, whole: validated by its type as at submission (its defaults filled in); they"
+        " must plan the steps the job has. Its unfinished steps run with them once it is resumed"
+    )
+
+
 class JobBulk(Request):
     jobs: list[JobSubmit] = Field(min_length=1, max_length=1000, description="created all together, or none")
 
@@ -271,6 +283,23 @@ class JobTarget(BaseModel):
     kind: str
     name: str
     version: str | None = Field(description="the target's fingerprint when the job was submitted")
+
+
+class StepError(BaseModel):
+    """The failure that put a step in ERROR (docs/contract.md §2.8)."""
+
+    code: str | None = Field(
+        description="machine-readable: the step's own (`jobctl.StepFailed(code=...)`) or one of jobctl's"
+        f" ({', '.join(f'`{code}`' for code in CODES)}); null only for a failure recorded before jobctl kept codes",
+        examples=["timeout"],
+    )
+    message: str = Field(description="for people; paths under the file root are written relative to it")
+    hint: str | None = Field(description="what to do about it, if known (the monitor's How to fix)")
+    at: UTCTime | None = Field(description="when the step failed")
+
+
+#: A value of a step's `info`: a JSON scalar.
+InfoValue = str | int | float | bool | None
 
 
 class Step(BaseModel):
@@ -283,7 +312,11 @@ class Step(BaseModel):
     duration_s: float
     waiting_s: float
     attempt: int
-    error: str | None
+    error: StepError | None = Field(description="the failure that put the step in ERROR; null otherwise")
+    info: dict[str, InfoValue] = Field(
+        default_factory=dict,
+        description="small details the step reported with `ctx.info` (at most 50 keys, JSON scalars); {} for none",
+    )
     output: dict[str, Any] | None = Field(None, description="what the step returned (FINISHED steps)")
     retry_at: UTCTime | None = Field(None, description="when a failed attempt is retried (the job waits PENDING)")
     task_id: str | None = Field(None, description="the Celery task id of the latest attempt")
@@ -305,7 +338,10 @@ class Step(BaseModel):
             duration_s=step.duration_s,
             waiting_s=step.waiting_s,
             attempt=step.attempt,
-            error=step.error,
+            error=StepError(code=step.error_code, message=step.error, hint=step.error_hint, at=step.error_at)
+            if step.error is not None
+            else None,
+            info=step.info or {},
         )
 
 
@@ -325,16 +361,33 @@ class Job(BaseModel):
     waiting_s: float = Field(description="time spent waiting to run")
     submitter: str
     attempt: int
-    error: str | None
+    error: str | None = Field(description="the message of the failure that put the job in ERROR")
+    error_code: str | None = Field(
+        None, description="that failure's code: its step's error's (`GET /jobs?error_code=` filters by it)"
+    )
+    waiting_for: str | None = Field(
+        None,
+        description="why a PENDING job has not started yet, e.g. `project limit 20/20`, `no live worker`, `retry at"
+        " T`, `position 3 in the project's queue` (docs/contract.md §4.3); null for a job in another state, and in"
+        " the answers of submissions",
+        examples=["position 3 in the project's queue"],
+    )
     discard_reason: str | None
     result: dict[str, Any] | None
     allowed: list[str] = Field(description="the operations the job's state allows now")
     steps: list[Step]
 
     @classmethod
-    def from_record(cls, job: JobRecord, flower: str | None = None, steps: list[Step] | None = None) -> Job:
+    def from_record(
+        cls,
+        job: JobRecord,
+        flower: str | None = None,
+        steps: list[Step] | None = None,
+        waiting_for: str | None = None,
+    ) -> Job:
         """The job's JSON; with `flower` (Flower's base URL) each step links to its latest attempt there.
-        `steps`: the JSON of `job.steps`, when the caller has it already (`from_records`)."""
+        `steps`: the JSON of `job.steps`, when the caller has it already (`from_records`); `waiting_for`: why the
+        job, if PENDING, waits (`scheduler.store.waiting`)."""
         target = None
         if job.target is not None:
             target = JobTarget(kind=job.target.kind, name=job.target.name, version=job.target.version)
@@ -355,6 +408,8 @@ class Job(BaseModel):
             submitter=job.submitter,
             attempt=job.attempt,
             error=job.error,
+            error_code=job.error_code,
+            waiting_for=waiting_for if job.status is JobStatus.PENDING else None,
             discard_reason=job.discard_reason,
             result=job.result,
             allowed=job.allowed,
@@ -428,6 +483,9 @@ class JobFilter(Request):
     )
     status: JobStatus | Annotated[list[JobStatus], Field(max_length=len(JobStatus))] | None = None
     type: str | None = Field(None, max_length=64)
+    error_code: ErrorCode | Annotated[list[ErrorCode], Field(max_length=100)] | None = Field(
+        None, description="jobs whose error has this code (or one of these)"
+    )
     q: str | None = Field(None, min_length=1, max_length=512, description="job-id prefix or target-name substring")
     period: Period | None = None
     since: UTCTime | None = Field(None, description="created at or after (naive means UTC)")
@@ -443,6 +501,12 @@ class JobFilter(Request):
             return []
         return [self.status] if isinstance(self.status, JobStatus) else self.status
 
+    @property
+    def error_codes(self) -> list[str]:
+        if self.error_code is None:
+            return []
+        return [self.error_code] if isinstance(self.error_code, str) else self.error_code
+
 
 JobIdItem = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
@@ -454,6 +518,11 @@ class JobBatch(Request):
     ids: list[JobIdItem] | None = Field(None, min_length=1, max_length=MAX_BATCH)
     filter: JobFilter | None = None
     atomic: StrictBool = Field(False, description="true: change nothing unless every job allows the action (else 409)")
+    dry_run: StrictBool = Field(
+        False,
+        description="true: change nothing, and answer as the batch would - each job's outcome (ok with the state it"
+        " would be left in, or refused with the reason) - plus a `preview`; recorded in the audit log all the same",
+    )
 
     @model_validator(mode="after")
     def _one_selection(self) -> JobBatch:
@@ -476,12 +545,25 @@ class BatchResult(BaseModel):
         return cls(id=item.id, ok=item.ok, status=item.status, error=item.error)
 
 
+class BatchPreview(BaseModel):
+    """What a dry run found: how many jobs would take the action, and in which projects."""
+
+    changed: int = Field(description="how many jobs would take the action (`ok` in `results`)")
+    refused: int = Field(description="how many would refuse it, or do not exist for the caller")
+    projects: list[str] = Field(description="the projects of the jobs that would take it, by name")
+
+
 class BatchAnswer(BaseModel):
     results: list[BatchResult] = Field(description="one per job, in the order of `ids` (filter: oldest first)")
+    preview: BatchPreview | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="only in the answer of a dry run (`dry_run: true`), which changed nothing",
+    )
 
 
 class Event(BaseModel):
-    """One change of a job's state: who did what, from which state to which."""
+    """One change of a job: who did what, from which state to which (an `edit` of its params keeps its state)."""
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -491,6 +573,11 @@ class Event(BaseModel):
     from_: JobStatus | None = Field(alias="from")
     to: JobStatus | None
     reason: str | None
+    details: dict[str, Any] | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="structured facts about the change, only when it has some: an `edit`'s `{old, new}` params",
+    )
 
     @classmethod
     def from_record(cls, event: EventRecord) -> Event:
@@ -501,6 +588,7 @@ class Event(BaseModel):
             from_=JobStatus(event.from_status) if event.from_status else None,
             to=JobStatus(event.to_status) if event.to_status else None,
             reason=event.reason,
+            details=event.details,
         )
 
 

@@ -16,9 +16,11 @@ from fastapi import FastAPI
 from jobctl import wiring
 from jobctl.api.app import THREADS as API_THREADS
 from jobctl.api.app import create_app
+from jobctl.api.webhook_schemas import job_renderer
 from jobctl.logs import configure
 from jobctl.scheduler.loop import Scheduler
 from jobctl.scheduler.settings import Settings
+from jobctl.scheduler.webhooks import Deliverer
 from jobctl.workers import celery_app, entry
 
 
@@ -38,7 +40,8 @@ def run_worker(
 
 
 def run_scheduler(settings: Settings) -> None:
-    """The dispatch loop; several may run against one database."""
+    """The dispatch loop, and beside it the webhooks' deliverer (`scheduler.webhooks`); several may run against one
+    database."""
     configure(settings.log_format, "scheduler", settings.log_level)
     services = wiring.build(settings)
     registry = services.registry
@@ -52,6 +55,7 @@ def run_scheduler(settings: Settings) -> None:
     # Named like Celery's workers, so the events tell which of several schedulers dispatched a job.
     name = f"scheduler@{socket.gethostname()}:{os.getpid()}"[:64]
     scheduler = Scheduler(services.ops, services.bus, settings, retry_on_lost, name=name)
+    deliverer = Deliverer.open(settings, job_renderer(services))  # webhooks: threads and connections of their own
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         scheduler.stopping.set()
@@ -59,9 +63,11 @@ def run_scheduler(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     logging.getLogger(__name__).info("scheduler %s started", name)
+    deliverer.start()
     try:
         scheduler.run()
     finally:
+        deliverer.stop()
         services.close()
 
 

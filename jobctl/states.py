@@ -40,7 +40,8 @@ ENDED = FINAL | {JobStatus.ERROR}
 
 
 class Action(StrEnum):
-    """Everything that changes a job's status. The first five are the user operations."""
+    """Everything that changes a job's status - and `EDIT`, which changes a stopped job's params and keeps its
+    status. The first five are the user operations; each is recorded as an event of its name."""
 
     PAUSE = "pause"
     RESUME = "resume"
@@ -55,6 +56,8 @@ class Action(StrEnum):
     FINISH = "finish"
     FAIL = "fail"
     AUTO_DISCARD = "auto-discard"
+    # a change that keeps the job's state (`IN_PLACE`), taken by a user
+    EDIT = "edit"
 
 
 OPERATIONS: tuple[Action, ...] = (Action.PAUSE, Action.RESUME, Action.RESTART, Action.DISCARD, Action.DELETE)
@@ -75,16 +78,21 @@ TRANSITIONS: dict[Action, tuple[frozenset[JobStatus], JobStatus | None]] = {
     Action.FAIL: (frozenset({S.RUNNING}), S.ERROR),
     Action.AUTO_DISCARD: (NON_FINAL, S.DISCARDED),
 }
+#: action -> the states it may be taken in, for the actions that change a job but not its state: editing the
+#: params of a job that is stopped (docs/contract.md §2.2). Their events go from a state to the same state.
+IN_PLACE: dict[Action, frozenset[JobStatus]] = {
+    Action.EDIT: frozenset({S.PAUSED, S.ERROR}),
+}
 del S
 
 
 def allowed_from(action: Action) -> frozenset[JobStatus]:
-    """The states `action` may be taken from."""
-    return TRANSITIONS[action][0]
+    """The states `action` may be taken from (or, for an `IN_PLACE` action, in)."""
+    return TRANSITIONS[action][0] if action in TRANSITIONS else IN_PLACE[action]
 
 
 def target_of(action: Action) -> JobStatus | None:
-    """The state `action` leads to (None for delete)."""
+    """The state `action` leads to (None for delete). An `IN_PLACE` action leads nowhere: `KeyError`."""
     return TRANSITIONS[action][1]
 
 
@@ -94,7 +102,8 @@ def allowed_operations(status: JobStatus) -> list[str]:
 
 
 def is_valid_path(events: list[tuple[str | None, str | None, str]]) -> bool:
-    """True if a sequence of (from, to, action) events is a path the table allows, starting with submit."""
+    """True if a sequence of (from, to, action) events is a path the table allows, starting with submit (an
+    `IN_PLACE` action stays where it is)."""
     current: str | None = None
     for index, (src, dst, action) in enumerate(events):
         act = Action(action)
@@ -102,7 +111,7 @@ def is_valid_path(events: list[tuple[str | None, str | None, str]]) -> bool:
             return False
         if index and (src is None or src != current or JobStatus(src) not in allowed_from(act)):
             return False
-        if dst != target_of(act):
+        if dst != (src if act in IN_PLACE else target_of(act)):
             return False
         current = dst
     return True

@@ -1,6 +1,8 @@
-"""Batch operations (docs/contract.md §4): what one job's outcome in a batch is, and the refusal of an atomic batch.
+"""Batch operations (docs/contract.md §4): what one job's outcome in a batch is, what a dry run found, and the
+refusal of an atomic batch.
 
-`Operations.batch` takes the action on each job; this module holds only the values it hands out.
+`Operations.batch` takes the action on each job, and `Operations.preview_batch` tells what it would do (the same
+check, `store.transitions.check_allowed`); this module holds only the values they hand out.
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ class BatchItem:
     ok: bool
     status: JobStatus | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchPreview:
+    """What a batch would do (a dry run): each job's outcome as the batch would report it, and the projects of the
+    jobs that would change, by name."""
+
+    items: list[BatchItem]
+    projects: list[str]
 
 
 def not_found(job_id: str) -> BatchItem:

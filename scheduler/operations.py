@@ -16,20 +16,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from jobctl.scheduler.batch import MAX_BATCH, BatchItem, BatchRefused, not_found
+from jobctl.scheduler import failures
+from jobctl.scheduler.batch import MAX_BATCH, BatchItem, BatchPreview, BatchRefused, not_found
 from jobctl.scheduler.dispatcher import AUTO_DISCARD_ACTOR, Dispatcher
 from jobctl.scheduler.effects import Done, Effects
 from jobctl.scheduler.errors import Conflict, Invalid, InvalidItems, JobctlError, NotFound, Unavailable
 from jobctl.scheduler.executor import Bus, Executor
+from jobctl.scheduler.failures import Failure
 from jobctl.scheduler.records import Dispatch, JobRecord, ProjectRecord, StepSpec, TargetRecord
 from jobctl.scheduler.settings import Settings
-from jobctl.scheduler.store import accounts, handover, jobs, leases, submission, targets, transitions
+from jobctl.scheduler.store import accounts, edits, handover, jobs, leases, submission, targets, transitions
 from jobctl.scheduler.store.db import Database
 from jobctl.scheduler.store.dispatch import job_target
 from jobctl.scheduler.store.leases import StepStart
 from jobctl.scheduler.store.transitions import Transition
 from jobctl.scheduler.targets import TargetKinds, mismatch
-from jobctl.states import OPERATIONS, Action, JobStatus
+from jobctl.states import OPERATIONS, Action, JobStatus, target_of
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -64,11 +66,18 @@ class Finished:
 @dataclass(frozen=True)
 class Failed:
     """The step raised. `retry` is the job type's retry decision; `delay_s`, when it runs again (0: at once,
-    the job staying RUNNING; later: the job waits PENDING until then, holding no worker slot)."""
+    the job staying RUNNING; later: the job waits PENDING until then, holding no worker slot). `error` is the
+    failure's message, `code` and `hint` the rest of it (`scheduler.failures`)."""
 
     error: str
     retry: bool = False
     delay_s: float = 0.0
+    code: str = failures.EXCEPTION
+    hint: str | None = None
+
+    @property
+    def failure(self) -> Failure:
+        return Failure(self.code, self.error, self.hint)
 
 
 Outcome = Finished | Failed
@@ -234,6 +243,16 @@ class Operations:
         self.effects.after([(done, done.job)])
         return done.job
 
+    def edit_params(self, job_id: str, params: dict[str, Any], steps: Sequence[StepSpec], actor: str) -> JobRecord:
+        """Replace a PAUSED or ERROR job's params (validated, with the steps they plan: `JobType.prepare`), as
+        `store.edits.edit_params` does; the job as it is now. The job's unfinished steps run with them once it is
+        resumed. `Conflict` in any other state, `Invalid` if they plan other steps; nothing changes then."""
+        with self.db.write() as s:
+            job, changed = edits.edit_params(s, job_id, params, steps, actor)
+        if changed:
+            self.effects.after([(None, job)])
+        return job
+
     def auto_discard(self, job_id: str, reason: str) -> bool:
         """Discard a non-final job because of its target. False if it was already final or gone."""
         try:
@@ -321,7 +340,9 @@ class Operations:
                 if retry:
                     t = self._transition(s, lease.job_id, Action.RETRY, actor, f"{where}; retrying")
                 else:
-                    t = self._transition(s, lease.job_id, Action.FAIL, actor, where, error=f"worker lost: {where}")
+                    lost = failures.exhausted(f"worker lost: {where}", lease.attempt)
+                    error = Failure.of(failures.WORKER_LOST, lost)
+                    t = self._transition(s, lease.job_id, Action.FAIL, actor, where, error=error)
                 done.append((t, t.job))
         if dispatch is not None:
             self.effects.send(dispatch)
@@ -369,12 +390,15 @@ class Operations:
         self.effects.after([(finished, finished.job)])
         return Recorded(True)
 
-    def heartbeat(self, start: StepStart, progress: float | None, lines: Sequence[str]) -> bool:
-        """While the attempt runs: renew its lease, store its progress (unless None) and its new log lines.
-        False, with nothing written, if it is no longer current (it was stopped: the caller stops the step)."""
+    def heartbeat(
+        self, start: StepStart, progress: float | None, lines: Sequence[str], *, info: dict[str, Any] | None = None
+    ) -> bool:
+        """While the attempt runs: renew its lease, store its progress (unless None), its info (unless None: the
+        whole of it, as `ctx.info` merged it) and its new log lines. False, with nothing written, if it is no
+        longer current (it was stopped: the caller stops the step)."""
         job_id, index, fence = start.job_id, start.step_index, start.fence
         with self.db.write() as s:
-            current = leases.heartbeat(s, job_id, index, fence, progress, self.settings.lease_s)
+            current = leases.heartbeat(s, job_id, index, fence, progress, self.settings.lease_s, info=info)
             if current and lines:
                 leases.append_log(s, job_id, index, fence, lines)
         return current
@@ -471,17 +495,18 @@ class Operations:
             if not leases.lock_attempt(s, job_id, index, fence):
                 return Recorded(False)
             if outcome.retry and outcome.delay_s > 0:
-                reason = f"step {index} failed: {outcome.error}; retrying in {outcome.delay_s:.3g}s"
+                reason = f"step {index} failed: {outcome.failure.describe()}; retrying in {outcome.delay_s:.3g}s"
                 t = transitions.transition(
                     s, job_id, Action.RETRY_LATER, "worker", reason, retry_in=outcome.delay_s, failure=True
                 )
             elif outcome.retry:
-                reason = f"step {index} failed: {outcome.error}; retrying"
+                reason = f"step {index} failed: {outcome.failure.describe()}; retrying"
                 t = self._transition(s, job_id, Action.RETRY, "worker", reason, failure=True)
-            else:
-                t = self._transition(
-                    s, job_id, Action.FAIL, "worker", f"step {index} failed", error=outcome.error, failure=True
-                )
+            else:  # the last failure's code and hint; its message says when retries ran out (docs/contract.md §2.8)
+                attempts = start.failures + 1
+                error = dataclasses.replace(outcome.failure, message=failures.exhausted(outcome.error, attempts))
+                reason = f"step {index} failed" if attempts <= 1 else f"step {index} failed {attempts} times"
+                t = self._transition(s, job_id, Action.FAIL, "worker", reason, error=error, failure=True)
         # The attempt reporting is the one the transition stopped: it must not revoke itself.
         self.effects.after([(dataclasses.replace(t, stopped_fence=None), t.job)])
         return Recorded(True)
@@ -495,7 +520,7 @@ class Operations:
         action: Action,
         actor: str,
         reason: str | None = None,
-        error: str | None = None,
+        error: Failure | None = None,
         failure: bool = False,
     ) -> Transition:
         # A restarted job waits (PENDING) for the cleanup of its earlier run, which ends the hold
@@ -534,11 +559,7 @@ class Operations:
         refuses the action or is not found, the transaction is rolled back and `BatchRefused` (a `Conflict`)
         lists the refused ones: nothing changed. The side effects run only after the commit, as for `operate`.
         """
-        if action not in OPERATIONS:
-            raise Invalid(f"unknown operation {action.value!r}")
-        ids = list(dict.fromkeys(job_ids))
-        if len(ids) > MAX_BATCH:
-            raise Invalid(f"a batch may hold at most {MAX_BATCH} jobs, not {len(ids)}")
+        ids = _batch_ids(job_ids, action)
         invisible = set(hidden)
         if not atomic:
             items: list[BatchItem] = []
@@ -576,3 +597,47 @@ class Operations:
                 )
         self.effects.after([(done[i], done[i].job) for i in ids])
         return [BatchItem(i, True, job.status if (job := done[i].job) else None) for i in ids]
+
+    def preview_batch(
+        self, job_ids: Sequence[str], action: Action, *, atomic: bool = False, hidden: Sequence[str] = ()
+    ) -> BatchPreview:
+        """What `batch` with these arguments would answer now, without changing anything (a dry run): each job's
+        outcome - ok with the state it would be left in, or refused with the reason `batch` would give, decided
+        by the same check (`transitions.check_allowed`) - and the projects of the jobs that would change. An
+        atomic batch that would be refused raises `BatchRefused`, as `batch` would. Nothing is locked: by the
+        time the batch runs, a job may have moved on, and it is judged again then."""
+        ids = _batch_ids(job_ids, action)
+        invisible = set(hidden)
+        with self.db.read() as s:
+            found = jobs.states_of_jobs(s, [i for i in ids if i not in invisible])
+        items: list[BatchItem] = []
+        projects: set[str] = set()
+        for job_id in ids:
+            if job_id not in found:
+                items.append(not_found(job_id))
+                continue
+            status, project = found[job_id]
+            try:
+                transitions.check_allowed(action, status)
+            except Conflict as exc:
+                items.append(BatchItem(job_id, False, status, exc.message))
+                continue
+            items.append(BatchItem(job_id, True, target_of(action)))
+            projects.add(project)
+        refused = [item for item in items if not item.ok]
+        if atomic and refused:
+            raise BatchRefused(
+                f"{len(refused)} of {len(ids)} jobs refuse to {action.value}; nothing was changed", refused
+            )
+        return BatchPreview(items, sorted(projects))
+
+
+def _batch_ids(job_ids: Sequence[str], action: Action) -> list[str]:
+    """A batch's ids, each once, in order; `Invalid` for an action that is no user operation, or more than
+    `MAX_BATCH` jobs."""
+    if action not in OPERATIONS:
+        raise Invalid(f"unknown operation {action.value!r}")
+    ids = list(dict.fromkeys(job_ids))
+    if len(ids) > MAX_BATCH:
+        raise Invalid(f"a batch may hold at most {MAX_BATCH} jobs, not {len(ids)}")
+    return ids

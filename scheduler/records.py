@@ -22,6 +22,10 @@ class StepRow(Protocol):
     progress: float
     attempt: int
     error: str | None
+    error_code: str | None
+    error_hint: str | None
+    error_at: datetime | None
+    info: dict[str, Any] | None
     checkpoint: dict[str, Any]
     output: dict[str, Any] | None
     started_at: datetime | None
@@ -61,6 +65,7 @@ class JobRow(Protocol):
     submitter: str
     attempt: int
     error: str | None
+    error_code: str | None
     discard_reason: str | None
     result: dict[str, Any] | None
 
@@ -87,6 +92,11 @@ class StepRecord:
     task_id: str | None = None  # the latest attempt's Celery task id, also after it ended
     output: dict[str, Any] | None = None  # what the step returned (FINISHED steps)
     retry_at: datetime | None = None  # when a failed attempt's retry is due (the job waits PENDING until then)
+    # The failure that put the step in ERROR, with `error` (its message): its code, its hint and when it failed.
+    error_code: str | None = None
+    error_hint: str | None = None
+    error_at: datetime | None = None
+    info: dict[str, Any] | None = None  # what the step reported with `ctx.info`
 
     @classmethod
     def from_row(cls, row: StepRow, now: datetime) -> StepRecord:
@@ -112,6 +122,10 @@ class StepRecord:
             task_id=row.task_id,
             output=row.output,
             retry_at=row.retry_at if status is JobStatus.PENDING else None,  # a stale one is not cleared
+            error_code=row.error_code,
+            error_hint=row.error_hint,
+            error_at=row.error_at,
+            info=row.info,
         )
 
 
@@ -142,6 +156,7 @@ class JobRecord:
     discard_reason: str | None
     result: dict[str, Any] | None
     steps: tuple[StepRecord, ...] = field(default=())
+    error_code: str | None = None  # the code of `error`: its step's failure's (`scheduler.failures`)
 
     @property
     def progress(self) -> float:
@@ -183,6 +198,7 @@ class JobRecord:
             discard_reason=row.discard_reason,
             result=row.result,
             steps=tuple(StepRecord.from_row(s, now) for s in sorted(steps, key=lambda s: s.index)),
+            error_code=row.error_code,
         )
 
 
@@ -215,6 +231,7 @@ class EventRecord:
     from_status: str | None
     to_status: str | None
     reason: str | None
+    details: dict[str, Any] | None = None  # structured facts, e.g. a params edit's old and new params
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     chain_s: float = Field(
         2.0, ge=0, description="how long a worker task runs the next steps and jobs itself (0: all go by the queue)"
     )
+    self_fence_s: float | None = Field(
+        None, gt=0, description="a worker stops a step whose lease it could not renew for this long (unset: lease_s/2)"
+    )
+    # Webhooks (docs/contract.md §4.11), sent by every scheduler process (`scheduler.webhooks`).
+    webhook_allow_private: bool = Field(
+        False, description="production: allow webhooks to loopback, private, link-local and unspecified addresses"
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, description="each phase of a delivery's POST waits at most this")
+    webhook_backoff_s: float = Field(10.0, gt=0, description="a failed delivery's first retry delay; doubled after")
+    webhook_give_up_s: float = Field(3600.0, gt=0, description="a delivery not made this long after its event fails")
+    webhook_senders: int = Field(8, ge=1, le=64, description="deliveries each scheduler sends at once")
 
     @field_validator("max_running", mode="before")
     @classmethod
@@ -79,6 +90,20 @@ class Settings(BaseSettings):
     @classmethod
     def _origins(cls, value: str) -> str:
         return ",".join(_origin(part) for part in value.split(",") if part.strip())
+
+    @field_validator("self_fence_s")
+    @classmethod
+    def _fence_before_the_lease_ends(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # docs/reliability.md "Several hosts": the stop must be over before anyone may take the attempt over.
+        lease, grace = info.data.get("lease_s"), info.data.get("stop_grace_s")
+        if value is not None and lease is not None and grace is not None and value + grace >= lease:
+            raise ValueError("must leave time for JOBCTL_STOP_GRACE_S before JOBCTL_LEASE_S runs out")
+        return value
+
+    @property
+    def self_fence_deadline_s(self) -> float:
+        """How long a worker runs a step whose lease it cannot renew before stopping it (docs/reliability.md)."""
+        return self.self_fence_s if self.self_fence_s is not None else self.lease_s / 2
 
     @property
     def cors_origin_list(self) -> tuple[str, ...]:

@@ -141,11 +141,11 @@ _UNDO: list[Callable[[], None]] = []
 
 
 def _tokens_from(request: httpx.Request, response: httpx.Response) -> None:
-    """Remember the token the API just handed out: a new user's, or a new named token."""
+    """Remember the token the API just handed out (a new user's, or a new named token), or a webhook's secret."""
     if request.method != "POST" or response.status_code != 201:
         return
     path = request.url.path.rstrip("/")
-    if not (path.endswith("/api/v1/users") or path.endswith("/tokens")):
+    if not (path.endswith("/api/v1/users") or path.endswith("/tokens") or path.endswith("/webhooks")):
         return
     try:
         body = response.json()
@@ -153,6 +153,7 @@ def _tokens_from(request: httpx.Request, response: httpx.Response) -> None:
         return
     if isinstance(body, dict):
         remember(body.get("token"))
+        remember(body.get("secret"))  # a webhook's signing secret
 
 
 def _wrap_send(cls: type[Any]) -> None:

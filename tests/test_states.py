@@ -6,6 +6,7 @@ import pytest
 
 from jobctl.states import (
     FINAL,
+    IN_PLACE,
     OPERATIONS,
     Action,
     JobStatus,
@@ -72,3 +73,14 @@ def test_valid_and_invalid_paths() -> None:
     assert not is_valid_path([*good, ("FINISHED", "PENDING", "resume")])  # a final state left
     assert not is_valid_path([good[0], ("RUNNING", "PAUSED", "pause")])  # from != previous to
     assert not is_valid_path([good[0], ("PENDING", "FINISHED", "pause")])  # wrong target
+
+
+def test_an_edit_keeps_a_stopped_jobs_state() -> None:
+    assert allowed_from(Action.EDIT) == IN_PLACE[Action.EDIT] == {PA, E}
+    assert Action.EDIT not in OPERATIONS and "edit" not in allowed_operations(PA)  # not an operation's button
+    failed = [(None, "PENDING", "submit"), ("PENDING", "RUNNING", "dispatch"), ("RUNNING", "ERROR", "fail")]
+    assert is_valid_path(
+        [*failed, ("ERROR", "ERROR", "edit"), ("ERROR", "ERROR", "edit"), ("ERROR", "PENDING", "resume")]
+    )
+    assert not is_valid_path([*failed, ("ERROR", "PENDING", "edit")])  # an edit never moves the job
+    assert not is_valid_path([*failed[:2], ("RUNNING", "RUNNING", "edit")])  # nor edits a running one

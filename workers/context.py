@@ -1,7 +1,8 @@
 """What a step's code sees: `StepContext` (`jobctl.Context`) - its validated params, its target, earlier steps'
-outputs, progress, log, checkpoint, `iterate`, resources, stop, subprocesses. docs/authoring.md is the reference.
+outputs, progress, log, info, checkpoint, `iterate`, resources, stop, subprocesses; and `StepFailed`, a failure
+with a code and a hint. docs/authoring.md is the reference.
 
-Everything here is cheap to call from a hot loop: `progress()` and `log()` only store values; a flusher
+Everything here is cheap to call from a hot loop: `progress()`, `log()` and `info()` only store values; a flusher
 thread (`workers.runtime`) writes them to the database and Redis a few times a second, fenced by the
 attempt's token. `progress` is a C call (a one-slot deque's `append`) until the attempt is stopped, when it
 becomes a function that raises `StepStopped`: a loop reporting progress stops at its next call.
@@ -9,6 +10,7 @@ becomes a function that raises `StepStopped`: a loop reporting progress stops at
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -24,6 +26,7 @@ import redis
 from pydantic import BaseModel
 
 from jobctl.scheduler import keys
+from jobctl.scheduler.failures import check_code
 
 P = TypeVar("P")
 T = TypeVar("T")
@@ -48,13 +51,16 @@ class StepStopped(BaseException):
 
 
 class StepFailed(Exception):
-    """Raise it in a step to fail the attempt with a message for people (`code` and `hint` are kept with it);
-    the job type's `Retry` decides whether the step runs again. Any other exception fails the attempt too."""
+    """Raise it in a step to fail the attempt with a message for people, a `code` (a short machine-readable word;
+    `step_failed` when none is given) and a `hint` (what to do about it): the step's `error` shows all three. The
+    job type's `Retry` decides whether the step runs again. Any other exception fails the attempt too (code
+    `exception`). A code that is not 1-64 letters, digits, `_ . : -`, or is one of jobctl's own
+    (`scheduler.failures.CODES`), is a `ValueError` here, where the step raises it."""
 
     def __init__(self, message: str, code: str | None = None, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.code = code
+        self.code = None if code is None else check_code(code)
         self.hint = hint
 
     def describe(self) -> str:
@@ -115,6 +121,7 @@ class StepContext(Generic[P]):
         redis_client: redis.Redis,
         save_checkpoint: Any,
         project: str = "",
+        info: Mapping[str, Any] | None = None,
     ) -> None:
         self.job_id = job_id
         self.project = project
@@ -141,6 +148,8 @@ class StepContext(Generic[P]):
         #: a stop replaces it (a copy kept in a variable still stores, and the stop signal still interrupts).
         self.progress: Callable[[float], None] = self._reported.append
         self._lines: list[str] = []
+        self._info: dict[str, Any] = dict(info or {})  # what the step reported with `info`, earlier attempts' too
+        self._info_changed = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._groups: set[int] = set()
@@ -200,6 +209,25 @@ class StepContext(Generic[P]):
         """Append a line to the step's log (stored with the step, shown by the API)."""
         with self._lock:
             self._lines.append(f"{time.strftime('%H:%M:%S')} {line}")
+
+    def info(self, **details: str | int | float | bool | None) -> None:
+        """Report small details of the step as keys and values - rows done, an external system's id or URL:
+        `ctx.info(rows=1200, app_id="application_1714")`. They are merged over the keys reported before (by this
+        attempt or an earlier one of the step), written with the progress at the next flush, and shown with the
+        step (its `info`). Cheap to call: it only stores them.
+
+        At most `MAX_INFO_KEYS` keys, each of 1 to `MAX_INFO_KEY` characters; each value a JSON scalar - a
+        string of at most `MAX_INFO_TEXT` characters, a finite number, a boolean or None. Anything else raises
+        `ValueError` (`TypeError` for a value that is no scalar) and stores nothing of this call."""
+        checked = {key: _info_value(key, value) for key, value in details.items()}
+        with self._lock:
+            merged = {**self._info, **checked}
+            if len(merged) > MAX_INFO_KEYS:
+                raise ValueError(
+                    f"a step's info holds at most {MAX_INFO_KEYS} keys; this call would make it {len(merged)}"
+                )
+            self._info = merged
+            self._info_changed = self._info_changed or bool(checked)
 
     def save_checkpoint(self) -> None:
         """Store `checkpoint` now, so that a resumed attempt starts from it. No-op once stopped."""
@@ -282,8 +310,45 @@ class StepContext(Generic[P]):
             lines, self._lines = self._lines, []
         return self._reported[-1], lines
 
+    def take_info(self) -> dict[str, Any] | None:
+        """The whole info, if `info` changed it since the last call; else None."""
+        with self._lock:
+            if not self._info_changed:
+                return None
+            self._info_changed = False
+            return dict(self._info)
+
+    def give_back_info(self) -> None:
+        """The info taken last was not written (the write failed): take it again at the next flush."""
+        with self._lock:
+            self._info_changed = True
+
 
 _END = object()
+
+#: The bounds of a step's info (`StepContext.info`): keys, a key's length, a string value's length.
+MAX_INFO_KEYS = 50
+MAX_INFO_KEY = 64
+MAX_INFO_TEXT = 1000
+
+
+def _info_value(key: str, value: Any) -> str | int | float | bool | None:
+    """`value` if a step's info may hold it under `key`; `ValueError` or `TypeError` saying why not."""
+    if not 1 <= len(key) <= MAX_INFO_KEY:
+        raise ValueError(f"an info key has 1 to {MAX_INFO_KEY} characters, not {len(key)} ({key[:80]!r})")
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"info {key!r} is {value}: JSON cannot hold it")
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_INFO_TEXT:
+            raise ValueError(f"info {key!r} has {len(value)} characters; at most {MAX_INFO_TEXT}")
+        return value
+    raise TypeError(
+        f"info {key!r} is a {type(value).__name__}; give a string, a number, a boolean or None (str() it first)"
+    )
 
 
 def _stopped(percent: float) -> None:

@@ -3,7 +3,7 @@
 - each pool process builds its own services after fork and installs the stop-signal handler, and sends its
   queued notifications before it exits;
 - the main process announces its capacity (process count) in Redis while it is alive, which is what the
-  scheduler dispatches against.
+  scheduler dispatches against, and watches its pool processes' leases (`workers.selffence`).
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ from celery.signals import (
 
 from jobctl.logs import set_work
 from jobctl.scheduler import keys
-from jobctl.workers import runners, runtime
+from jobctl.workers import runners, runtime, selffence
 from jobctl.workers.services import Services
 
 log = logging.getLogger(__name__)
 
 _beat_stop = threading.Event()
+_watchdogs: list[selffence.Watchdog] = []
 
 
 def install(app: Celery, build: Callable[[], Services]) -> None:
@@ -61,6 +62,7 @@ def install(app: Celery, build: Callable[[], Services]) -> None:
     @worker_ready.connect(weak=False)
     def _announce(sender: Any = None, **_: Any) -> None:
         runners.sweep()  # what killed workers on this machine left behind
+        _watchdogs.append(selffence.watch(settings))
         hostname = sender.hostname
         concurrency = sender.controller.concurrency
         thread = threading.Thread(
@@ -71,6 +73,8 @@ def install(app: Celery, build: Callable[[], Services]) -> None:
     @worker_shutdown.connect(weak=False)
     def _withdraw(sender: Any = None, **_: Any) -> None:
         _beat_stop.set()
+        for watchdog in _watchdogs:
+            watchdog.stop()
         runners.remove(os.getpid())
 
 

@@ -85,7 +85,7 @@ def _output_model(fn: Callable[..., Any]) -> type[BaseModel] | None:
 
 def to_output(step: Step[Any], value: Any) -> dict[str, Any] | None:
     """A step's return value as stored: a model as its JSON, a dict as it is (if JSON can hold it), None.
-    `TypeError` otherwise: the attempt fails with that message."""
+    `TypeError` otherwise: the attempt fails with that message and the code `invalid_output`."""
     if value is None:
         return None
     if isinstance(value, dict):
@@ -99,6 +99,11 @@ def to_output(step: Step[Any], value: Any) -> dict[str, Any] | None:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     raise TypeError(f"step {step.name!r} returned a {type(value).__name__}; return a pydantic model, a dict or None")
+
+
+class StepsChanged(ValueError):
+    """A job's step is no longer the job type's step at its position: the type's steps changed since the job was
+    submitted (the attempt fails with code `type_changed`)."""
 
 
 @dataclass(frozen=True)
@@ -253,11 +258,12 @@ class JobType(Generic[P]):
 
     def step_at(self, params: P, index: int, name: str) -> Step[Any]:
         """Step `index` of a job with these params, which was planned as `name` when the job was submitted;
-        `ValueError` if the job type's steps have changed since (a job never runs another step's code)."""
+        `StepsChanged` (a `ValueError`) if the job type's steps have changed since (a job never runs another
+        step's code)."""
         steps = self.steps_for(params)
         if index >= len(steps) or steps[index].name != name:
             now = repr(steps[index].name) if index < len(steps) else "missing"
-            raise ValueError(
+            raise StepsChanged(
                 f"job type {self.name!r} changed since the job was submitted: its step {index} was {name!r} and is"
                 f" now {now}; restart the job to run the new steps"
             )

@@ -5,6 +5,10 @@ A pool process writes the fence of the attempt it is about to run before the ste
 once the attempt is stopped or its task ends. The worker's main process reads it to find the process running
 an inline attempt (one that no Celery request carries) and, before killing a process, whether it still runs
 the attempt (`workers.control`). Both sides are on one machine, so a local write is enough: no round trip.
+
+While the step's code runs, the record also holds its self-fence time: the monotonic instant (`time.monotonic`,
+one clock for every process of the machine) by which the attempt's lease must have been renewed, else the main
+process stops the attempt (`workers.selffence`, docs/reliability.md "Several hosts").
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 WIDTH = 64  # bytes per record: a fence (a UUID) padded with spaces, written in one pwrite at offset 0
+DUE_WIDTH = 24  # then the self-fence time, a decimal number padded with spaces (blank: not armed)
 
 
 def directory(main_pid: int) -> Path:
@@ -38,7 +43,15 @@ class Registration:
 
     def clear(self) -> None:
         """This process runs no attempt."""
-        os.pwrite(self._fd, b" " * WIDTH, 0)
+        os.pwrite(self._fd, b" " * (WIDTH + DUE_WIDTH), 0)
+
+    def arm(self, due: float) -> None:
+        """The attempt's code runs, and must be stopped at monotonic time `due` unless armed again later."""
+        os.pwrite(self._fd, f"{due:.6f}".encode().ljust(DUE_WIDTH), WIDTH)
+
+    def disarm(self) -> None:
+        """The attempt's code no longer runs: nothing to stop."""
+        os.pwrite(self._fd, b" " * DUE_WIDTH, WIDTH)
 
 
 def running(main_pid: int, pid: int) -> str | None:
@@ -50,6 +63,25 @@ def running(main_pid: int, pid: int) -> str | None:
     except (OSError, UnicodeDecodeError):
         return None
     return fence or None
+
+
+def armed(main_pid: int) -> list[tuple[int, str, float]]:
+    """(pool process, attempt, self-fence time) of each pool process of the worker `main_pid` whose attempt's
+    code runs now. A record being written while read is skipped this time."""
+    found: list[tuple[int, str, float]] = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory(main_pid)):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(entry.path, "rb") as record:
+                    raw = record.read(WIDTH + DUE_WIDTH)
+                fence, due = raw[:WIDTH].strip().decode(), raw[WIDTH:].strip()
+                if fence and due:
+                    found.append((int(entry.name), fence, float(due)))
+            except (OSError, UnicodeDecodeError, ValueError):
+                continue
+    return found
 
 
 def forget(main_pid: int, pid: int) -> None:

@@ -27,18 +27,19 @@ import redis
 from sqlalchemy.exc import OperationalError
 
 from jobctl.logs import set_work
-from jobctl.scheduler import keys
+from jobctl.scheduler import failures, keys
 from jobctl.scheduler.executor import Notices
+from jobctl.scheduler.failures import Failure
 from jobctl.scheduler.operations import Begun, Failed, Finished, Outcome
 from jobctl.scheduler.records import Dispatch, JobRecord
 from jobctl.scheduler.store.leases import StepStart
 from jobctl.states import JobStatus
-from jobctl.workers import procs, runners
+from jobctl.workers import procs, runners, selffence
 from jobctl.workers.context import JobInfo, StepContext, StepFailed, StepStopped, Target
 from jobctl.workers.flusher import Flusher
 from jobctl.workers.middleware import Middleware, default_middleware
 from jobctl.workers.names import step_task_name
-from jobctl.workers.registry import JobType, to_output
+from jobctl.workers.registry import JobType, StepsChanged, to_output
 from jobctl.workers.services import Services
 
 log = logging.getLogger(__name__)
@@ -110,8 +111,17 @@ class Attempt:
     """One attempt of one step, while it runs in this process."""
 
     def __init__(
-        self, svc: Services, start: StepStart, worker: str, project: str, weights: list[float], job_type: JobType
+        self,
+        svc: Services,
+        start: StepStart,
+        worker: str,
+        project: str,
+        weights: list[float],
+        job_type: JobType,
+        leased_at: float | None = None,
     ) -> None:
+        """`leased_at`: the monotonic time the transaction that leased the attempt (its start, or the record of
+        the step before) was sent; its lease ends `lease_s` after a clock reading taken no earlier."""
         self.svc = svc
         self.start = start
         self.worker = worker
@@ -133,12 +143,17 @@ class Attempt:
             outputs=start.outputs,
             redis_client=svc.redis,
             save_checkpoint=self._save_checkpoint,
+            info=start.info,
         )
         self._sent_progress: float | None = None
         self._renewed = time.monotonic()
         self._deadline: float | None = None  # monotonic time the step's `timeout_s` runs out
         self._timeout_s: float | None = None
         self.timed_out = False
+        # Self-fencing (`workers.selffence`, docs/reliability.md "Several hosts"): when its lease was renewed.
+        self.lease = selffence.LeaseClock(
+            registration(), svc.settings.self_fence_deadline_s, time.monotonic() if leased_at is None else leased_at
+        )
 
     # -- stop ---------------------------------------------------------------------------------------------
 
@@ -151,6 +166,8 @@ class Attempt:
         lock may be held by the code we interrupted). On a Redis error, fail closed: the flusher's fence check
         still stops a real stop within `progress_flush_s`."""
         if self.ctx.stopped:  # the flusher found the attempt fenced out and signalled us itself
+            return True
+        if self.lease.overdue():  # self-fenced: its lease went unrenewed too long (`workers.selffence`)
             return True
         try:
             client = redis.Redis.from_url(self.svc.settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
@@ -186,24 +203,33 @@ class Attempt:
         ticks.attach(self)
         began = time.monotonic()
         registration().set(self.start.fence)
+        self.lease.arm()
+        if self.lease.overdue():  # leased too long ago (its answer was held up): its code must not start at all
+            self.ctx.request_stop()
         notices = Notices([announce] if announce is not None else [])  # with the hooks' notices due, together
         for hook in _hooks:
             hook.attempt_started(self.start, waiting_s, notices)
         self.svc.bus.notify(notices)
+        stage = failures.INVALID_PARAMS  # what a failure is, by where it happens (`failure_of`)
         try:
             try:
                 self.interruptible = True
                 self.ctx.check_stop()
                 self.ctx.params = self.job_type.parse(self.start.params)
+                stage = failures.TYPE_CHANGED
                 step = self.job_type.step_at(self.ctx.params, self.start.step_index, self.start.step_name)
                 if step.timeout_s is not None:
                     self._timeout_s, self._deadline = step.timeout_s, began + step.timeout_s
-                output = to_output(step, step.run(self.ctx))
+                stage = failures.EXCEPTION
+                returned = step.run(self.ctx)
+                stage = failures.INVALID_OUTPUT
+                output = to_output(step, returned)
             finally:
                 self.interruptible = False
                 self.ctx.resources.close()
                 self.ctx.kill_children()
                 procs.kill_descendants(os.getpid())  # children started without ctx.spawn never outlive the step
+                self.lease.disarm()
             finished = True
             ended = time.monotonic()
             return Finished(output)
@@ -215,17 +241,21 @@ class Attempt:
                 "timed out" if self.timed_out else "stopped",
             )
             stopped = True
-            for hook in _hooks:
-                hook.attempt_stopped(self.start)
+            self._stopped()
             return None
         except Exception as exc:
+            if self.ctx.stopped:  # stopped (or self-fenced) in a driver's call, which turned it into this error
+                log.info("step %s of job %s raised %r as it was stopped", self.start.step_index, self.start.job_id, exc)
+                stopped = True
+                self._stopped()
+                return None
             ended = time.monotonic()
             log.warning("step %s of job %s failed: %r", self.start.step_index, self.start.job_id, exc)
-            error = exc.describe() if isinstance(exc, StepFailed) else f"{type(exc).__name__}: {exc}"
-            error = relative_to_file_root(error, self.svc.settings.file_root)
-            self.ctx.log(f"failed: {error}")
-            return self.failure(error)
+            failure = failure_of(exc, stage, self.svc.settings.file_root)
+            self.ctx.log(f"failed: {failure.describe()}")
+            return self.failure(failure)
         finally:
+            self.lease.disarm()  # already, unless cleaning up after the code failed
             if ended is not None:
                 for hook in _hooks:
                     hook.attempt_ended(self.start, ended - began)
@@ -236,10 +266,29 @@ class Attempt:
             # A finished step's progress (100) is written with its outcome: only its last log lines are due here.
             retry_disconnects("flush the last progress", lambda: self._flush(final=True, finished=finished))
 
-    def failure(self, error: str) -> Failed:
-        """The attempt failed with `error`: the job type's retry policy decides whether and when it runs again."""
+    def _stopped(self) -> None:
+        """The stopped attempt's code has unwound: say so if it fenced itself off, and tell the hooks."""
+        if self.lease.fenced_after is not None:
+            log.warning(
+                "step %s of job %s self-fenced (fence %s): lease not renewed for %.3f s (deadline %.3f s); "
+                "unwound after %.3f s",
+                self.start.step_index,
+                self.start.job_id,
+                self.start.fence,
+                self.lease.fenced_after,
+                self.lease.deadline_s,
+                self.lease.unrenewed_s(),
+            )
+        for hook in _hooks:
+            hook.attempt_stopped(self.start)
+        return None
+
+    def failure(self, failure: Failure) -> Failed:
+        """The attempt failed with `failure`: the job type's retry policy decides whether and when it runs again."""
         delay = self.job_type.retry.delay(self.start.failures + 1)  # this failure's number
-        return Failed(error, retry=delay is not None, delay_s=delay or 0.0)
+        return Failed(
+            failure.message, retry=delay is not None, delay_s=delay or 0.0, code=failure.code, hint=failure.hint
+        )
 
     def unwound(self) -> None:
         """Tell the job's cleanup (waiting for it) that this stopped attempt has unwound. Never raises."""
@@ -254,9 +303,9 @@ class Attempt:
         grace) and the stop signal to this process right now."""
         self.timed_out = True
         s = self.start
-        error = f"step {s.step_name!r} timed out after {self._timeout_s:g}s (timeout_s)"
-        self.ctx.log(f"failed: {error}")
-        log.warning("step %s of job %s %s", s.step_index, s.job_id, error)
+        error = Failure.of(failures.TIMEOUT, f"step {s.step_name!r} timed out after {self._timeout_s:g}s (timeout_s)")
+        self.ctx.log(f"failed: {error.describe()}")
+        log.warning("step %s of job %s %s", s.step_index, s.job_id, error.message)
         try:
             recorded = retry_disconnects(
                 "record the timeout", lambda: self.svc.ops.record(s, self.failure(error), self.worker)
@@ -274,6 +323,8 @@ class Attempt:
     def tick(self) -> bool:
         """The flusher's call while the step runs: flush what is due. If the attempt is no longer current (a
         stop we did not hear about), interrupt the step and return False. Publishes the held task events."""
+        if self.lease.fenced_after is not None:  # self-fenced: its lease is never renewed again
+            return False
         for hook in _hooks:
             hook.tick(self.worker)
         if self._deadline is not None and not self.timed_out and time.monotonic() > self._deadline:
@@ -290,13 +341,22 @@ class Attempt:
         """Write progress, lease and log lines if due (only log lines once `finished`). False if the attempt is
         no longer current."""
         progress, lines = self.ctx.take_reports()
+        info = self.ctx.take_info()  # written whenever it changed, also with a finished step's last lines
         s = self.start
         lease_due = not finished and time.monotonic() - self._renewed > self.svc.settings.lease_s / 4
         changed = not finished and progress != self._sent_progress
-        if not (changed or lease_due or lines) or (final and self.ctx.stopped):
+        if not (changed or lease_due or lines or info is not None) or (final and self.ctx.stopped):
             return True
-        if not self.svc.ops.heartbeat(s, progress if changed else None, lines):
+        asked = time.monotonic()  # the lease it writes ends `lease_s` after a clock reading taken no earlier
+        try:
+            current = self.svc.ops.heartbeat(s, progress if changed else None, lines, info=info)
+        except BaseException:
+            if info is not None:
+                self.ctx.give_back_info()
+            raise
+        if not current:
             return False
+        self.lease.renewed(asked)
         self._renewed = time.monotonic()
         if changed:
             self._sent_progress = progress
@@ -341,6 +401,21 @@ class Attempt:
         if on_main and was and self.ctx.stopped:
             self.interruptible = False
             raise StepStopped()
+
+
+def failure_of(exc: Exception, stage: str, file_root: Path) -> Failure:
+    """What an attempt that raised `exc` failed with, by `stage`, the code of the part that raised: the stored
+    params (`invalid_params`), the job type's steps (`type_changed`; a plan that raises anything else is an
+    `exception`), the step's own code (`StepFailed`'s code - `step_failed` without one - or `exception`), its
+    output (`invalid_output`). The message names files relative to the file root (`relative_to_file_root`)."""
+    if isinstance(exc, StepFailed):
+        code, message, hint = exc.code or failures.STEP_FAILED, exc.message, exc.hint
+    elif stage == failures.EXCEPTION or (stage == failures.TYPE_CHANGED and not isinstance(exc, StepsChanged)):
+        code, message, hint = failures.EXCEPTION, f"{type(exc).__name__}: {exc}", None
+    else:
+        code, message, hint = stage, str(exc), failures.CODES[stage]
+    relative = relative_to_file_root(message, file_root)
+    return Failure(code, relative, None if hint is None else relative_to_file_root(hint, file_root))
 
 
 def relative_to_file_root(text: str, file_root: Path) -> str:
@@ -395,12 +470,12 @@ def _run_chain(svc: Services, job_id: str, index: int, fence: str, worker: str) 
     if ran.follow is not None:
         log.info("step %s of job %s: %s; the next attempt runs in this process", index, job_id, ran.what)
     while ran.follow is not None:
-        follow, begun = ran.follow, ran.begun
+        follow, begun, leased_at = ran.follow, ran.begun, ran.leased_at
         if begun is None and time.monotonic() >= until:  # long enough in one task: the queue takes over
             svc.ops.send(follow)
             break
         try:
-            ran = _run_inline(svc, follow, worker, begun, until)
+            ran = _run_inline(svc, follow, worker, begun, until, leased_at)
         except Exception:
             if begun is None:  # never started: any worker may take it (a copy of a started one is a no-op)
                 svc.ops.send(follow)
@@ -408,12 +483,14 @@ def _run_chain(svc: Services, job_id: str, index: int, fence: str, worker: str) 
     return own
 
 
-def _run_inline(svc: Services, dispatch: Dispatch, worker: str, begun: Begun | None, until: float) -> Ran:
+def _run_inline(
+    svc: Services, dispatch: Dispatch, worker: str, begun: Begun | None, until: float, leased_at: float | None
+) -> Ran:
     """Run a claimed attempt here, announcing it to Flower as the task it would otherwise have been."""
     began = time.monotonic()
     for hook in _hooks:
         hook.inline_started(dispatch, worker, step_task_name(dispatch.job_type))
-    ran = _run_one(svc, dispatch.job_id, dispatch.step_index, dispatch.fence, worker, begun, until)
+    ran = _run_one(svc, dispatch.job_id, dispatch.step_index, dispatch.fence, worker, begun, until, leased_at)
     for hook in _hooks:
         hook.inline_ended(dispatch, worker, ran.what, time.monotonic() - began)
     # What Celery's own "Task ... succeeded" line says for a step that came as a message.
@@ -435,13 +512,25 @@ class Ran:
     what: str
     follow: Dispatch | None = None
     begun: Begun | None = None
+    leased_at: float | None = None  # `begun`'s: when the transaction that leased it was sent (`Attempt`)
 
 
-def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, begun: Begun | None, until: float) -> Ran:
-    """Start (unless `begun`), run and record one attempt: the three calls of the worker's path, each one to
-    `Operations`. Until `until`, recording it starts the next attempt for this process."""
+def _run_one(
+    svc: Services,
+    job_id: str,
+    index: int,
+    fence: str,
+    worker: str,
+    begun: Begun | None,
+    until: float,
+    leased_at: float | None = None,
+) -> Ran:
+    """Start (unless `begun`, leased by a transaction sent at `leased_at`), run and record one attempt: the three
+    calls of the worker's path, each one to `Operations`. Until `until`, recording it starts the next attempt
+    for this process."""
     global _current
     if begun is None:
+        leased_at = time.monotonic()
         begun = retry_disconnects("start the step", lambda: svc.ops.start(job_id, index, fence, worker))
         if begun is None:
             return Ran("stale: the attempt is no longer current")
@@ -453,7 +542,7 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
         return Ran(f"discarded: {job}")
     set_work(job_id, index, start.attempt)
     job_type = svc.registry.get(start.job_type)
-    attempt = Attempt(svc, start, worker, job.project, [st.weight for st in job.steps], job_type)
+    attempt = Attempt(svc, start, worker, job.project, [st.weight for st in job.steps], job_type, leased_at)
     _current = attempt
     try:
         outcome = attempt.run(job.steps[index].waiting_s, begun.announce)
@@ -462,12 +551,13 @@ def _run_one(svc: Services, job_id: str, index: int, fence: str, worker: str, be
     if outcome is None:
         return Ran(STOPPED)
     chain = time.monotonic() < until
+    asked = time.monotonic()  # the next attempt it may start is leased from a clock reading taken no earlier
     recorded = retry_disconnects("record the outcome", lambda: svc.ops.record(start, outcome, worker, chain=chain))
     if not recorded.accepted:
         attempt.unwound()  # stopped while it finished: its job's cleanup may be waiting for it
         return Ran("stale: stopped while finishing")
     what = "finished" if isinstance(outcome, Finished) else f"failed: {outcome.error}"
-    return Ran(what, recorded.follow, recorded.begun)
+    return Ran(what, recorded.follow, recorded.begun, asked)
 
 
 def target_of(svc: Services, project: str, target: tuple[str, str, str | None] | None) -> Target | None:

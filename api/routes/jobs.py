@@ -1,5 +1,5 @@
-"""`/api/v1/jobs`: submit (one or in bulk), list, show, operate and delete jobs; their events and step logs
-(docs/contract.md §4).
+"""`/api/v1/jobs`: submit (one or in bulk), list, show, operate (one, many, or a dry run of many), edit the params
+of and delete jobs; their events and step logs (docs/contract.md §4).
 
 Every route answers 404 for a job whose project the caller cannot see, exactly as for a job that does not
 exist. Reads go through `scheduler.store` in a read transaction; changes go through `Operations`.
@@ -8,25 +8,29 @@ exist. Reads go through `scheduler.store` in a read transaction; changes go thro
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.orm import Session
 
+from jobctl.api import scope
 from jobctl.api.audit import Audit, audit_trail
 from jobctl.api.auth import Caller, current_user
 from jobctl.api.deps import get_services
 from jobctl.api.errors import COMMON_ERRORS, error_response, json_responses, responses
 from jobctl.api.schemas import (
     BatchAnswer,
+    BatchPreview,
     BatchResult,
     ErrorBody,
+    ErrorCode,
     Event,
     Job,
     JobBatch,
     JobBulk,
+    JobEdit,
     JobList,
     JobPage,
     JobSort,
@@ -34,26 +38,19 @@ from jobctl.api.schemas import (
     Period,
     ProjectKey,
 )
+from jobctl.api.waiting import waiting_for
 from jobctl.scheduler.batch import MAX_BATCH, BatchRefused
 from jobctl.scheduler.errors import Forbidden, Invalid, JobctlError, NotFound
 from jobctl.scheduler.operations import Submission
 from jobctl.scheduler.records import JobRecord, StepSpec
 from jobctl.scheduler.services import Services
-from jobctl.scheduler.store import accounts
+from jobctl.scheduler.store import accounts, edits
 from jobctl.scheduler.store import jobs as jobs_store
 from jobctl.states import Action, JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=responses(401, 404, 422))
 
 JobId = Path(min_length=1, max_length=64, description="the job's id")
-
-PERIODS: dict[Period, timedelta | None] = {
-    Period.DAY: timedelta(days=1),
-    Period.WEEK: timedelta(days=7),
-    Period.MONTH: timedelta(days=30),
-    Period.YEAR: timedelta(days=365),
-    Period.ALL: None,
-}
 
 
 def _not_found(job_id: str) -> NotFound:
@@ -165,6 +162,9 @@ def list_jobs(
     project: list[ProjectKey] | None = Query(None, max_length=100, description="repeatable; omitted: all visible"),
     status_: list[JobStatus] | None = Query(None, alias="status", description="repeatable"),
     type: str | None = Query(None, max_length=64, description="the job type"),
+    error_code: list[ErrorCode] | None = Query(
+        None, max_length=100, description="repeatable; jobs whose error has one of these codes (docs/contract.md §2.8)"
+    ),
     q: str | None = Query(None, min_length=1, max_length=512, description="job-id prefix or target-name substring"),
     period: Period | None = Query(
         None, description="created within this period (default: all); other than `all`, not with since/until (422)"
@@ -186,15 +186,16 @@ def list_jobs(
     A `project` the caller cannot see is a 404; `period` other than `all` together with `since`/`until`
     is a 422, as is `since` after `until`.
     """
-    since, until = _window(period, since, until)
+    since, until = scope.window(period, since, until)
     with services.db.read() as s:
-        project_ids = _project_ids(s, caller, project)
+        project_ids = scope.project_ids(s, caller, project)
         items, total = jobs_store.list_jobs(
             s,
             jobs_store.JobQuery(
                 project_ids=project_ids,
                 statuses=tuple(status_ or ()),
                 type=type,
+                error_codes=tuple(error_code or ()),
                 q=q,
                 since=since,
                 until=until,
@@ -203,55 +204,13 @@ def list_jobs(
                 page_size=page_size,
             ),
         )
+        waiting = waiting_for(services, s, items)
     return JobPage(
-        items=[Job.from_record(j, services.settings.flower_base_url) for j in items],
+        items=[Job.from_record(j, services.settings.flower_base_url, waiting_for=waiting.get(j.id)) for j in items],
         total=total,
         page=page,
         page_size=page_size,
     )
-
-
-def _window(
-    period: Period | None, since: datetime | None, until: datetime | None
-) -> tuple[datetime | None, datetime | None]:
-    """The [since, until) creation window the query asks for, in aware UTC."""
-    since = _aware(since, "since")
-    until = _aware(until, "until")
-    span = PERIODS[period] if period else None
-    if span is not None:
-        if since or until:
-            raise Invalid("give either period or since/until, not both")
-        since = datetime.now(UTC) - span
-    if since and until and since > until:
-        raise Invalid("since must not be after until")
-    return since, until
-
-
-def _aware(value: datetime | None, name: str) -> datetime | None:
-    """`value` in aware UTC (naive means UTC already); `Invalid` if UTC cannot express it (beyond years 1-9999)."""
-    if value is None:
-        return None
-    try:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except OverflowError:
-        raise Invalid(f"{name} is out of range once converted to UTC (years 1-9999)") from None
-
-
-def _project_ids(s: Session, caller: Caller, names: list[str] | None) -> list[int] | None:
-    """Ids of the projects to list (None: all, for an admin without a filter); 404 for an invisible one."""
-    if names:
-        wanted = sorted(set(names))
-        for name in wanted:
-            caller.require_visible(name)
-        found = accounts.project_ids(s, wanted)
-        for name in wanted:
-            if name not in found:
-                raise NotFound(f"project {name!r} not found")
-        return list(found.values())
-    visible = caller.visible_projects()
-    if visible is None:
-        return None
-    return list(accounts.project_ids(s, visible).values())
 
 
 # ------------------------------------------------------------------------------------------------ batch
@@ -264,7 +223,7 @@ def _project_ids(s: Session, caller: Caller, names: list[str] | None) -> list[in
         **responses(403, 422),
         409: {"model": ErrorBody, "description": "atomic: some job refuses; nothing changed; `error.refused`"},
     },
-    summary="Pause, resume, restart, discard or delete many jobs",
+    summary="Pause, resume, restart, discard or delete many jobs (or tell what it would do: dry_run)",
 )
 def batch_jobs(
     body: JobBatch,
@@ -282,9 +241,16 @@ def batch_jobs(
     with `ids`, the projects of the jobs the caller can see; with `filter`, the projects it names (default: every
     visible one) - whatever the filter matches. 404 if `filter.project` names a project the caller cannot see.
 
-    Every batch is recorded in the audit log: its action and selection, and how many jobs it changed and refused.
+    With `dry_run`, nothing changes: the answer is the one the batch would get now - each job ok with the state it
+    would be left in, or refused with the reason (an atomic one: 409) - plus a `preview` of how many jobs would
+    change, in which projects.
+
+    Every batch is recorded in the audit log: its action and selection, and how many jobs it changed and refused
+    (a dry run: `dry_run`, and how many would change).
     """
     selection: dict[str, Any] = {"action": body.action.value, "atomic": body.atomic}
+    if body.dry_run:
+        selection["dry_run"] = True
     if body.ids is not None:
         selection["ids"] = body.ids[:AUDITED_IDS]
         selection["count"] = len(body.ids)
@@ -296,6 +262,8 @@ def batch_jobs(
         with audit.attempt("jobs.batch", subject, selection) as change:
             with services.db.read() as s:
                 ids, hidden = _batch_ids(s, caller, body)
+            if body.dry_run:
+                return _preview(services, ids, body, hidden, change.details)
             try:
                 items = services.ops.batch(
                     ids, Action(body.action.value), caller.name, atomic=body.atomic, hidden=hidden
@@ -311,6 +279,23 @@ def batch_jobs(
     return BatchAnswer(results=[BatchResult.from_item(i) for i in items])
 
 
+def _preview(
+    services: Services, ids: list[str], body: JobBatch, hidden: list[str], audited: dict[str, Any]
+) -> BatchAnswer:
+    """The dry run of the batch (`Operations.preview_batch`), its counts added to the audit entry's `audited`."""
+    try:
+        preview = services.ops.preview_batch(ids, Action(body.action.value), atomic=body.atomic, hidden=hidden)
+    except BatchRefused as exc:
+        audited["refused"] = len(exc.refused)
+        raise
+    results = [BatchResult.from_item(i) for i in preview.items]
+    changed = sum(1 for r in results if r.ok)
+    audited["would_change"] = changed
+    audited["refused"] = len(results) - changed
+    summary = BatchPreview(changed=changed, refused=len(results) - changed, projects=preview.projects)
+    return BatchAnswer(results=results, preview=summary)
+
+
 def _batch_ids(s: Session, caller: Caller, body: JobBatch) -> tuple[list[str], list[str]]:
     """The ids the batch is over, and those of them the caller cannot see; `Forbidden` unless the caller may run
     it (see `batch_jobs`), `Invalid` if its filter matches more than `MAX_BATCH` jobs."""
@@ -321,14 +306,15 @@ def _batch_ids(s: Session, caller: Caller, body: JobBatch) -> tuple[list[str], l
         return ids, [i for i in ids if i in projects and not caller.can_see(projects[i])]
     assert body.filter is not None  # JobBatch holds exactly one of the two
     wanted = body.filter
-    since, until = _window(wanted.period, wanted.since, wanted.until)
-    project_ids = _project_ids(s, caller, wanted.projects)
+    since, until = scope.window(wanted.period, wanted.since, wanted.until)
+    project_ids = scope.project_ids(s, caller, wanted.projects)
     if not caller.admin:
         _may_batch(caller, set(wanted.projects or caller.visible_projects() or []))
     query = jobs_store.JobQuery(
         project_ids=project_ids,
         statuses=tuple(wanted.statuses),
         type=wanted.type,
+        error_codes=tuple(wanted.error_codes),
         q=wanted.q,
         since=since,
         until=until,
@@ -360,7 +346,7 @@ def get_job(
     """The job with its steps; 404 if it does not exist or the caller cannot see its project."""
     job = services.db.query(lambda conn: jobs_store.get_job(conn, job_id))
     caller.require_visible(job.project, what=f"job {job_id!r}")
-    return Job.from_record(job, services.settings.flower_base_url)
+    return _with_waiting(job, services)
 
 
 def _operate(services: Services, caller: Caller, job_id: str, action: Action) -> JobRecord | None:
@@ -423,10 +409,44 @@ def delete_job(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.patch(
+    "/{job_id}",
+    response_model=Job,
+    responses=responses(403, 409, 422),
+    summary="Edit the params of a PAUSED or ERROR job",
+)
+def edit_job(
+    body: JobEdit,
+    job_id: str = JobId,
+    caller: Caller = Depends(current_user),
+    services: Services = Depends(get_services),
+) -> Job:
+    """Replace the job's params: 200 with the job. They are validated by its type exactly as at submission (422
+    with the type's message otherwise) and must plan the steps the job has (422); the job must be PAUSED or
+    ERROR (409, with its `status` and the operations `allowed` now). Nothing changes when it is refused.
+
+    Finished steps keep their outputs; the unfinished ones run with the new params once the job is resumed. The
+    change is an `edit` event, its `details` holding the old and the new params. Operator role needed."""
+    job = services.db.query(lambda conn: jobs_store.get_job(conn, job_id))
+    caller.require_visible(job.project, what=f"job {job_id!r}")
+    caller.require_operator(job.project, what=f"job {job_id!r}")
+    edits.require_editable(job.status)  # its state first; checked again under the row's lock
+    params, steps = services.registry.get(job.type).prepare(body.params)
+    return _answer(services.ops.edit_params(job.id, params, steps, caller.name), job_id, services)
+
+
 def _answer(job: JobRecord | None, job_id: str, services: Services) -> Job:
     if job is None:  # only a delete returns no job; kept for the type checker
         raise _not_found(job_id)
-    return Job.from_record(job, services.settings.flower_base_url)
+    return _with_waiting(job, services)
+
+
+def _with_waiting(job: JobRecord, services: Services) -> Job:
+    """The job's JSON, with why it waits if it is PENDING (two more statements then: `api.waiting`)."""
+    waiting: dict[str, str] = {}
+    if job.status is JobStatus.PENDING:
+        waiting = services.db.query(lambda conn: waiting_for(services, conn, [job]))
+    return Job.from_record(job, services.settings.flower_base_url, waiting_for=waiting.get(job.id))
 
 
 # -------------------------------------------------------------------------------------- events and logs

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from jobctl.api.deps import get_services
 from jobctl.scheduler.services import Services
 from jobctl.scheduler.store.jobs import SORTS
-from jobctl.states import OPERATIONS, Action, JobStatus, target_of
+from jobctl.states import OPERATIONS, Action, JobStatus, allowed_from, target_of
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -35,6 +35,9 @@ class UIConfig(BaseModel):
         description="the operations that cannot be undone (they end or remove the job): the page asks first"
     )
     sorts: list[str] = Field(description="the list's sort keys (`GET /api/v1/jobs?sort=`; a leading `-` reverses)")
+    editable: list[JobStatus] = Field(
+        description="the states in which a job's params may be edited (`PATCH /api/v1/jobs/{id}`): the page offers it"
+    )
 
 
 def _irreversible(operation: Action) -> bool:
@@ -59,6 +62,7 @@ def ui_config(services: Services = Depends(get_services)) -> UIConfig:
         operations=[op.value for op in OPERATIONS],
         irreversible=[op.value for op in OPERATIONS if _irreversible(op)],
         sorts=list(SORTS),
+        editable=[status for status in JobStatus if status in allowed_from(Action.EDIT)],
     )
 
 

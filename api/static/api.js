@@ -94,12 +94,17 @@ export const api = {
       ? request("DELETE", `/jobs/${encodeURIComponent(id)}`)
       : request("POST", `/jobs/${encodeURIComponent(id)}/${action}`),
   batch: (action, ids) => request("POST", "/jobs/batch", { body: { action, ids } }),
+  /** A batch over every job matching `filter`; with `dryRun`, only what it would do (nothing changes). */
+  batchFilter: (action, filter, dryRun = false) =>
+    request("POST", "/jobs/batch", { body: { action, filter, dry_run: dryRun } }),
+  editParams: (id, params) => request("PATCH", `/jobs/${encodeURIComponent(id)}`, { body: { params } }),
+  diagnostics: (id) => request("GET", `/jobs/${encodeURIComponent(id)}/diagnostics`, { as: "blob" }),
   log: (id, index, tail) =>
     request("GET", `/jobs/${encodeURIComponent(id)}/steps/${index}/log${query({ tail })}`, { as: "text" }),
   logBlob: (id, index) => request("GET", `/jobs/${encodeURIComponent(id)}/steps/${index}/log`, { as: "blob" }),
 };
 
-/** The page's config (no token needed): `{flower_url, statuses, operations, irreversible, sorts}`. */
+/** The page's config (no token needed): `{flower_url, statuses, operations, irreversible, sorts, editable}`. */
 export async function uiConfig() {
   const response = await fetch("/ui/config.json", { cache: "no-store" });
   if (!response.ok) throw await errorOf(response);

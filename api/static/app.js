@@ -2,7 +2,9 @@
 // updates over Server-Sent Events and the detail panel. Plain ES modules, no build step.
 
 import { api, clearToken, getToken, setToken, uiConfig } from "./api.js";
+import { Dashboard } from "./dashboard.js";
 import { Detail } from "./detail.js";
+import { waitingCaption } from "./diagnosis.js";
 import {
   ACTIONS,
   actionButtons,
@@ -55,6 +57,7 @@ const freshView = () => ({
   project: "",
   statuses: [],
   type: "",
+  errorCode: "",
   period: "all",
   q: "",
   sort: "-created_at",
@@ -73,6 +76,7 @@ const state = {
   fetchedAt: new Map(), // id -> Date.now() when the job was fetched (running durations grow from there)
   total: 0,
   selected: new Set(),
+  matching: false, // the selection is every job matching the filters, not only this page's (a batch by filter)
   live: null,
   loadSeq: 0,
   listController: null,
@@ -92,7 +96,10 @@ const detail = new Detail({
   onError: (error, context) => reportError(error, context),
   flowerUrl: () => state.flowerUrl,
   onClose: () => markOpenRow(),
+  onUpdated: (job) => updateJob(job),
 });
+
+const dashboard = new Dashboard({ root: $("dashboard"), onError: (error, context) => reportError(error, context) });
 
 // ------------------------------------------------------------------------------------------- sign-in
 
@@ -146,6 +153,7 @@ function signOut(message, kind = "error") {
   state.rows.clear();
   state.selected.clear();
   $("jobs-table").tBodies[0].replaceChildren();
+  dashboard.stop();
   showSignIn(message, kind);
 }
 
@@ -170,6 +178,7 @@ async function start() {
   renderStatusChips();
   syncFilterInputs();
   renderHead();
+  dashboard.start(); // the view the address names: the list, or `#dashboard`
   if (!me.admin && !state.projects.length) {
     renderEmpty("You have no role in any project yet.", "Ask an administrator to give you a role in a project.");
     $("pager").hidden = true;
@@ -227,6 +236,7 @@ function syncFilterInputs() {
   $("filter-project").value = state.view.project;
   $("filter-period").value = state.view.period;
   $("filter-type").value = state.view.type;
+  $("filter-error-code").value = state.view.errorCode;
   $("filter-q").value = state.view.q;
   $("page-size").value = String(state.view.pageSize);
   for (const chip of $("filter-status").children) {
@@ -239,6 +249,7 @@ function syncFilterInputs() {
 function viewChanged({ projectChanged = false } = {}) {
   state.view.page = 1;
   state.selected.clear();
+  state.matching = false;
   if (projectChanged) {
     renderHead();
     startLive();
@@ -271,6 +282,14 @@ function wireFilters() {
     }
   }, 350);
   $("filter-type").addEventListener("input", typed);
+  const coded = debounce(() => {
+    const value = $("filter-error-code").value.trim();
+    if (value !== state.view.errorCode) {
+      state.view.errorCode = value;
+      viewChanged();
+    }
+  }, 350);
+  $("filter-error-code").addEventListener("input", coded);
   const searched = debounce(() => {
     const value = $("filter-q").value.trim();
     if (value !== state.view.q) {
@@ -308,6 +327,7 @@ function goToPage(page) {
   const last = Math.max(1, Math.ceil(state.total / state.view.pageSize));
   state.view.page = Math.min(Math.max(1, page), last);
   state.selected.clear();
+  state.matching = false;
   loadJobs();
 }
 
@@ -319,6 +339,7 @@ function listParams() {
     project: view.project || undefined,
     status: view.statuses,
     type: view.type,
+    error_code: view.errorCode,
     q: view.q,
     period: view.period === "all" ? undefined : view.period,
     sort: view.sort,
@@ -417,7 +438,12 @@ function renderJobs(page) {
     .getElementById("f-type-list")
     .replaceChildren(...[...types].sort().map((type) => h("option", { value: type })));
   if (!page.items.length) {
-    const filtered = state.view.statuses.length || state.view.type || state.view.q || state.view.period !== "all";
+    const filtered =
+      state.view.statuses.length ||
+      state.view.type ||
+      state.view.errorCode ||
+      state.view.q ||
+      state.view.period !== "all";
     renderEmpty(
       filtered ? "No jobs match these filters." : "No jobs yet.",
       filtered ? "Change or clear the filters to see more." : "Jobs submitted to this project will appear here.",
@@ -492,7 +518,7 @@ function renderRow(job) {
     });
     return h("td", { class: "col-id" }, open);
   };
-  cells.status = () => h("td", {}, statusBadge(job.status, "row-status"));
+  cells.status = () => h("td", {}, statusBadge(job.status, "row-status"), waitingCaption(job));
   cells.type = () => h("td", { dataset: { testid: "row-type" } }, job.type);
   cells.target = () => {
     if (!job.target) return h("td", { dataset: { testid: "row-target" } }, h("span", { class: "muted" }, "\u2014"));
@@ -609,6 +635,7 @@ function tick() {
 // ------------------------------------------------------------------------------------------ selection
 
 function toggleSelected(id, on) {
+  state.matching = false;
   if (on) state.selected.add(id);
   else state.selected.delete(id);
   state.rows.get(id)?.classList.toggle("selected", on);
@@ -617,6 +644,7 @@ function toggleSelected(id, on) {
 }
 
 function selectAll(on) {
+  if (!on) state.matching = false;
   for (const [id, job] of state.jobs) {
     if (!canOperate(job.project)) continue;
     if (on) state.selected.add(id);
@@ -645,8 +673,20 @@ function updateBatchBar() {
   const bar = $("batch-bar");
   const chosen = [...state.selected].map((id) => state.jobs.get(id)).filter(Boolean);
   bar.hidden = !chosen.length;
-  if (!chosen.length) return;
-  $("batch-count").textContent = `${chosen.length} selected`;
+  if (!chosen.length) {
+    state.matching = false;
+    return;
+  }
+  const operable = [...state.jobs.values()].filter((job) => canOperate(job.project));
+  const wholePage = operable.length > 0 && operable.every((job) => state.selected.has(job.id));
+  if (!wholePage) state.matching = false;
+  const more = state.total > state.jobs.size; // the filters match jobs on other pages too
+  $("batch-count").textContent = state.matching
+    ? `All ${state.total} jobs matching the filters selected`
+    : `${chosen.length} selected`;
+  const matching = $("batch-select-matching");
+  matching.hidden = !wholePage || !more || state.matching;
+  matching.textContent = `Select all ${state.total} jobs matching the filters`;
   const group = bar.querySelector(".batch-actions");
   group.replaceChildren(
     ...ACTIONS.map((action) => {
@@ -656,8 +696,10 @@ function updateBatchBar() {
         {
           type: "button",
           class: `btn${action.danger ? " btn-danger" : ""}`,
-          disabled: able === 0,
-          title: `${able} of ${chosen.length} selected jobs allow ${action.name}`,
+          disabled: !state.matching && able === 0,
+          title: state.matching
+            ? `${capitalized(action.name)} the jobs matching the filters that allow it (you are told how many first)`
+            : `${able} of ${chosen.length} selected jobs allow ${action.name}`,
           dataset: { testid: `batch-${action.name}` },
         },
         action.label,
@@ -719,27 +761,84 @@ async function runAction(job, action, button) {
 
 /** One operation on every selected job (`POST /jobs/batch`); each job succeeds or is refused on its own. */
 async function runBatch(action, button) {
+  if (state.matching) return runFilterBatch(action, button);
   const ids = [...state.selected].filter((id) => state.jobs.has(id));
   if (!ids.length || !(await confirmed(action, ids.length))) return;
   button.disabled = true;
   try {
     const { results } = await api.batch(action, ids);
-    const done = results.filter((r) => r.ok);
-    const refused = results.filter((r) => !r.ok);
-    const noun = (n) => (n === 1 ? "1 job" : `${n} jobs`);
-    if (!refused.length) {
-      showMessage({ kind: "success", title: `${past(action)} ${noun(done.length)}.` });
-    } else {
-      showMessage({
-        kind: "error",
-        title: `${past(action)} ${done.length} of ${noun(results.length)}; ${refused.length} refused:`,
-        items: refused.map((r) => `${describe(r.id)}: ${sentence(errorText(r.error))}`),
-      });
-    }
-    for (const r of results) if (r.ok && action === "delete") removeJob(r.id);
-    await loadJobs();
+    await batchDone(action, results);
   } catch (error) {
     reportError(error, `Could not ${action} the selected jobs`);
+  } finally {
+    if (button.isConnected) button.disabled = false;
+  }
+}
+
+const jobsNoun = (n) => (n === 1 ? "1 job" : `${n} jobs`);
+
+/** Report a batch's outcomes, job by job for the refused ones, and show the list as it is now. */
+async function batchDone(action, results) {
+  const done = results.filter((r) => r.ok);
+  const refused = results.filter((r) => !r.ok);
+  if (!refused.length) {
+    showMessage({ kind: "success", title: `${past(action)} ${jobsNoun(done.length)}.` });
+  } else {
+    showMessage({
+      kind: "error",
+      title: `${past(action)} ${done.length} of ${jobsNoun(results.length)}; ${refused.length} refused:`,
+      items: refused.map((r) => `${describe(r.id)}: ${sentence(errorText(r.error))}`),
+    });
+  }
+  for (const r of results) if (r.ok && action === "delete") removeJob(r.id);
+  await loadJobs();
+}
+
+/** The list's filters as a batch's `filter` (no project: every project the user sees - admins only). */
+function batchFilter() {
+  const view = state.view;
+  const filter = { status: view.statuses };
+  if (view.project) filter.project = view.project;
+  if (view.type) filter.type = view.type;
+  if (view.errorCode) filter.error_code = view.errorCode;
+  if (view.q) filter.q = view.q;
+  if (view.period !== "all") filter.period = view.period;
+  return filter;
+}
+
+/**
+ * One operation on every job matching the filters. The server is asked first what it would do (a dry run, which
+ * changes nothing), the user is told - "This will discard 37 jobs in 3 projects" - and asked; then exactly the
+ * jobs it named are operated, each on its own (one that moved on meanwhile is refused and reported).
+ */
+async function runFilterBatch(action, button) {
+  button.disabled = true;
+  try {
+    const preview = await api.batchFilter(action, batchFilter(), true);
+    const would = preview.results.filter((r) => r.ok);
+    const left = preview.results.length - would.length;
+    if (!would.length) {
+      const matched = jobsNoun(preview.results.length);
+      showMessage({ kind: "info", title: `None of the ${matched} matching the filters allows ${action}.` });
+      return;
+    }
+    const projects = preview.preview.projects.length;
+    const where = `${projects} ${projects === 1 ? "project" : "projects"}`;
+    const more = left === 1 ? "1 more job matches but does not allow it" : `${left} more match but do not allow it`;
+    const others = left ? ` (${more}.)` : "";
+    const verb = capitalized(action);
+    const ok = await confirmAction({
+      title: `${verb} ${jobsNoun(would.length)}?`,
+      text: `This will ${action} ${jobsNoun(would.length)} in ${where}.${others} ${IRREVERSIBLE[action] ?? ""}`.trim(),
+      ok: `${verb} ${jobsNoun(would.length)}`,
+    });
+    if (!ok) return;
+    const { results } = await api.batch(action, would.map((r) => r.id));
+    state.matching = false;
+    state.selected.clear();
+    await batchDone(action, results);
+  } catch (error) {
+    reportError(error, `Could not ${action} the jobs matching the filters`);
   } finally {
     if (button.isConnected) button.disabled = false;
   }
@@ -859,6 +958,10 @@ function boot() {
   $("signin-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", () => signOut("You have signed out.", "info"));
   $("batch-clear").addEventListener("click", () => selectAll(false));
+  $("batch-select-matching").addEventListener("click", () => {
+    state.matching = true;
+    updateBatchBar();
+  });
   wireFilters();
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && detail.jobId && !$("confirm-dialog").open) detail.close();

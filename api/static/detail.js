@@ -1,9 +1,11 @@
 // The detail panel of one job: its steps (status, progress, waiting time, duration, error), each step's log
-// tail and download, the job's history, and links to its tasks in Flower.
+// tail and download, the job's history, links to its tasks in Flower, its params (edited here while it is
+// stopped) and its diagnostic bundle to download.
 
 import { api } from "./api.js";
 import {
   actionButtons,
+  EDITABLE,
   formatDuration,
   h,
   progressBar,
@@ -13,6 +15,8 @@ import {
   targetText,
   timeCell,
 } from "./format.js";
+import { jobError, stepError, stepInfo, waitingFor } from "./diagnosis.js";
+import { showMessage } from "./notify.js";
 
 const LOG_TAIL = 200;
 const LOG_REFRESH_MS = 2000;
@@ -20,15 +24,18 @@ const LOG_REFRESH_MS = 2000;
 export class Detail {
   /**
    * `canOperate(project)`: whether to offer operations; `onAction(job, action, button)`: run one;
-   * `onError(error, context)`: report a failure; `flowerUrl()`: Flower's base URL or null.
+   * `onError(error, context)`: report a failure; `flowerUrl()`: Flower's base URL or null;
+   * `onUpdated(job)`: the panel changed the job (its params) and has it as the server answered.
    */
-  constructor({ root, canOperate, onAction, onError, flowerUrl, onClose }) {
+  constructor({ root, canOperate, onAction, onError, flowerUrl, onClose, onUpdated }) {
     this.root = root;
     this.canOperate = canOperate;
     this.onAction = onAction;
     this.onError = onError;
     this.flowerUrl = flowerUrl;
     this.onClose = onClose;
+    this.onUpdated = onUpdated || (() => {});
+    this.editing = null; // while the params are edited: {text, error, saving}
     this.job = null;
     this.fetchedAt = 0;
     this.openLogs = new Set();
@@ -49,6 +56,7 @@ export class Detail {
       this.openLogs = new Set();
       this.logs = new Map();
       this.history = null;
+      this.editing = null;
     }
     this.returnFocus = returnFocus || null;
     this.job = job;
@@ -79,6 +87,11 @@ export class Detail {
   update(job) {
     if (!this.job || job.id !== this.job.id) return;
     const statusChanged = job.status !== this.job.status || this.history === null;
+    if (this.editing && !this.editable(job)) {
+      this.editing = null; // it moved on: nothing to edit any more
+      const title = `Job ${shortId(job.id)} is ${job.status} now: params are edited while ${EDITABLE.join(" or ")}.`;
+      showMessage({ kind: "info", title });
+    }
     this.job = job;
     this.fetchedAt = Date.now();
     this.render();
@@ -122,6 +135,11 @@ export class Detail {
   render() {
     const job = this.job;
     const scroll = this.root.scrollTop;
+    const typing = document.activeElement;
+    const caret =
+      typing && typing.dataset && typing.dataset.testid === "edit-params-text" && this.root.contains(typing)
+        ? [typing.selectionStart, typing.selectionEnd]
+        : null;
     const close = h(
       "button",
       {
@@ -151,7 +169,8 @@ export class Detail {
         { class: "drawer-body" },
         this.renderActions(job),
         progressBar(job.progress, job.status, "detail-progress"),
-        job.error ? h("div", { class: "alert-inline", dataset: { testid: "detail-error" } }, job.error) : null,
+        jobError(job),
+        waitingFor(job),
         job.discard_reason
           ? h(
               "div",
@@ -160,6 +179,7 @@ export class Detail {
             )
           : null,
         this.renderMeta(job),
+        this.renderParams(job),
         job.result
           ? h(
               "section",
@@ -182,6 +202,13 @@ export class Detail {
       ),
     );
     this.root.scrollTop = scroll;
+    if (caret) {
+      const area = this.root.querySelector('[data-testid="edit-params-text"]');
+      if (area) {
+        area.focus();
+        area.setSelectionRange(...caret);
+      }
+    }
   }
 
   renderActions(job) {
@@ -191,11 +218,23 @@ export class Detail {
         })
       : [];
     const flower = this.flowerUrl();
+    const diagnostics = h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-sm",
+        title: "A zip of the job, its events and logs, its type, its workers and the server's settings (no secrets)",
+        dataset: { testid: "detail-diagnostics" },
+      },
+      "Download diagnostics",
+    );
+    diagnostics.addEventListener("click", () => this.downloadDiagnostics(job, diagnostics));
     return h(
       "div",
       { class: "drawer-actions" },
       buttons,
       h("span", { class: "spacer" }),
+      diagnostics,
       flower
         ? h(
             "a",
@@ -282,7 +321,8 @@ export class Detail {
         h("span", {}, "Started ", h("b", {}, timeCell(step.started_at))),
         step.attempt > 1 ? h("span", {}, "Attempt ", h("b", {}, String(step.attempt))) : null,
       ),
-      step.error ? h("div", { class: "alert-inline step-error", dataset: { testid: "step-error" } }, step.error) : null,
+      stepError(step.error),
+      stepInfo(step.info),
       h(
         "div",
         { class: "step-tools" },
@@ -347,13 +387,180 @@ export class Detail {
                 h("td", {}, event.actor),
                 h("td", {}, event.action),
                 h("td", {}, `${event.from || "\u2014"} \u2192 ${event.to || "\u2014"}`),
-                h("td", { class: "reason" }, event.reason || ""),
+                h("td", { class: "reason" }, event.reason || "", this.renderChanges(event)),
               ),
             ),
           ),
         ),
       ),
     );
+  }
+
+  /** An `edit` event's changes, one line per changed param (`seconds: 1 → 2`); null for other events. */
+  renderChanges(event) {
+    const details = event.details;
+    if (!details || typeof details.old !== "object" || typeof details.new !== "object") return null;
+    const keys = [...new Set([...Object.keys(details.old || {}), ...Object.keys(details.new || {})])].sort();
+    const show = (value) => (value === undefined ? "\u2014" : JSON.stringify(value));
+    const changed = keys.filter((key) => show(details.old[key]) !== show(details.new[key]));
+    if (!changed.length) return null;
+    return h(
+      "ul",
+      { class: "changes", dataset: { testid: "history-changes" } },
+      changed.map((key) => h("li", {}, `${key}: ${show(details.old[key])} \u2192 ${show(details.new[key])}`)),
+    );
+  }
+
+  // --------------------------------------------------------------------------------------------- params
+
+  /** Whether the panel offers to edit the job's params: the server's editable states, and the operator role. */
+  editable(job) {
+    return EDITABLE.includes(job.status) && this.canOperate(job.project);
+  }
+
+  renderParams(job) {
+    const head = h("h3", { id: "params-title" }, "Params");
+    if (!this.editing) {
+      const edit = this.editable(job)
+        ? h("button", { type: "button", class: "btn btn-sm", dataset: { testid: "edit-params" } }, "Edit params")
+        : null;
+      if (edit) edit.addEventListener("click", () => this.startEdit());
+      return h(
+        "section",
+        { "aria-labelledby": "params-title" },
+        h("div", { class: "section-head" }, head, edit),
+        h("pre", { class: "result", dataset: { testid: "detail-params" } }, JSON.stringify(job.params, null, 2)),
+      );
+    }
+    const editing = this.editing;
+    const area = h("textarea", {
+      id: "edit-params-text",
+      class: "params-text mono",
+      rows: "10",
+      spellcheck: "false",
+      "aria-describedby": "edit-params-note",
+      "aria-invalid": editing.error ? "true" : "false",
+      dataset: { testid: "edit-params-text" },
+    });
+    area.value = editing.text;
+    area.addEventListener("input", () => {
+      editing.text = area.value;
+    });
+    const save = h(
+      "button",
+      {
+        type: "submit",
+        class: "btn btn-primary btn-sm",
+        disabled: editing.saving,
+        dataset: { testid: "edit-params-save" },
+      },
+      editing.saving ? "Saving\u2026" : "Save params",
+    );
+    const cancel = h(
+      "button",
+      { type: "button", class: "btn btn-sm", dataset: { testid: "edit-params-cancel" } },
+      "Cancel",
+    );
+    cancel.addEventListener("click", () => {
+      this.editing = null;
+      this.render();
+    });
+    const form = h(
+      "form",
+      { class: "params-form", dataset: { testid: "edit-params-form" }, novalidate: true },
+      h("label", { for: "edit-params-text" }, "The job's params, as a JSON object"),
+      area,
+      editing.error
+        ? h("p", { class: "form-error", role: "alert", dataset: { testid: "edit-params-error" } }, editing.error)
+        : null,
+      h(
+        "p",
+        { id: "edit-params-note", class: "form-error form-note" },
+        "The job type checks them as at submission. Once saved, resume the job: its unfinished steps run with " +
+          "the new params, its finished steps keep their outputs.",
+      ),
+      h("div", { class: "form-actions" }, save, cancel),
+    );
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.saveParams();
+    });
+    return h("section", { "aria-labelledby": "params-title" }, h("div", { class: "section-head" }, head), form);
+  }
+
+  startEdit() {
+    this.editing = { text: JSON.stringify(this.job.params, null, 2), error: "", saving: false };
+    this.render();
+    const area = this.root.querySelector('[data-testid="edit-params-text"]');
+    if (area) area.focus();
+  }
+
+  /** Send the edited params; the server validates them, and its refusal is shown as text under the field. */
+  async saveParams() {
+    const job = this.job;
+    const editing = this.editing;
+    if (!job || !editing || editing.saving) return;
+    let params;
+    try {
+      params = JSON.parse(editing.text);
+    } catch (error) {
+      editing.error = `This is not valid JSON: ${error.message}`;
+      this.render();
+      return;
+    }
+    if (params === null || typeof params !== "object" || Array.isArray(params)) {
+      editing.error = "The params must be a JSON object, such as {\"steps\": 3}.";
+      this.render();
+      return;
+    }
+    editing.saving = true;
+    editing.error = "";
+    this.render();
+    try {
+      const changed = await api.editParams(job.id, params);
+      if (this.editing === editing) this.editing = null;
+      this.onUpdated(changed); // the list's row, and this panel (`update`)
+      this.update(changed);
+      this.loadHistory(); // the edit is in it now, though the status did not change
+      showMessage({
+        kind: "success",
+        title: `Saved the params of job ${shortId(job.id)}.`,
+        text: "Resume it to run its unfinished steps with them.",
+      });
+    } catch (error) {
+      editing.saving = false;
+      const title = `Could not save the params of job ${shortId(job.id)}`;
+      if (error.status === 409) {
+        // the job moved on (it is no longer stopped): say so, and show it as it is now
+        const allowed = error.body?.error?.allowed ?? error.body?.allowed;
+        const now = allowed && allowed.length ? ` Allowed now: ${allowed.join(", ")}.` : "";
+        if (this.editing === editing) this.editing = null;
+        showMessage({ kind: "error", title, text: `${error.message}.${now}` });
+        this.refresh();
+        return;
+      }
+      if (error.status === 401 || error.status === 404) {
+        if (this.editing === editing) this.editing = null;
+        this.onError(error, title); // signed out, or the job is gone
+        if (this.job) this.render();
+        return;
+      }
+      editing.error = error.message; // a 422: the job type's own words, what to fix; else what went wrong
+      if (this.editing === editing) this.render();
+    }
+  }
+
+  /** Read the job again and show it (after a refusal: its state moved on). */
+  async refresh() {
+    const job = this.job;
+    if (!job) return;
+    try {
+      const fresh = await api.job(job.id);
+      this.onUpdated(fresh);
+      this.update(fresh);
+    } catch (error) {
+      this.onError(error, `Could not load job ${shortId(job.id)}`);
+    }
   }
 
   // ---------------------------------------------------------------------------------------- logs, history
@@ -400,6 +607,24 @@ export class Detail {
       setTimeout(() => URL.revokeObjectURL(url), 10000);
     } catch (error) {
       this.onError(error, `Could not download the log of step ${step.index + 1}`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  /** Fetch the job's diagnostic bundle with the token in the header (never in a URL), then save it. */
+  async downloadDiagnostics(job, button) {
+    button.disabled = true;
+    try {
+      const blob = await api.diagnostics(job.id);
+      const url = URL.createObjectURL(blob);
+      const link = h("a", { href: url, download: `job-${job.id}-diagnostics.zip`, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (error) {
+      this.onError(error, `Could not download the diagnostics of job ${shortId(job.id)}`);
     } finally {
       button.disabled = false;
     }

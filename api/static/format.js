@@ -35,6 +35,8 @@ function append(node, children) {
 export let STATUSES = [];
 export let ACTIONS = [];
 export let SORTS = [];
+/** The states in which a job's params may be edited. */
+export let EDITABLE = [];
 
 /** Take the states, operations and sort keys from the page's config (`/ui/config.json`). */
 export function useConfig(config) {
@@ -42,6 +44,7 @@ export function useConfig(config) {
   const irreversible = new Set(config.irreversible);
   ACTIONS = config.operations.map((name) => ({ name, label: capitalized(name), danger: irreversible.has(name) }));
   SORTS = [...config.sorts];
+  EDITABLE = [...(config.editable || [])];
 }
 
 /** `PAUSED` -> `Paused`, `pause` -> `Pause`. */

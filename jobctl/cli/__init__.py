@@ -5,8 +5,9 @@
 - `jobctl up`, the whole system in the foreground (up.py): its children (supervisor.py), Redis
   (redis_server.py), the generated admin token and Flower login (dev_secrets.py);
 - the client commands over the HTTP API through `jobctl.client`: `jobs` (jobs.py, `jobs watch` in watch.py),
-  `projects`, `users`, `targets`, `types` (resources.py), `tokens` and `audit` (accounts.py), their shared
-  options and connection (connection.py) and what they print (render.py).
+  `projects`, `users`, `targets`, `types` (resources.py), `tokens` and `audit` (accounts.py), `stats`
+  (stats.py), `webhooks` (webhooks.py), their shared options and connection (connection.py) and what they print
+  (render.py).
 
 `main()` is the console script; `python -m jobctl.cli` runs the same command. Importing the package loads
 neither Celery, uvicorn nor the benchmark: each service command imports what it runs when it runs.
@@ -22,7 +23,9 @@ from jobctl.cli import processes
 from jobctl.cli.accounts import audit_command, tokens_app
 from jobctl.cli.jobs import jobs_app
 from jobctl.cli.resources import projects_app, targets_app, types_command, users_app
+from jobctl.cli.stats import stats_command
 from jobctl.cli.up import up
+from jobctl.cli.webhooks import webhooks_app
 
 app = typer.Typer(
     name="jobctl",
@@ -51,8 +54,10 @@ app.add_typer(projects_app, name="projects")
 app.add_typer(users_app, name="users")
 app.add_typer(targets_app, name="targets")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(webhooks_app, name="webhooks")
 app.command("types")(types_command)
 app.command("audit")(audit_command)
+app.command("stats")(stats_command)
 for _command in (processes.api, processes.scheduler, processes.worker, processes.flower, processes.bench, up):
     app.command()(_command)
 

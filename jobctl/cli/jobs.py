@@ -1,4 +1,5 @@
-"""`jobctl jobs ...` (docs/contract.md §5.2): list, show, submit, operate and watch jobs over the HTTP API.
+"""`jobctl jobs ...` (docs/contract.md §5.2): list, show, submit, operate, edit, diagnose and watch jobs over the
+HTTP API.
 
 Each command prints Rich tables (or the API's JSON with `--json`, before or after the command) and ends with
 exit status 1 after any error or refused operation, the reason on stderr as `jobctl: ...`. Output meant for
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -37,6 +39,7 @@ from jobctl.cli.render import (
     page_line,
     print_json,
     status_text,
+    step_notes,
     steps_table,
     warn,
 )
@@ -54,7 +57,9 @@ from jobctl.client import (
 )
 from jobctl.client import Error as ClientError
 
-jobs_app = typer.Typer(help="List, show, submit, operate and watch jobs (over the HTTP API).", no_args_is_help=True)
+jobs_app = typer.Typer(
+    help="List, show, submit, operate, edit, diagnose and watch jobs (over the HTTP API).", no_args_is_help=True
+)
 
 T = TypeVar("T")
 
@@ -94,6 +99,9 @@ def jobs_list(
     sort: Annotated[JobSort, typer.Option(help="Sort order; a leading - reverses.")] = JobSort.CREATED_AT_DESC,
     page: Annotated[int, typer.Option(min=1)] = 1,
     page_size: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    error_code: Annotated[
+        list[str] | None, typer.Option("--error-code", help="Jobs whose error has this code. Repeatable.")
+    ] = None,
     as_json: JsonOption = False,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -108,6 +116,7 @@ def jobs_list(
         sort=sort.value,
         page=page,
         page_size=page_size,
+        error_codes=tuple(error_code or ()),
     )
     with connected(ctx, url, token) as client:
         answer = client.list_jobs(query_)
@@ -135,6 +144,8 @@ def jobs_show(
     console.print(job_details(job))
     console.print()
     console.print(steps_table(job))
+    for note in step_notes(job):
+        console.print(note, soft_wrap=True)
 
 
 def parse_target(value: str | None) -> tuple[str, str] | None:
@@ -251,6 +262,71 @@ def _operation_command(operation: str) -> Callable[..., None]:
 
 for _operation in OPERATIONS:
     jobs_app.command(_operation)(_operation_command(_operation))
+
+
+# ---------------------------------------------------------------------------------------- edit, diagnose
+
+
+@jobs_app.command("edit")
+def jobs_edit(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(metavar="ID", help="The job's id (or the start of it).")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="key=value (value: JSON or text). Repeatable.")
+    ] = None,
+    params_json: Annotated[str | None, typer.Option("--params-json", help="Params as a JSON object.")] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="The params given are all of them (else: over the job's current ones).")
+    ] = False,
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Change the params of a PAUSED or ERROR job (as `jobs submit` takes them), then `jobs resume` it: its
+    unfinished steps run with the new params, its finished steps keep their outputs. Exit status 1 if refused."""
+    given = parse_params(param or (), params_json)
+    if given is None:
+        raise typer.BadParameter("give the params to change with --param key=value or --params-json", param_hint="ID")
+    with connected(ctx, url, token) as client:
+        job = with_job_id(client, job_id, client.get_job)
+        edited = client.edit_params(job.id, given if replace else {**job.params, **given})
+    if wants_json(ctx, as_json):
+        print_json(edited.model_dump(mode="json"))
+        return
+    changes = [
+        f"{key} {json.dumps(job.params.get(key))} -> {json.dumps(edited.params.get(key))}"
+        for key in sorted(job.params.keys() | edited.params.keys())
+        if job.params.get(key) != edited.params.get(key)
+    ]
+    done = f"params edited: {'; '.join(changes)}" if changes else "params unchanged"
+    console.print(Text(f"{edited.id} {done}, still ") + status_text(edited.status))
+    err_console.print(f"resume it to run its unfinished steps with them: jobctl jobs resume {edited.id}", style="dim")
+
+
+@jobs_app.command("diagnose")
+def jobs_diagnose(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(metavar="ID", help="The job's id (or the start of it).")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", dir_okay=False, help="Where to write it (default: job-<id>-diagnostics.zip)."),
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Download a job's diagnostic bundle, a zip: the job and its events, every step's log, its type, the workers
+    that ran it, the server's settings (no secrets) and the versions. Its path is the last line on stdout."""
+    with connected(ctx, url, token) as client:
+        job = with_job_id(client, job_id, client.get_job)
+        bundle = client.diagnostics(job.id)
+    path = output or Path(f"job-{job.id}-diagnostics.zip")
+    try:
+        path.write_bytes(bundle)
+    except OSError as exc:
+        warn(f"cannot write {path}: {exc.strerror or exc}")
+        raise typer.Exit(1) from None
+    err_console.print(f"the diagnostic bundle of job {job.id} ({len(bundle):,} bytes)", style="dim")
+    typer.echo(str(path))
 
 
 # ------------------------------------------------------------------------------------------------ watch

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from jobctl.client import AuditEntry, Job, JobType, Project, Target, Token, User
+from jobctl.client import AuditEntry, Job, JobType, Project, StepError, Target, Token, User
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -79,7 +79,14 @@ def fmt_error(error: Any) -> str:
     """A job's or a step's `error` as text (a message, or the `message` of an error object); `` for none."""
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         return str(error["message"])
+    if isinstance(error, StepError):
+        return error.message
     return "" if error is None else str(error)
+
+
+def fmt_coded(code: str | None, message: str) -> str:
+    """`[code] message`, or the message alone without a code."""
+    return f"[{code}] {message}" if code else message
 
 
 def fmt_target(job: Job) -> str:
@@ -130,6 +137,7 @@ def job_details(job: Job) -> Table:
         ("type", job.type),
         ("target", target),
         ("status", status_text(job.status)),
+        *([("waiting for", Text(job.waiting_for, style="cyan"))] if job.waiting_for else []),
         ("progress", f"{job.progress:.0f}%"),
         ("priority", str(job.priority)),
         ("submitter", job.submitter),
@@ -143,7 +151,7 @@ def job_details(job: Job) -> Table:
         ("params", json.dumps(job.params, sort_keys=True)),
     ]
     if job.error:
-        rows.append(("error", Text(fmt_error(job.error), style="red")))
+        rows.append(("error", Text(fmt_coded(job.error_code, fmt_error(job.error)), style="red")))
     if job.discard_reason:
         rows.append(("discarded", Text(job.discard_reason, style="magenta")))
     if job.result is not None:
@@ -171,9 +179,22 @@ def steps_table(job: Job) -> Table:
             fmt_duration(step.waiting_s),
             fmt_duration(step.duration_s),
             str(step.attempt),
-            fmt_error(step.error),
+            Text(fmt_coded(step.error.code, step.error.message)) if step.error else "",  # Text: never markup
         )
     return table
+
+
+def step_notes(job: Job) -> list[Text]:
+    """Under the steps: each failed step's hint (`how to fix`) and each step's info, one line each."""
+    notes: list[Text] = []
+    for step in job.steps:
+        where = f"step {step.index} ({step.name})"
+        if step.error and step.error.hint:
+            notes.append(Text.assemble((f"{where} how to fix: ", "bold"), (step.error.hint, "yellow")))
+        if step.info:
+            shown = ", ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in step.info.items())
+            notes.append(Text.assemble((f"{where} info: ", "bold"), shown))
+    return notes
 
 
 def projects_table(projects: Sequence[Project]) -> Table:

@@ -32,6 +32,10 @@ from jobctl.client._models import (
     AuditEntry,
     AuditPage,
     BatchResult,
+    DayStats,
+    Delivery,
+    DeliveryEvent,
+    DeliveryPage,
     Event,
     Job,
     JobPage,
@@ -43,15 +47,21 @@ from jobctl.client._models import (
     Me,
     NewToken,
     NewUser,
+    NewWebhook,
     Project,
+    Stats,
     Step,
+    StepError,
     StepInfo,
     Target,
     TargetDeleted,
     Token,
+    TypeStats,
     User,
+    Webhook,
 )
 from jobctl.client._sync import Client, JobHandle, Targets
+from jobctl.client._webhooks import AsyncWebhooks, Webhooks
 
 __all__ = [  # noqa: RUF022 - grouped by use
     # clients and job handles
@@ -61,6 +71,8 @@ __all__ = [  # noqa: RUF022 - grouped by use
     "AsyncClient",
     "AsyncJobHandle",
     "AsyncTargets",
+    "Webhooks",
+    "AsyncWebhooks",
     "default_url",
     "OPERATIONS",
     # errors: all are `Error`s
@@ -80,6 +92,7 @@ __all__ = [  # noqa: RUF022 - grouped by use
     "JobStatus",
     "JobTarget",
     "Step",
+    "StepError",
     "JobPage",
     "JobQuery",
     "JobUpdate",
@@ -97,6 +110,14 @@ __all__ = [  # noqa: RUF022 - grouped by use
     "NewToken",
     "AuditEntry",
     "AuditPage",
+    "Webhook",
+    "NewWebhook",
+    "Delivery",
+    "DeliveryEvent",
+    "DeliveryPage",
+    "Stats",
+    "TypeStats",
+    "DayStats",
     # the event stream's format
     "ServerEvent",
     "parse_sse",

@@ -40,11 +40,13 @@ from jobctl.client._models import (
     NewToken,
     NewUser,
     Project,
+    Stats,
     Target,
     TargetDeleted,
     Token,
     User,
 )
+from jobctl.client._webhooks import AsyncWebhooks
 
 T = TypeVar("T")
 
@@ -66,6 +68,7 @@ class AsyncClient:
         self._owned = http is None
         self.http = http if http is not None else httpx.AsyncClient(base_url=self.url, timeout=timeout)
         self.targets = AsyncTargets(self)
+        self.webhooks = AsyncWebhooks(self)
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> AsyncClient:
@@ -129,9 +132,12 @@ class AsyncClient:
         until: str | None = None,
         sort: str | None = None,
         page_size: int = 200,
+        error_code: str | Sequence[str] = (),
     ) -> AsyncIterator[AsyncJobHandle]:
         """`Client.jobs`: every matching job, page after page, as an async iterator."""
-        query: JobQuery | None = calls.job_query(project, status, type, q, period, since, until, sort, page_size)
+        query: JobQuery | None = calls.job_query(
+            project, status, type, q, period, since, until, sort, page_size, error_code
+        )
         while query is not None:
             page = await self.list_jobs(query)
             for job in page.items:
@@ -144,13 +150,25 @@ class AsyncClient:
         ids: Sequence[str] | None = None,
         filter: Mapping[str, Any] | None = None,
         atomic: bool = False,
+        dry_run: bool = False,
     ) -> list[BatchResult]:
         """`Client.batch`."""
-        return await self.call(calls.batch(action, ids, filter, atomic))
+        return await self.call(calls.batch(action, ids, filter, atomic, dry_run))
 
     async def types(self) -> list[JobType]:
         """`Client.types`."""
         return await self.call(calls.types())
+
+    async def stats(
+        self,
+        *,
+        project: str | Sequence[str] = (),
+        period: str | None = None,
+        since: datetime | timedelta | str | None = None,
+        until: datetime | timedelta | str | None = None,
+    ) -> Stats:
+        """`Client.stats`: statistics of the jobs created in a window."""
+        return await self.call(calls.stats(project, period, since, until))
 
     # -- one call each -----------------------------------------------------------------------------------------
 
@@ -165,6 +183,14 @@ class AsyncClient:
     async def operate(self, job_id: str, operation: str) -> Job | None:
         """`Client.operate`."""
         return await self.call(calls.operate(job_id, operation))
+
+    async def edit_params(self, job_id: str, params: Mapping[str, Any]) -> Job:
+        """`Client.edit_params`."""
+        return await self.call(calls.edit_params(job_id, params))
+
+    async def diagnostics(self, job_id: str) -> bytes:
+        """`Client.diagnostics`."""
+        return await self.call(calls.diagnostics(job_id))
 
     async def job_events(
         self, project: str, read_timeout: float | None = STREAM_READ_TIMEOUT_S
@@ -338,6 +364,15 @@ class AsyncJobHandle(JobView[AsyncClient]):
         if job is not None:
             self.job = job
         return self
+
+    async def edit(self, params: Mapping[str, Any]) -> AsyncJobHandle:
+        """`JobHandle.edit`."""
+        self.job = await self.client.edit_params(self.job.id, params)
+        return self
+
+    async def diagnostics(self) -> bytes:
+        """`JobHandle.diagnostics`."""
+        return await self.client.diagnostics(self.job.id)
 
     async def events(self) -> list[Event]:
         """The job's history."""

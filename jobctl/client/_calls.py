@@ -16,6 +16,7 @@ from jobctl.client._errors import BadAnswer
 from jobctl.client._models import (
     AuditPage,
     BatchResult,
+    DeliveryPage,
     Event,
     Job,
     JobPage,
@@ -24,11 +25,14 @@ from jobctl.client._models import (
     Me,
     NewToken,
     NewUser,
+    NewWebhook,
     Project,
+    Stats,
     Target,
     TargetDeleted,
     Token,
     User,
+    Webhook,
 )
 
 T = TypeVar("T")
@@ -40,7 +44,8 @@ OPERATIONS: tuple[str, ...] = tuple(op.value for op in states.OPERATIONS)
 
 @dataclass(frozen=True)
 class Call(Generic[T]):
-    """One request and the reading of its answer (`parse` gets the decoded JSON, or the text if `text`)."""
+    """One request and the reading of its answer (`parse` gets the decoded JSON, the text if `text`, the bytes if
+    `raw`)."""
 
     method: str
     path: str
@@ -48,6 +53,7 @@ class Call(Generic[T]):
     params: Any = None
     json: Any = None
     text: bool = False
+    raw: bool = False  # `parse` gets the answer's bytes (a file to save, such as a diagnostic bundle)
 
 
 def one(model: type[M]) -> Callable[[Any], M]:
@@ -136,9 +142,11 @@ def job_query(
     until: str | None,
     sort: str | None,
     page_size: int,
+    error_code: str | Sequence[str] = (),
 ) -> JobQuery:
-    """The first page's query of `jobs()` (`project` and `status`: one value or several)."""
-    return JobQuery(_names(project), _names(status), type, q, period, since, until, sort, 1, page_size)
+    """The first page's query of `jobs()` (`project`, `status` and `error_code`: one value or several)."""
+    codes = _names(error_code)
+    return JobQuery(_names(project), _names(status), type, q, period, since, until, sort, 1, page_size, codes)
 
 
 def _names(value: str | Sequence[str]) -> tuple[str, ...]:
@@ -158,6 +166,16 @@ def operate(job_id: str, operation: str) -> Call[Job | None]:
     return Call("POST", f"/jobs/{segment(job_id)}/{operation}", one(Job))
 
 
+def edit_params(job_id: str, params: Mapping[str, Any]) -> Call[Job]:
+    """`PATCH /jobs/{id}`: the PAUSED or ERROR job's new params, whole."""
+    return Call("PATCH", f"/jobs/{segment(job_id)}", one(Job), json={"params": dict(params)})
+
+
+def diagnostics(job_id: str) -> Call[bytes]:
+    """`GET /jobs/{id}/diagnostics`: the job's diagnostic bundle, a zip, as bytes."""
+    return Call("GET", f"/jobs/{segment(job_id)}/diagnostics", bytes, raw=True)
+
+
 def events(job_id: str) -> Call[list[Event]]:
     return Call("GET", f"/jobs/{segment(job_id)}/events", many(Event))
 
@@ -168,18 +186,37 @@ def log(job_id: str, step: int, tail: int | None) -> Call[str]:
 
 
 def batch(
-    action: str, ids: Sequence[str] | None, filter: Mapping[str, Any] | None, atomic: bool
+    action: str, ids: Sequence[str] | None, filter: Mapping[str, Any] | None, atomic: bool, dry_run: bool = False
 ) -> Call[list[BatchResult]]:
     if action not in OPERATIONS:
         raise ValueError(f"unknown action {action!r}; one of {', '.join(OPERATIONS)}")
     if (ids is None) == (filter is None):
         raise ValueError("give the jobs either as ids or as a filter")
     body: dict[str, Any] = {"action": action, "atomic": atomic}
+    if dry_run:
+        body["dry_run"] = True
     if ids is not None:
         body["ids"] = list(ids)
     else:
         body["filter"] = dict(filter or {})
     return Call("POST", "/jobs/batch", many(BatchResult, "results"), json=body)
+
+
+def stats(
+    project: str | Sequence[str],
+    period: str | None,
+    since: datetime | timedelta | str | None,
+    until: datetime | timedelta | str | None,
+) -> Call[Stats]:
+    """`GET /stats`: the statistics of the jobs created in the window, in these projects (one or several; none:
+    every one the caller sees). `since` and `until` as `moment` (a timedelta: back from now), or ISO-8601 text."""
+    params: list[tuple[str, str]] = [("project", p) for p in _names(project)]
+    if period:
+        params.append(("period", period))
+    for name, value in (("since", since), ("until", until)):
+        if value is not None:
+            params.append((name, value if isinstance(value, str) else moment(value, ago=True)))
+    return Call("GET", "/stats", one(Stats), params=params)
 
 
 def live_events(project: str) -> Call[None]:
@@ -310,3 +347,37 @@ def audit(
     if since is not None:
         params["since"] = since if isinstance(since, str) else moment(since, ago=True)
     return Call("GET", "/audit", one(AuditPage), params=params)
+
+
+# -- webhooks ------------------------------------------------------------------------------------------------
+
+
+def webhooks(project: str) -> str:
+    """The path of `project`'s webhooks."""
+    return f"/projects/{segment(project)}/webhooks"
+
+
+def create_webhook(project: str, url: str, statuses: Sequence[str], secret: str | None) -> Call[NewWebhook]:
+    if isinstance(statuses, str):
+        raise ValueError("statuses is a list of states, e.g. ['FINISHED', 'ERROR']")
+    body: dict[str, Any] = {"url": url, "statuses": [str(s) for s in statuses]}
+    if secret is not None:
+        body["secret"] = secret
+    return Call("POST", webhooks(project), one(NewWebhook), json=body)
+
+
+def list_webhooks(project: str) -> Call[list[Webhook]]:
+    return Call("GET", webhooks(project), many(Webhook))
+
+
+def delete_webhook(project: str, webhook_id: str) -> Call[None]:
+    return Call("DELETE", f"{webhooks(project)}/{segment(webhook_id)}", nothing)
+
+
+def webhook_deliveries(
+    project: str, webhook_id: str, status: str | None, page: int, page_size: int
+) -> Call[DeliveryPage]:
+    params: dict[str, str | int] = {"page": page, "page_size": page_size}
+    if status is not None:
+        params["status"] = status
+    return Call("GET", f"{webhooks(project)}/{segment(webhook_id)}/deliveries", one(DeliveryPage), params=params)

@@ -84,6 +84,8 @@ def read(call: Call[T], answer: httpx.Response, token: str | None = None) -> T:
     if answer.is_error:
         raise error_of(answer, token)
     try:
+        if call.raw:
+            return call.parse(answer.content)
         if call.text:
             return call.parse(answer.text)
         if not answer.content:

@@ -41,11 +41,13 @@ from jobctl.client._models import (
     NewToken,
     NewUser,
     Project,
+    Stats,
     Target,
     TargetDeleted,
     Token,
     User,
 )
+from jobctl.client._webhooks import Webhooks
 
 T = TypeVar("T")
 
@@ -69,6 +71,7 @@ class Client:
         self._owned = http is None
         self.http = http if http is not None else httpx.Client(base_url=self.url, timeout=timeout)
         self.targets = Targets(self)
+        self.webhooks = Webhooks(self)
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> Client:
@@ -131,10 +134,13 @@ class Client:
         until: str | None = None,
         sort: str | None = None,
         page_size: int = 200,
+        error_code: str | Sequence[str] = (),
     ) -> Iterator[JobHandle]:
-        """Every job the caller sees that matches the list's filters (`project`, `status`: one or several), as
-        handles, reading page after page (`page_size` jobs each) as the iteration goes."""
-        query: JobQuery | None = calls.job_query(project, status, type, q, period, since, until, sort, page_size)
+        """Every job the caller sees that matches the list's filters (`project`, `status`, `error_code`: one or
+        several), as handles, reading page after page (`page_size` jobs each) as the iteration goes."""
+        query: JobQuery | None = calls.job_query(
+            project, status, type, q, period, since, until, sort, page_size, error_code
+        )
         while query is not None:
             page = self.list_jobs(query)
             yield from (JobHandle(self, job) for job in page.items)
@@ -146,16 +152,33 @@ class Client:
         ids: Sequence[str] | None = None,
         filter: Mapping[str, Any] | None = None,
         atomic: bool = False,
+        dry_run: bool = False,
     ) -> list[BatchResult]:
         """Apply `action` (pause, resume, restart, discard, delete) to the jobs `ids`, or to every job matching
         `filter` (the list's filters, e.g. `{"project": ["demo"], "status": ["RUNNING"]}`): each job's outcome.
-        With `atomic`, nothing changes unless every job allows it: `Conflict` (`.refused`) otherwise."""
-        return self.call(calls.batch(action, ids, filter, atomic))
+        With `atomic`, nothing changes unless every job allows it: `Conflict` (`.refused`) otherwise. With
+        `dry_run`, nothing changes at all: the outcomes are those the batch would have now."""
+        return self.call(calls.batch(action, ids, filter, atomic, dry_run))
 
     def types(self) -> list[JobType]:
         """The job types the server knows: params schema, steps (None: planned from the params), target kind,
         exclusivity."""
         return self.call(calls.types())
+
+    def stats(
+        self,
+        *,
+        project: str | Sequence[str] = (),
+        period: str | None = None,
+        since: datetime | timedelta | str | None = None,
+        until: datetime | timedelta | str | None = None,
+    ) -> Stats:
+        """Statistics of the jobs created in a window (`period`: day, week, month, year, all; or `since`/`until`:
+        a datetime, a timedelta back from now, or ISO-8601 text), in `project` (one or several; none: every one
+        the caller sees): counts by status, type and project; per type the p50 and p95 of the running and waiting
+        times of its FINISHED jobs, slowest first; per UTC day, the jobs that finished and that failed.
+        `NotFound` for a project the caller cannot see; `Invalid` for a period with since/until."""
+        return self.call(calls.stats(project, period, since, until))
 
     # -- one call each (what the handles and the command line use) ---------------------------------------------
 
@@ -170,6 +193,17 @@ class Client:
     def operate(self, job_id: str, operation: str) -> Job | None:
         """pause, resume, restart, discard (the job as left) or delete (None); `Conflict` if its state refuses."""
         return self.call(calls.operate(job_id, operation))
+
+    def edit_params(self, job_id: str, params: Mapping[str, Any]) -> Job:
+        """Replace a PAUSED or ERROR job's params, whole (its unfinished steps run with them once it is resumed);
+        the job as it is now. `Conflict` (`.status`, `.allowed`) in another state; `Invalid` for params its type
+        refuses or that plan other steps; `Forbidden` without the operator role."""
+        return self.call(calls.edit_params(job_id, params))
+
+    def diagnostics(self, job_id: str) -> bytes:
+        """The job's diagnostic bundle: a zip (its JSON and events, every step's log, its type, the workers that
+        ran it, the server's settings without secrets, the versions), as bytes to save."""
+        return self.call(calls.diagnostics(job_id))
 
     def job_events(self, project: str, read_timeout: float | None = STREAM_READ_TIMEOUT_S) -> Iterator[dict[str, Any]]:
         """The data of each `job` event of the project's live event stream, as they come, for as long as it
@@ -347,6 +381,16 @@ class JobHandle(JobView[Client]):
         if job is not None:
             self.job = job
         return self
+
+    def edit(self, params: Mapping[str, Any]) -> JobHandle:
+        """Replace the job's params (PAUSED or ERROR: `Client.edit_params`); the handle, holding the job as it is
+        now. `resume()` then runs its unfinished steps with them."""
+        self.job = self.client.edit_params(self.job.id, params)
+        return self
+
+    def diagnostics(self) -> bytes:
+        """The job's diagnostic bundle, a zip, as bytes (`Client.diagnostics`)."""
+        return self.client.diagnostics(self.job.id)
 
     def events(self) -> list[Event]:
         """The job's history: each change of state, when, by whom, from and to what, and why."""

@@ -1,5 +1,5 @@
 """The reads a dispatch pass chooses from (`scheduler.dispatcher`): each project's load, the PENDING jobs that
-may start now in dispatch order (`_may_start`: retry delays, exclusive targets), and the dispatch lock."""
+may start now in dispatch order (`may_start`: retry delays, exclusive targets), and the dispatch lock."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     bindparam,
     exists,
     func,
@@ -18,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from jobctl.scheduler.store import models
-from jobctl.scheduler.store.common import S, utcnow
+from jobctl.scheduler.store.common import S, connection_of, utcnow
 from jobctl.scheduler.store.prepared import Prepared
 
 DISPATCH_LOCK_KEY = 74726  # PostgreSQL's advisory lock of dispatch passes
@@ -51,7 +52,7 @@ _LOADS = Prepared(_LOADS_SELECT)
 
 
 #: The order PENDING jobs of one project are dispatched in (`ix_jobs_dispatch` ends in these columns).
-_DISPATCH_ORDER = (models.Job.priority, models.Job.created_at, models.Job.id)
+DISPATCH_ORDER = (models.Job.priority, models.Job.created_at, models.Job.id)
 
 
 _HEAD = aliased(models.Job, name="head")
@@ -60,7 +61,7 @@ _HEAD = aliased(models.Job, name="head")
 _HOLDER = aliased(models.Job, name="holder")
 
 
-def _may_start(job: Any) -> list[Any]:
+def may_start(job: Any) -> list[Any]:
     """The conditions under which the PENDING job `job` (the model or an alias) may be dispatched now: not
     waiting for a retry delay (parameter `now`), and not sharing its target with a RUNNING job where either of
     the two is exclusive. A pass starts no two such jobs on one target either (`loop.fair_order`)."""
@@ -87,10 +88,8 @@ _LOADS_AND_HEADS = Prepared(
         _HEAD,
         _HEAD.id
         == select(models.Job.id)
-        .where(
-            models.Job.status == S.PENDING.value, models.Job.project_id == models.Project.id, *_may_start(models.Job)
-        )
-        .order_by(*_DISPATCH_ORDER)
+        .where(models.Job.status == S.PENDING.value, models.Job.project_id == models.Project.id, *may_start(models.Job))
+        .order_by(*DISPATCH_ORDER)
         .limit(1)
         .correlate(models.Project)
         .scalar_subquery(),
@@ -98,9 +97,9 @@ _LOADS_AND_HEADS = Prepared(
 )
 
 
-def project_loads(session: Session) -> dict[int, tuple[int | None, int]]:
+def project_loads(session: Session | Connection) -> dict[int, tuple[int | None, int]]:
     """Every project's id: (its own limit of RUNNING jobs, or None; how many it has RUNNING), in one statement."""
-    return {pid: (limit, n) for pid, limit, n in _LOADS.fetch(session.connection(), {})}
+    return {pid: (limit, n) for pid, limit, n in _LOADS.fetch(connection_of(session), {})}
 
 
 def project_loads_and_heads(
@@ -120,7 +119,7 @@ def pending_candidates(
     session: Session, free: dict[int, int], limit: int | None = None
 ) -> list[tuple[str, int, int, datetime, tuple[str, str, bool] | None]]:
     """Up to free[p] (and at most `limit`) oldest highest-priority PENDING jobs of each project p that may start
-    now (`_may_start`): (id, project, priority, created, its target as (kind, name, exclusive) or None).
+    now (`may_start`): (id, project, priority, created, its target as (kind, name, exclusive) or None).
 
     One index range scan per project (`ix_jobs_dispatch` ends in priority, created_at, id), stopped after its
     first rows, so the cost does not grow with the backlog; joined with UNION ALL into one statement."""
@@ -146,8 +145,8 @@ def _candidates(projects: int) -> Prepared:
     job = models.Job
     parts = [
         select(job.id, job.project_id, job.priority, job.created_at, job.exclusive, job.target_kind, job.target_name)
-        .where(job.status == S.PENDING.value, job.project_id == bindparam(f"p{i}"), *_may_start(job))
-        .order_by(*_DISPATCH_ORDER)
+        .where(job.status == S.PENDING.value, job.project_id == bindparam(f"p{i}"), *may_start(job))
+        .order_by(*DISPATCH_ORDER)
         .limit(bindparam(f"n{i}"))
         .subquery()
         for i in range(projects)

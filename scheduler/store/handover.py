@@ -513,4 +513,5 @@ def _step_start(job: Any, steps: list[Any], index: int, reason: str | None) -> S
         outputs={s.name: s.output for s in steps[:index]},
         fence=step.fence,
         failures=step.failures,
+        info=step.info,
     )

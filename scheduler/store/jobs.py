@@ -85,6 +85,7 @@ class JobQuery:
     q: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    error_codes: Sequence[str] = ()  # only jobs whose error has one of these codes (`jobs.error_code`)
     sort: str = "-created_at"
     page: int = 1
     page_size: int = 50
@@ -138,6 +139,8 @@ def _job_filter(query: JobQuery) -> list[Any]:
         where.append(models.Job.status.in_([s.value for s in query.statuses]))
     if query.type:
         where.append(models.Job.type == query.type)
+    if query.error_codes:
+        where.append(models.Job.error_code.in_(list(query.error_codes)))
     if query.q:
         # Case-insensitive on both backends (SQLite's LIKE ignores ASCII case, PostgreSQL's does not).
         escaped = query.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -188,6 +191,18 @@ def projects_of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, str]
     return {job_id: project for job_id, project in rows}
 
 
+def states_of_jobs(session: Session, job_ids: Sequence[str]) -> dict[str, tuple[JobStatus, str]]:
+    """job id -> (its status, its project's name), for those of `job_ids` that exist."""
+    if not job_ids:
+        return {}
+    rows = session.execute(
+        select(models.Job.id, models.Job.status, models.Project.name)
+        .join(models.Project, models.Project.id == models.Job.project_id)
+        .where(models.Job.id.in_(list(job_ids)))
+    )
+    return {job_id: (JobStatus(status), project) for job_id, status, project in rows}
+
+
 def matching_job_ids(session: Session, query: JobQuery, limit: int) -> list[str]:
     """Ids of up to `limit` jobs matching `query`'s filters (its sort and paging are ignored), oldest first."""
     rows = session.scalars(
@@ -212,6 +227,7 @@ def job_events(session: Session, job_id: str) -> list[EventRecord]:
             from_status=r.from_status,
             to_status=r.to_status,
             reason=r.reason,
+            details=r.details,
         )
         for r in rows
     ]

@@ -1,4 +1,4 @@
-"""A running attempt's own writes, each fenced by its token: heartbeats (lease and progress), log lines,
+"""A running attempt's own writes, each fenced by its token: heartbeats (lease, progress and info), log lines,
 checkpoints; and the leases that ran out, which the scheduler recovers (`Operations.worker_lost`)."""
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class StepStart:
     outputs: dict[str, Any]
     fence: str
     failures: int = 0  # attempts of this step that failed before (since the job was submitted, resumed, restarted)
+    info: dict[str, Any] | None = None  # what earlier attempts of the step reported with `ctx.info`
 
 
 def lock_attempt(session: Session, job_id: str, index: int, fence: str, *, expired: bool = False) -> bool:
@@ -76,11 +77,23 @@ def lock_attempt(session: Session, job_id: str, index: int, fence: str, *, expir
     return session.scalar(query) is not None
 
 
-def heartbeat(session: Session, job_id: str, index: int, fence: str, progress: float | None, lease_s: float) -> bool:
-    """Renew the attempt's lease and store its progress. False if the attempt is no longer current."""
+def heartbeat(
+    session: Session,
+    job_id: str,
+    index: int,
+    fence: str,
+    progress: float | None,
+    lease_s: float,
+    *,
+    info: dict[str, Any] | None = None,
+) -> bool:
+    """Renew the attempt's lease and store its progress and its info (each unless None; the info whole, as
+    merged by the step), in one statement. False if the attempt is no longer current."""
     values: dict[str, Any] = {"lease_until": utcnow() + timedelta(seconds=lease_s)}
     if progress is not None:
         values["progress"] = max(0.0, min(100.0, progress))
+    if info is not None:
+        values["info"] = info
     result = session.execute(update(models.Step).where(*fenced(job_id, index, fence, S.RUNNING)).values(**values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -265,3 +265,70 @@ class StepLog(Base):
 JOBS: Table = Job.__table__  # type: ignore[assignment]
 STEPS: Table = Step.__table__  # type: ignore[assignment]
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
+
+
+# -- webhooks (docs/contract.md §4.11; the sending is `scheduler.webhooks`) --------------------------------------
+
+
+class Webhook(Base):
+    """A project's webhook: the URL that is POSTed the events bringing a job into one of `statuses`. Its `secret`
+    signs every delivery, so it is kept as given (unlike a token, which only has to be recognised)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    statuses: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: its body (the exact bytes every attempt sends) and how sending it went. Known by
+    (event, webhook, job): SQLite may give a deleted event's id to a new event, never of the same job."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # the X-Jobctl-Delivery a receiver dedupes by
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[int]
+    job_id: Mapped[str] = mapped_column(String(32))  # no foreign key: the delivery outlives a deleted job
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    event_at: Mapped[datetime]
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    # When a pending delivery is due; while an attempt is out, the end of its lease (claimed by `lease`).
+    next_attempt_at: Mapped[datetime | None]
+    lease: Mapped[str | None] = mapped_column(String(32))
+    last_status: Mapped[int | None]  # the HTTP status of the last answer
+    last_error: Mapped[str | None] = mapped_column(Text)  # why the last attempt failed (no answer, not 2xx, refused)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("event_id", "webhook_id", "job_id", name="uq_webhook_deliveries_event"),
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_next", "webhook_id", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_log", "webhook_id", "created_at"),
+    )
+
+
+class WebhookCursor(Base):
+    """How far the events have been turned into deliveries: every event up to `event_id` was, but the `gaps`
+    (ids not seen yet, by when they were first missed: a transaction may commit after a later one). `top_job` is
+    the job of the event `event_id`, to notice that event deleted; `version` makes each pass's update conditional."""
+
+    __tablename__ = "webhook_cursor"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_id: Mapped[int]
+    top_job: Mapped[str | None] = mapped_column(String(32))
+    gaps: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[int] = mapped_column(default=0)

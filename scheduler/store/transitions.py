@@ -4,9 +4,9 @@ by the rules here.
 - `transition` takes an action on a job: it locks the row, checks the transition table (`jobctl.states`),
   applies the action's effects on the job and its steps and writes the event, in the caller's transaction,
   through the ORM.
-- The rules - `claim_attempt`, `start_attempt`, `finish_step`, `stop_attempt`, `reset_step`, `account_time` -
-  are each written once and change a row in memory; `transition` applies them to ORM objects, and the worker's
-  path (`store.handover`, on plain rows and prepared statements) applies the same functions.
+- The rules - `claim_attempt`, `start_attempt`, `finish_step`, `stop_attempt`, `reset_step`, `clear_error`,
+  `account_time` - are each written once and change a row in memory; `transition` applies them to ORM objects,
+  and the worker's path (`store.handover`, on plain rows and prepared statements) applies the same functions.
 
 docs/architecture.md says where to change a rule; docs/contract.md §2 gives the states and the table.
 """
@@ -26,7 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from jobctl.scheduler import failures
 from jobctl.scheduler.errors import Conflict, NotFound
+from jobctl.scheduler.failures import Failure
 from jobctl.scheduler.records import (
     Dispatch,
     JobRecord,
@@ -63,25 +65,22 @@ def transition(
     reason: str | None = None,
     *,
     queue_lease_s: float = 60.0,
-    error: str | None = None,
+    error: Failure | None = None,
     retry_in: float = 0.0,
     failure: bool = False,
 ) -> Transition:
     """Take `action` on the job, or raise `Conflict` (409) and change nothing.
 
     Locks the job row, checks the transition table, applies the action's effects on the job and its steps
-    and writes the event, in the caller's transaction. The result carries the job as it left it.
+    and writes the event, in the caller's transaction. The result carries the job as it left it. A FAIL
+    records `error` (its message, code and hint; without one, `reason` with the code `exception`) as the
+    current step's error, at this time, and its message and code as the job's.
     """
     job = session.scalar(select(models.Job).where(models.Job.id == job_id).with_for_update())
     if job is None:
         raise NotFound(f"job {job_id!r} not found")
     before = JobStatus(job.status)
-    if before not in allowed_from(action):
-        raise Conflict(
-            f"cannot {action.value} a job that is {before.value}",
-            status=before.value,
-            allowed=allowed_operations(before),
-        )
+    check_allowed(action, before)
     after = target_of(action)
     project = session.scalar(select(models.Project.name).where(models.Project.id == job.project_id)) or ""
     now = utcnow()
@@ -113,15 +112,15 @@ def transition(
         if current is not None:
             current.ready_at = None
     elif action is Action.RESUME:
-        job.error = None
+        job.error = job.error_code = None
         if current is not None:
             current.failures = 0  # a person asked for it again: the retry policy starts afresh
             current.status = S.PENDING.value
-            current.error = None
+            clear_error(current)
             current.ready_at = now
     elif action is Action.RESTART:
         job.attempt += 1
-        job.error = job.result = job.started_at = job.finished_at = None
+        job.error = job.error_code = job.result = job.started_at = job.finished_at = None
         job.duration_s = job.waiting_s = 0.0
         job.pending_since = now
         session.execute(delete(models.StepLog).where(models.StepLog.job_id == job_id))
@@ -156,11 +155,13 @@ def transition(
         current.ready_at = now
         job.retry_at = current.retry_at = now + timedelta(seconds=retry_in)
     elif action is Action.FAIL:
-        job.error = error or reason
+        failed = error or Failure(failures.EXCEPTION, reason or "failed")
+        job.error, job.error_code = failed.message, failed.code
         if current is not None:
             stop_attempt(current, now)
             current.status = S.ERROR.value
-            current.error = error or reason
+            current.error, current.error_code, current.error_hint = failed.message, failed.code, failed.hint
+            current.error_at = now
     job.status = after.value
     job.updated_at = now
     _event(session, job_id, now, actor, action, before, after, reason)
@@ -172,6 +173,18 @@ def transition(
 
 
 _STOPPING = frozenset({Action.PAUSE, Action.RESTART, Action.DISCARD, Action.AUTO_DISCARD, Action.DELETE})
+
+
+def check_allowed(action: Action, status: JobStatus) -> None:
+    """`Conflict` (409, with the job's `status` and the operations `allowed` in it) unless the transition table
+    (`jobctl.states`) allows `action` from `status`. The one check of every change of a job: `transition`, a
+    params edit (`store.edits`) and a batch's dry run (`Operations.preview_batch`) all ask it."""
+    if status not in allowed_from(action):
+        raise Conflict(
+            f"cannot {action.value} a job that is {status.value}",
+            status=status.value,
+            allowed=allowed_operations(status),
+        )
 
 
 def release_restart_hold(session: Session, job_id: str, attempt: int) -> bool:
@@ -248,12 +261,19 @@ def start_attempt(step: StepRow, now: datetime, worker: str, lease_s: float) -> 
     step.lease_until = now + timedelta(seconds=lease_s)
 
 
+def clear_error(step: StepRow) -> None:
+    """The step has no error any more: its message, code, hint and time go together."""
+    step.error = step.error_code = step.error_hint = step.error_at = None
+
+
 def reset_step(step: StepRow, *, ready: bool, now: datetime) -> None:
-    """A restart: the step as it was submitted (PENDING, no attempt, no times), ready from `now` if `ready`."""
+    """A restart: the step as it was submitted (PENDING, no attempt, no times, no error, no info), ready from
+    `now` if `ready`."""
     step.status = S.PENDING.value
     step.progress = 0.0
     step.attempt = 0
-    step.error = None
+    clear_error(step)
+    step.info = None
     step.checkpoint = {}
     step.output = None
     step.started_at = step.finished_at = step.running_since = step.lease_until = None

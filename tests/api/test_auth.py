@@ -148,7 +148,7 @@ def test_unknown_route_and_method_use_the_error_format(client: TestClient) -> No
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("PUT", "/api/v1/jobs/some-job", "GET, DELETE"),  # two routes share the path
+        ("PUT", "/api/v1/jobs/some-job", "GET, PATCH, DELETE"),  # three routes share the path
         ("PATCH", "/api/v1/jobs", "GET, POST"),
         ("GET", "/api/v1/projects/p/targets/record/t", "PUT, DELETE"),
         ("GET", "/api/v1/jobs/some-job/pause", "POST"),

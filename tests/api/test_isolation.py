@@ -42,6 +42,7 @@ class World:
     job: str
     target: str
     user: str
+    webhook: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Case:
     touches_b: bool = True
     admin_only: bool = False
     own: bool = False  # the caller's own (tokens): any signed-in user may; nothing of `b` is named
+    operators: bool = False  # even reading it needs the operator role (webhooks: their URLs may hold credentials)
 
 
 def _fresh(prefix: str) -> str:
@@ -75,6 +77,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/jobs"): Case(body=lambda w: {"project": w.b, "type": "sleep", "params": {"steps": 1}}),
     ("POST", "/api/v1/jobs/batch"): Case(body=lambda w: {"action": "pause", "ids": [w.job]}),
     ("POST", "/api/v1/jobs/bulk"): Case(body=lambda w: {"jobs": [{"project": w.b, "type": "sleep"}]}),
+    ("PATCH", "/api/v1/jobs/{job_id}"): Case(body=lambda w: {"params": {"steps": 1}}),
     ("GET", "/api/v1/types"): Case(touches_b=False),
     ("GET", "/api/v1/events"): Case(query=lambda w: {"project": w.b}),
     ("PUT", "/api/v1/projects/{project}/targets/{kind}/{name}"): Case(body=lambda w: {"attributes": {"v": 2}}),
@@ -89,6 +92,12 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/me/tokens"): Case(body=lambda w: {"name": _fresh("iso")}, touches_b=False, own=True),
     ("DELETE", "/api/v1/me/tokens/{token_name}"): Case(touches_b=False, own=True),
     ("GET", "/api/v1/audit"): Case(touches_b=False, admin_only=True),
+    ("GET", "/api/v1/stats"): Case(query=lambda w: {"project": w.b}),
+    ("POST", "/api/v1/projects/{project}/webhooks"): Case(
+        body=lambda w: {"url": "http://127.0.0.1:9/hook", "statuses": ["ERROR"]}
+    ),
+    ("GET", "/api/v1/projects/{project}/webhooks"): Case(operators=True),
+    ("GET", "/api/v1/projects/{project}/webhooks/{webhook_id}/deliveries"): Case(operators=True),
 }
 
 #: How each path parameter is filled: with something of project `b`.
@@ -98,6 +107,7 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
     "project": lambda w: w.b,
     "kind": lambda w: "record",
     "name": lambda w: w.target,
+    "webhook_id": lambda w: w.webhook,
 }
 #: Path parameters named differently under some prefix.
 PATH_VALUES_UNDER: dict[str, dict[str, Callable[[World], str]]] = {
@@ -179,7 +189,11 @@ def world_factory(
         assert client.put(f"/api/v1/projects/{b}/targets/record/{target}", json={"attributes": {}}).status_code == 200
         name = _fresh("spare")
         assert client.post("/api/v1/users", json={"name": name}).status_code == 201
-        return World(a=a, b=b, job=job.json()["id"], target=target, user=name)
+        hook = client.post(
+            f"/api/v1/projects/{b}/webhooks", json={"url": "http://127.0.0.1:9/h", "statuses": ["ERROR"]}
+        )
+        assert hook.status_code == 201, hook.text
+        return World(a=a, b=b, job=job.json()["id"], target=target, user=name, webhook=hook.json()["id"])
 
     return make, callers
 
@@ -266,7 +280,7 @@ def test_a_viewer_reads_but_may_change_nothing(
         where = (method, path, status, body[:300])
         if case.own:
             assert status < 400 or status == 404, where
-        elif method == "GET" and not case.admin_only:
+        elif method == "GET" and not case.admin_only and not case.operators:
             assert status == 200, where
         else:
             assert status == 403, where

@@ -25,9 +25,10 @@ def submit(client: TestClient, project: str, **body: Any) -> dict[str, Any]:
 
 
 def without_waiting(job: dict[str, Any]) -> dict[str, Any]:
-    """The job minus `waiting_s`, which grows by itself while the job is PENDING."""
+    """The job minus `waiting_s`, which grows by itself while the job is PENDING, and `waiting_for`, why it waits
+    as of the answer (a submission's answer does not say)."""
     return {
-        **{k: v for k, v in job.items() if k != "waiting_s"},
+        **{k: v for k, v in job.items() if k not in ("waiting_s", "waiting_for")},
         "steps": [{k: v for k, v in s.items() if k != "waiting_s"} for s in job["steps"]],
     }
 
@@ -59,11 +60,14 @@ def test_submit_answers_201_with_the_pending_job(client: TestClient, project: st
         "waiting_s",
         "attempt",
         "error",
+        "info",
         "output",
         "retry_at",
         "task_id",
         "flower_url",
     }
+    assert job["steps"][0]["error"] is None and job["steps"][0]["info"] == {}
+    assert job["error_code"] is None and job["waiting_for"] is None  # told when the job is read
     assert job["steps"][0]["task_id"] is None and job["steps"][0]["flower_url"] is None  # never dispatched
     assert submit(client, project)["priority"] == 3  # the default
 

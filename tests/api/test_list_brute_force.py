@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from jobctl.api.schemas import JobSort
+from jobctl.scheduler.failures import Failure
 from jobctl.scheduler.records import StepSpec
 from jobctl.scheduler.store import accounts, models, submission, transitions
 from jobctl.scheduler.store import jobs as jobs_store
@@ -33,6 +34,7 @@ from tests.api.conftest import discard_unfinished
 JOBS = 1200
 TARGETS = ["tbl_1", "tblx1", "Sales_2024/Q1.csv", "orders%big", "Orders-small", "back\\slash", "plain"]
 PERIODS = {"day": 24, "week": 24 * 7, "month": 24 * 30, "year": 24 * 365}
+ERROR_CODES = ["disk-full", "timeout", "exception"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Row:
     target: str | None
     created_at: datetime
     duration_s: float
+    error_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,8 @@ def data(services: Services, client: TestClient) -> Iterator[Data]:
                 transitions.transition(s, job_id, Action.DISCARD, "test")
             elif roll < 0.5:
                 transitions.transition(s, job_id, Action.DISPATCH, "test")
-                transitions.transition(s, job_id, Action.FAIL, "test", error="boom")
+                failure = Failure(rng.choice(ERROR_CODES), "boom")
+                transitions.transition(s, job_id, Action.FAIL, "test", error=failure)
         s.execute(
             update(models.Job),
             [
@@ -113,6 +117,7 @@ def data(services: Services, client: TestClient) -> Iterator[Data]:
             r.target.name if r.target else None,
             r.created_at,
             r.duration_s,
+            r.error_code,
         )
         for r in records
     ]
@@ -131,6 +136,7 @@ def expected(rows: list[Row], sort: str = "-created_at", **where: Any) -> list[s
         if (projects is None or r.project in _many(projects))
         and (statuses is None or r.status in _many(statuses))
         and ("type" not in where or r.type == where["type"])
+        and ("error_code" not in where or r.error_code in _many(where["error_code"]))
         and ("q" not in where or _q_matches(r, where["q"]))
         and ("since" not in where or r.created_at >= where["since"])
         and ("until" not in where or r.created_at < where["until"])
@@ -215,6 +221,9 @@ def test_filters_match_brute_force(client: TestClient, data: Data) -> None:
         {"until": boundary},
         {"since": boundary, "until": later},
         {"since": boundary, "until": later, "status": ["PAUSED", "ERROR"], "project": a, "q": "tbl"},
+        {"error_code": "disk-full"},
+        {"error_code": ["timeout", "exception"], "project": [a, b]},
+        {"error_code": "no-such-code"},
     ]
     sorts = [s.value for s in JobSort]
     for index, where in enumerate(cases):

@@ -16,16 +16,17 @@ def test_the_config_lists_the_states_operations_and_sort_keys_from_their_one_def
     answer = anonymous.get("/ui/config.json")  # no token: the page reads it before signing in
     assert answer.status_code == 200
     config = answer.json()
-    assert set(config) == {"flower_url", "statuses", "operations", "irreversible", "sorts"}
+    assert set(config) == {"flower_url", "statuses", "operations", "irreversible", "sorts", "editable"}
     assert config["statuses"] == [s.value for s in JobStatus]  # in order: the page shows them so
     assert config["operations"] == [op.value for op in OPERATIONS]
     assert config["irreversible"] == [Action.DISCARD.value, Action.DELETE.value]  # end or remove the job
     assert config["sorts"] == list(SORTS)
+    assert config["editable"] == [JobStatus.PAUSED.value, JobStatus.ERROR.value]  # a stopped job's params
 
 
 def test_the_openapi_document_describes_the_config(anonymous: TestClient) -> None:
     schema = anonymous.get("/openapi.json").json()["components"]["schemas"]["UIConfig"]
-    assert set(schema["required"]) == {"flower_url", "statuses", "operations", "irreversible", "sorts"}
+    assert set(schema["required"]) == {"flower_url", "statuses", "operations", "irreversible", "sorts", "editable"}
 
 
 def test_flowers_address_is_the_configured_one_whatever_host_the_request_names(

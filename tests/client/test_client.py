@@ -410,13 +410,14 @@ def test_no_answer_is_unreachable_in_one_line_without_the_token() -> None:
 
 
 def test_unknown_fields_are_kept_and_new_step_fields_read() -> None:
-    body = job_json(status="PENDING", waiting_for="a free slot")
-    body["steps"][0].update(output={"rows": 1}, retry_at="2026-01-01T00:00:05Z", info={"k": "v"})
+    body = job_json(status="PENDING", waiting_for="no live worker", queue_note="a free slot")
+    body["steps"][0].update(output={"rows": 1}, retry_at="2026-01-01T00:00:05Z", info={"k": "v"}, extra={"k": "v"})
     job = Job.model_validate(body)
-    assert job.model_extra == {"waiting_for": "a free slot"} and job.steps[0].output == {"rows": 1}
-    assert job.steps[0].retry_at is not None and job.steps[0].model_extra == {"info": {"k": "v"}}
+    assert job.model_extra == {"queue_note": "a free slot"} and job.steps[0].output == {"rows": 1}
+    assert job.waiting_for == "no live worker" and job.steps[0].info == {"k": "v"}
+    assert job.steps[0].retry_at is not None and job.steps[0].model_extra == {"extra": {"k": "v"}}
     handle = jobctl.client.JobHandle(Server({}).client(), job)
-    assert handle.waiting_for == "a free slot"  # a newer server's field, through the handle
+    assert handle.queue_note == "a free slot"  # a newer server's field, through the handle
     with pytest.raises(AttributeError):
         _ = handle.no_such_field
 

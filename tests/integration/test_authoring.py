@@ -136,8 +136,10 @@ def test_a_failing_step_retries_after_at_least_its_backoff(live: System, project
 
     wait_until(waiting, 15, "the step to wait for its retry, its job PENDING")
     failed = live.wait_status(job.id, "ERROR", timeout=30)
-    assert failed.error == "[no-columns] no columns (hint: put the target with columns)"
-    assert failed.steps[0].attempt == 3 and failed.steps[0].retry_at is None
+    assert failed.error == "no columns (after 3 attempts, no retry left)" and failed.error_code == "no-columns"
+    step = failed.steps[0]
+    assert (step.error, step.error_code, step.error_hint) == (failed.error, "no-columns", "put the target with columns")
+    assert step.attempt == 3 and step.retry_at is None
     with live.svc.db.read() as s:
         events = jobs_store.job_events(s, job.id)
     assert [e.action for e in events] == [
@@ -160,7 +162,9 @@ def test_a_step_past_its_timeout_is_stopped_and_fails(live: System, project: str
     began = time.monotonic()
     failed = live.wait_status(job.id, "ERROR", timeout=20)  # two attempts of one second each (Retry(attempts=2))
     assert time.monotonic() - began >= 1.0
-    assert failed.error is not None and "timed out after 1s" in failed.error
+    assert failed.error == "step '_nap' timed out after 1s (timeout_s) (after 2 attempts, no retry left)"
+    assert failed.error_code == "timeout" and failed.steps[0].error_code == "timeout"
+    assert failed.steps[0].error_hint and "timeout_s" in failed.steps[0].error_hint
     assert failed.steps[0].attempt == 2
     wait_until(lambda: not marker.exists(), 5, "the timed-out step's resource to be released")
     assert [e[2] for e in live.events(job.id)].count("fail") == 1

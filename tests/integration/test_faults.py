@@ -56,7 +56,9 @@ def test_worker_lost_twice_puts_the_job_in_error(dedicated: Callable[..., System
         )
         worker.kill9()
     failed = live.wait_status(job.id, "ERROR", timeout=10)
-    assert failed.error and "worker lost" in failed.error
+    assert failed.error and "worker lost" in failed.error and "(after 2 attempts, no retry left)" in failed.error
+    assert failed.error_code == "worker_lost" and failed.steps[0].error_code == "worker_lost"
+    assert failed.steps[0].error_hint and "worker's log" in failed.steps[0].error_hint
     assert failed.steps[0].status is JobStatus.ERROR
     assert is_valid_path(live.events(job.id))
 

@@ -114,3 +114,74 @@ def _echo(ctx: StepContext[EchoParams]) -> None:
     """Put `text` everywhere a step can: its log, its error and the error's hint (the monitor's hostile-input test)."""
     ctx.log(ctx.params.text)
     raise StepFailed(ctx.params.text, code="echo", hint=ctx.params.text)
+
+
+class DiagnoseParams(Params):
+    how: Literal["finish", "step_failed", "exception", "invalid_output", "too_much_info", "wait"] = "finish"
+    seconds: float = Field(0, ge=0)  # `wait`: how long the step waits (stoppable) after reporting its info
+    note: str = Field("", max_length=1000)  # reported as info `note` when given (the monitor's hostile-input test)
+
+
+diagnose = JobType("diagnose", params=DiagnoseParams, target="any", retry=Retry(attempts=1))
+
+
+@diagnose.step
+def _report(ctx: StepContext[DiagnoseParams]) -> dict[str, Any] | None:
+    """Report info (merged over two calls, a link and a string that must never be one), then end as `how` says:
+    fail with a code and a hint, raise, return what cannot be stored, overflow the info's bounds, or wait."""
+    ctx.info(rows=1200, app_id="application_1714", done=False)
+    ctx.info(done=True, app_url="https://spark.example.com/app/1714", script="javascript:alert(1)", ratio=0.5)
+    if ctx.params.note:
+        ctx.info(note=ctx.params.note)
+    how = ctx.params.how
+    if how == "step_failed":
+        raise StepFailed("the export table is locked", code="table-locked", hint="wait for the nightly load to end")
+    if how == "exception":
+        raise KeyError("columns")
+    if how == "invalid_output":
+        return {"when": {1, 2}}  # a set: JSON cannot hold it
+    if how == "too_much_info":
+        ctx.info(**{f"k{i}": i for i in range(60)})
+    if how == "wait":
+        ctx.sleep(ctx.params.seconds)
+    return {"rows": 1200}
+
+
+diagnose_alone = JobType(
+    "diagnose_alone", params=DiagnoseParams, target="record", exclusive="target", retry=Retry(attempts=1)
+)
+diagnose_alone.step(_report, name="report")
+
+
+class PipelineParams(Params):
+    rows: int = Field(48_213, ge=0)
+
+
+pipeline = JobType("pipeline", params=PipelineParams, retry=Retry(attempts=1))
+
+
+@pipeline.step
+def extract(ctx: StepContext[PipelineParams]) -> dict[str, Any]:
+    """Report where the rows came from, then finish."""
+    ctx.info(
+        rows=ctx.params.rows, source="s3://exports/orders/2026-05-01/", app_url="https://spark.example.com/app/1714"
+    )
+    ctx.progress(100.0)
+    return {"rows": ctx.params.rows}
+
+
+@pipeline.step(weight=3)
+def load(ctx: StepContext[PipelineParams]) -> None:
+    """Report the load's progress, then fail as a locked warehouse table makes it."""
+    ctx.info(batches_loaded=12, batches=40, warehouse_job="wh-7f3a9c")
+    ctx.progress(30.0)
+    raise StepFailed(
+        "the warehouse refused the load: table analytics.orders is locked by another session",
+        code="table-locked",
+        hint="wait for the nightly vacuum of analytics.orders to finish, then resume the job",
+    )
+
+
+@pipeline.step
+def publish(ctx: StepContext[PipelineParams]) -> None:
+    ctx.log("published")
