@@ -43,10 +43,15 @@ bench: $(STAMP)
 	$(BIN)/jobctl bench --output docs/benchmarks.md
 
 CHAOS_RESULTS := .chaos-results.jsonl
+# `make chaos CHAOS_TESTS="tests/chaos/hosts"` runs some scenarios only: their rows in docs/reliability.md are
+# replaced and the other scenarios' kept (`tests/chaos/report.py --merge`).
+CHAOS_TESTS ?= tests/chaos
+CHAOS_SOME := $(filter-out tests/chaos tests/chaos/,$(CHAOS_TESTS))
 chaos: $(STAMP)
 	rm -f $(CHAOS_RESULTS)
-	JOBCTL_CHAOS_FULL=1 JOBCTL_CHAOS_REPORT=$(CURDIR)/$(CHAOS_RESULTS) $(BIN)/pytest -q tests/chaos; \
-	status=$$?; $(BIN)/python -m tests.chaos.report $(CHAOS_RESULTS) docs/reliability.md "make chaos"; exit $$status
+	JOBCTL_CHAOS_FULL=1 JOBCTL_CHAOS_REPORT=$(CURDIR)/$(CHAOS_RESULTS) $(BIN)/pytest -q $(CHAOS_TESTS); \
+	status=$$?; $(BIN)/python -m tests.chaos.report $(CHAOS_RESULTS) docs/reliability.md \
+	"make chaos$(if $(CHAOS_SOME), CHAOS_TESTS='$(CHAOS_TESTS)')" $(if $(CHAOS_SOME),--merge); exit $$status
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -203,8 +203,7 @@ class Attempt:
         ticks.attach(self)
         began = time.monotonic()
         registration().set(self.start.fence)
-        self.lease.arm()
-        if self.lease.overdue():  # leased too long ago (its answer was held up): its code must not start at all
+        if self.lease.arm():  # leased too long ago (its answer was held up): its code must not start at all
             self.ctx.request_stop()
         notices = Notices([announce] if announce is not None else [])  # with the hooks' notices due, together
         for hook in _hooks:
@@ -268,7 +267,16 @@ class Attempt:
 
     def _stopped(self) -> None:
         """The stopped attempt's code has unwound: say so if it fenced itself off, and tell the hooks."""
-        if self.lease.fenced_after is not None:
+        if self.lease.before_start:
+            log.warning(
+                "step %s of job %s self-fenced (fence %s) before its code started: leased %.3f s ago (deadline %.3f s)",
+                self.start.step_index,
+                self.start.job_id,
+                self.start.fence,
+                self.lease.unrenewed_s(),
+                self.lease.deadline_s,
+            )
+        elif self.lease.fenced_after is not None:
             log.warning(
                 "step %s of job %s self-fenced (fence %s): lease not renewed for %.3f s (deadline %.3f s); "
                 "unwound after %.3f s",

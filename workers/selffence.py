@@ -50,14 +50,18 @@ class LeaseClock:
         self.deadline_s = deadline_s
         self.leased_at = leased_at
         self.fenced_after: float | None = None  # seconds without renewal when the stop was decided, once it was
+        self.before_start = False  # the stop was decided before the code started: it never ran
         self._armed = False
         self._lock = threading.Lock()
 
-    def arm(self) -> None:
-        """The step's code is about to run."""
+    def arm(self) -> bool:
+        """The step's code is about to run. True if the deadline has passed already (the answer that leased the
+        attempt was held up): the code must not start at all."""
         with self._lock:
             self._armed = True
             self.registration.arm(self.leased_at + self.deadline_s)
+        self.before_start = self.overdue()
+        return self.before_start
 
     def renewed(self, asked_at: float) -> None:
         """A renewal sent at monotonic `asked_at` succeeded."""

@@ -26,6 +26,7 @@ _UNWOUND = re.compile(
 _KILLED = re.compile(
     r"self-fence: step attempt (?P<fence>\S+) did not unwind.*\(lease not renewed for (?P<gone>[\d.]+) s\)"
 )
+_BEFORE = re.compile(r"self-fenced \(fence (?P<fence>\S+)\) before its code started: leased (?P<after>[\d.]+) s ago")
 _LOST = re.compile(r"lost during step (?P<step>\d+) \(attempt (?P<attempt>\d+)\)")
 
 
@@ -40,6 +41,7 @@ class SelfFence:
     job_id: str | None = None
     step: int | None = None
     attempt: int | None = None
+    before_start: bool = False  # the answer that leased it came after the deadline: its code never ran
 
 
 def self_fences(log: Path) -> list[SelfFence]:
@@ -65,6 +67,19 @@ def self_fences(log: Path) -> list[SelfFence]:
                     record.get("job_id"),
                     record.get("step"),
                     record.get("attempt"),
+                )
+            )
+        elif match := _BEFORE.search(message):
+            found.append(
+                SelfFence(
+                    match["fence"],
+                    at,
+                    float(match["after"]),
+                    False,
+                    record.get("job_id"),
+                    record.get("step"),
+                    record.get("attempt"),
+                    before_start=True,
                 )
             )
         elif match := _KILLED.search(message):
@@ -125,8 +140,15 @@ class Margin:
     margin_s: float  # takeover time minus the time its code was gone (must be > 0)
 
 
+def ran(fences: list[SelfFence]) -> list[SelfFence]:
+    """The self-fences of attempts whose code ran (not those stopped before their code started)."""
+    return [f for f in fences if not f.before_start]
+
+
 def margins(engine: sa.Engine, fences: list[SelfFence]) -> tuple[list[Margin], list[SelfFence]]:
-    """Pair each self-fence with the takeover of the same attempt; (pairs, self-fences not taken over)."""
+    """Pair each self-fence of an attempt whose code ran with the takeover of the same attempt; (pairs, those
+    not taken over)."""
+    fences = ran(fences)
     known = attempts_of(engine, [f.fence for f in fences if f.job_id is None])
     taken = {(t.job_id, t.step, t.attempt): t for t in takeovers(engine)}
     paired, alone = [], []
@@ -196,3 +218,29 @@ def ended(engine: sa.Engine, fences: list[str]) -> set[str]:
             sa.bindparam("f", expanding=True)
         )
         return {row[0] for row in conn.execute(query, {"f": fences})}
+
+
+def unfenced_takeovers(engine: sa.Engine, fences: list[SelfFence], workers: set[str]) -> list[Takeover]:
+    """Takeovers of attempts on `workers` whose code had started and not finished (the `record` job type's side
+    table) and that no self-fence stopped: two attempts of one step could then have run at once. Must be none."""
+    stopped = ran(fences)
+    keys = {(f.job_id, f.step, f.attempt) for f in stopped if f.job_id is not None}
+    by_fence = {f.fence for f in stopped}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT job_id, step_index, attempt, fence, max(CASE WHEN phase = 'end' THEN 1 ELSE 0 END)"
+                " FROM chaos_executions GROUP BY job_id, step_index, attempt, fence"
+            )
+        ).all()
+    code = {(job_id, int(step), int(attempt)): (fence, bool(done)) for job_id, step, attempt, fence, done in rows}
+    found = []
+    for takeover in takeovers(engine):
+        key = (takeover.job_id, takeover.step, takeover.attempt)
+        if takeover.worker not in workers or key in keys:
+            continue
+        ran_code = code.get(key)
+        if ran_code is None or ran_code[1] or ran_code[0] in by_fence:  # never started, ran to its end, or killed
+            continue
+        found.append(takeover)
+    return found

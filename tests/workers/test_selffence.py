@@ -120,11 +120,12 @@ def test_overdue_fences_for_good_and_only_while_armed(main_pid: int) -> None:
     record.set("attempt-1")
     clock = selffence.LeaseClock(record, deadline_s=0.2, leased_at=time.monotonic() - 1.0)
     assert not clock.overdue()  # not armed: the code does not run
-    clock.arm()
+    assert clock.arm() and clock.before_start  # leased too long ago already: the code must not start
     assert clock.overdue() and clock.fenced_after is not None and clock.fenced_after >= 1.0
     clock.renewed(time.monotonic())  # a renewal landing after the decision does not undo it, nor re-arm
     assert clock.overdue()
     assert runners.armed(parent)[0][2] < time.monotonic()
+    assert not selffence.LeaseClock(record, deadline_s=5.0, leased_at=time.monotonic()).arm()
     runners.remove(parent)
 
 

@@ -135,6 +135,8 @@ def test_asymmetric_partitions_keep_the_guarantees_and_stops_still_land(
     stopped = [s for name in names for s in fencing.stops(live.workers[name].log_path)]
     killed = [k for name in names for k in fencing.kills(live.workers[name].log_path)]
     fences = [f for name in names for f in live.self_fences(name)]
+    ran = fencing.ran(fences)  # the attempts whose code ran (others were stopped before it)
+    unfenced = fencing.unfenced_takeovers(live.svc.db.engine, fences, set(names))
     margins, _ = fencing.margins(live.svc.db.engine, fences)
     latest = latest_stop_s(live.settings)
     bound = latest + SLACK_S
@@ -162,7 +164,7 @@ def test_asymmetric_partitions_keep_the_guarantees_and_stops_still_land(
         "stuck": sampler.stuck,
         "double_recorded": verdict.double_recorded,
         "double_executed": verdict.double_executed,
-        "self_fence_s": round(max(f.stopped_after_s for f in fences), 3) if fences else None,
+        "self_fence_s": round(max(f.stopped_after_s for f in ran), 3) if ran else None,
         "recover_s": round(max(recoveries), 2) if recoveries else None,
         "operations": len(ops),
         "operations_landed": len(landed),
@@ -171,10 +173,12 @@ def test_asymmetric_partitions_keep_the_guarantees_and_stops_still_land(
         "landing_bound_s": round(bound, 2),
         "landed_postgresql_cut": " ".join(by_cut[cuts[0][0]]),
         "landed_redis_cut": " ".join(by_cut[cuts[1][0]]),
-        "self_fences": len(fences),
+        "self_fences": len(ran),
+        "fenced_before_start": len(fences) - len(ran),
         "self_fences_postgresql_cut": fenced_by_cut[cuts[0][0]],
         "self_fences_redis_cut": fenced_by_cut[cuts[1][0]],
         "takeover_margin_min_s": round(min(m.margin_s for m in margins), 3) if margins else None,
+        "unfenced_takeovers": len(unfenced),
         "double_dispatched": verdict.double_dispatched,
         "invalid_paths": len(invalid),
         "wall_s": round(time.monotonic() - began, 1),
@@ -186,6 +190,7 @@ def test_asymmetric_partitions_keep_the_guarantees_and_stops_still_land(
         and not unlanded
         and all(s <= bound for _, _, s, _ in landed)
         and all(m.margin_s > 0 for m in margins)
+        and not unfenced
         and (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0)
         and not invalid
     )
@@ -212,5 +217,6 @@ def test_asymmetric_partitions_keep_the_guarantees_and_stops_still_land(
     assert not unlanded, f"operations whose stop never reached the step: {unlanded}"
     assert all(s <= bound for _, _, s, _ in landed), landed
     assert all(m.margin_s > 0 for m in margins), margins
+    assert not unfenced, f"attempts taken over while their code ran, not self-fenced: {unfenced}"
     assert (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0), verdict
     assert not invalid, f"event histories the transition table does not allow: {invalid[:5]}"

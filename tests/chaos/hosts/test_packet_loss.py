@@ -77,6 +77,8 @@ def test_packet_loss_on_a_host_loses_nothing(cluster: Callable[..., Cluster], re
     verdict = live.verdict()
     invalid = live.invalid_paths(jobs)
     fences = [f for name in names for f in live.self_fences(name)]
+    ran = fencing.ran(fences)  # the attempts whose code ran (others were stopped before it)
+    unfenced = fencing.unfenced_takeovers(live.svc.db.engine, fences, set(names))
     margins, _ = fencing.margins(live.svc.db.engine, fences)
     figures: dict[str, Any] = {
         "rounds": 1,
@@ -85,13 +87,15 @@ def test_packet_loss_on_a_host_loses_nothing(cluster: Callable[..., Cluster], re
         "stuck": sampler.stuck,
         "double_recorded": verdict.double_recorded,
         "double_executed": verdict.double_executed,
-        "self_fence_s": round(max(f.stopped_after_s for f in fences), 3) if fences else None,
+        "self_fence_s": round(max(f.stopped_after_s for f in ran), 3) if ran else None,
         "recover_s": None if recover_s is None else round(recover_s, 2),
         "loss_s": DURATION_S,
         "steps_finished_during_loss": ", ".join(f"{n}: {c}" for n, c in per_host.items()),
-        "self_fences": len(fences),
+        "self_fences": len(ran),
+        "fenced_before_start": len(fences) - len(ran),
         "takeover_margin_min_s": round(min(m.margin_s for m in margins), 3) if margins else None,
         "takeovers": len(fencing.takeovers(live.svc.db.engine)),
+        "unfenced_takeovers": len(unfenced),
         "double_dispatched": verdict.double_dispatched,
         "invalid_paths": len(invalid),
         "wall_s": round(time.monotonic() - began, 1),
@@ -101,6 +105,7 @@ def test_packet_loss_on_a_host_loses_nothing(cluster: Callable[..., Cluster], re
         and figures["lost"] == 0
         and sampler.stuck == 0
         and all(m.margin_s > 0 for m in margins)
+        and not unfenced
         and (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0)
         and not invalid
     )
@@ -122,5 +127,6 @@ def test_packet_loss_on_a_host_loses_nothing(cluster: Callable[..., Cluster], re
     assert figures["lost"] == 0, statuses
     assert sampler.stuck == 0, f"{sampler.worst} steps RUNNING past their lease at worst"
     assert all(m.margin_s > 0 for m in margins), margins
+    assert not unfenced, f"attempts taken over while their code ran, not self-fenced: {unfenced}"
     assert (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0), verdict
     assert not invalid, f"event histories the transition table does not allow: {invalid[:5]}"

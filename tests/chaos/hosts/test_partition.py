@@ -92,6 +92,8 @@ def test_a_partitioned_host_fences_itself_and_its_steps_finish_on_the_other(
     verdict = live.verdict()
     invalid = live.invalid_paths(jobs)
     fences = [f for name in names for f in live.self_fences(name)]
+    ran = fencing.ran(fences)  # the attempts whose code ran (others were stopped before it)
+    unfenced = fencing.unfenced_takeovers(live.svc.db.engine, fences, set(names))
     margins, alone = fencing.margins(live.svc.db.engine, fences)
     takeovers = fencing.takeovers(live.svc.db.engine)
     recoveries = []
@@ -107,16 +109,18 @@ def test_a_partitioned_host_fences_itself_and_its_steps_finish_on_the_other(
         "stuck": sampler.stuck,
         "double_recorded": verdict.double_recorded,
         "double_executed": verdict.double_executed,
-        "self_fence_s": round(max(f.stopped_after_s for f in fences), 3) if fences else None,
+        "self_fence_s": round(max(f.stopped_after_s for f in ran), 3) if ran else None,
         "recover_s": round(max(recoveries), 2) if recoveries else None,
         "deadline_s": live.settings.self_fence_deadline_s,
         "latest_stop_s": round(latest, 2),
-        "self_fences": len(fences),
+        "self_fences": len(ran),
+        "fenced_before_start": len(fences) - len(ran),
         "killed": sum(f.killed for f in fences),
         "takeovers": len(takeovers),
         "takeover_margin_min_s": round(min(m.margin_s for m in margins), 3) if margins else None,
         "fenced_not_taken_over": len(alone),
         "steps_interrupted": sum(len(r["interrupted"]) for r in rounds),
+        "unfenced_takeovers": len(unfenced),
         "double_dispatched": verdict.double_dispatched,
         "completed_twice_in_code": verdict.completed_twice_in_code,
         "invalid_paths": len(invalid),
@@ -126,10 +130,11 @@ def test_a_partitioned_host_fences_itself_and_its_steps_finish_on_the_other(
         not failure
         and figures["lost"] == 0
         and sampler.stuck == 0
+        and not unfenced
         and (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0)
         and all(m.margin_s > 0 for m in margins)
-        and all(f.stopped_after_s <= latest + SLACK_S for f in fences)
-        and len(fences) >= ROUNDS
+        and all(f.stopped_after_s <= latest + SLACK_S for f in ran)
+        and len(ran) >= ROUNDS
         and not invalid
     )
     report(
@@ -148,8 +153,9 @@ def test_a_partitioned_host_fences_itself_and_its_steps_finish_on_the_other(
     assert not failure, failure
     assert figures["lost"] == 0, statuses
     assert sampler.stuck == 0, f"{sampler.worst} steps RUNNING past their lease at worst"
-    assert len(fences) >= ROUNDS, "every partition caught running steps: each must have fenced itself"
-    assert all(f.stopped_after_s <= latest + SLACK_S for f in fences), fences
+    assert len(ran) >= ROUNDS, "every partition caught running steps: each must have fenced itself"
+    assert all(f.stopped_after_s <= latest + SLACK_S for f in ran), fences
     assert all(m.margin_s > 0 for m in margins), margins
+    assert not unfenced, f"attempts taken over while their code ran, not self-fenced: {unfenced}"
     assert (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0), verdict
     assert not invalid, f"event histories the transition table does not allow: {invalid[:5]}"
