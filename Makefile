@@ -35,8 +35,10 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two pytest-xdist workers: the tests of one backend stay on one worker (tests/conftest.py), and most of a test's
+# time is spent waiting on its subprocesses, so two share the 2 cores well.
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 # The full benchmark (`jobctl bench --quick` is the under-3-minutes version); see README "Benchmarks".
 bench: $(STAMP)

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jobctl.api.auth import Caller, current_user
 from jobctl.api.deps import get_services
-from jobctl.scheduler.errors import JobctlError
+from jobctl.scheduler.errors import Conflict, JobctlError
 from jobctl.scheduler.services import Services
 from jobctl.scheduler.store import audit
 from jobctl.scheduler.store.common import utcnow
@@ -59,10 +60,20 @@ class Audit:
 
     @contextmanager
     def change(
-        self, action: str, subject: str, details: dict[str, Any] | None = None, *, admin: bool = True
+        self,
+        action: str,
+        subject: str,
+        details: dict[str, Any] | None = None,
+        *,
+        admin: bool = True,
+        conflict: str | None = None,
     ) -> Iterator[Change]:
         """A write transaction for the change, recorded in it as `ok` when the block ends. With `admin` (the
-        default) only administrators may make it: anyone else gets 403, recorded as `forbidden`."""
+        default) only administrators may make it: anyone else gets 403, recorded as `forbidden`.
+
+        A unique or foreign key the database refuses (another request made a conflicting change at the same
+        moment) rolls the change back and raises `Conflict` (409) with the message `conflict`, recorded as
+        `conflict`: never a 500, and never an unrecorded refusal."""
         change = Change(session=None, details=dict(details or {}))
         try:
             with self.services.db.write() as s:
@@ -71,6 +82,10 @@ class Audit:
                     self.caller.require_admin()
                 yield change
                 self._add(s, action, subject, OK, change.details)
+        except IntegrityError as exc:
+            refusal = Conflict(conflict or f"{action} {subject!r}: a concurrent change came first; try again")
+            self._refused(action, subject, refusal, change.details)
+            raise refusal from exc
         except JobctlError as exc:
             self._refused(action, subject, exc, change.details)
             raise

@@ -1,10 +1,13 @@
-"""FastAPI dependencies shared by every router: the process's services."""
+"""FastAPI dependencies shared by several routers: the process's services, and the job id path parameter."""
 
 from __future__ import annotations
 
-from fastapi import Request
+from fastapi import Path, Request
 
 from jobctl.scheduler.services import Services
+
+#: `{job_id}` in a route's path (the job routes, the diagnostic bundle's)
+JobId = Path(min_length=1, max_length=64, description="the job's id")
 
 
 async def get_services(request: Request) -> Services:

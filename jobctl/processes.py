@@ -10,24 +10,29 @@ import os
 import signal
 import socket
 from types import FrameType
-
-from fastapi import FastAPI
+from typing import TYPE_CHECKING
 
 from jobctl import wiring
-from jobctl.api.app import THREADS as API_THREADS
-from jobctl.api.app import create_app
-from jobctl.api.webhook_schemas import job_renderer
 from jobctl.logs import configure
 from jobctl.scheduler.loop import Scheduler
 from jobctl.scheduler.settings import Settings
 from jobctl.scheduler.webhooks import Deliverer
 from jobctl.workers import celery_app, entry
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 
 def api_app() -> FastAPI:
     """The HTTP API for uvicorn (`jobctl.processes:api_app`, factory=True): its lifespan reads the settings,
     refuses unsafe ones, builds the services (a connection for each of its threads, and two for the event loop's
-    own reads) and closes them at shutdown."""
+    own reads) and closes them at shutdown.
+
+    The API's modules (FastAPI, the routes, the schemas) are imported here and in `run_scheduler` (the webhooks'
+    job JSON), never at the top: a worker process does not load them."""
+    from jobctl.api.app import THREADS as API_THREADS
+    from jobctl.api.app import create_app
+
     return create_app(build=functools.partial(wiring.build, pool_size=API_THREADS + 2))
 
 
@@ -42,6 +47,8 @@ def run_worker(
 def run_scheduler(settings: Settings) -> None:
     """The dispatch loop, and beside it the webhooks' deliverer (`scheduler.webhooks`); several may run against one
     database."""
+    from jobctl.api.webhook_schemas import job_renderer  # the job JSON the API answers with
+
     configure(settings.log_format, "scheduler", settings.log_level)
     services = wiring.build(settings)
     registry = services.registry

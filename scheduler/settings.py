@@ -6,6 +6,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -112,8 +113,11 @@ class Settings(BaseSettings):
 
     @property
     def flower_base_url(self) -> str:
-        """Where users open Flower: JOBCTL_FLOWER_URL, else this machine's Flower port."""
-        return (self.flower_url or f"http://127.0.0.1:{self.flower_port}").rstrip("/")
+        """Where users open Flower: JOBCTL_FLOWER_URL, else this machine's Flower port; never with the user and
+        password a JOBCTL_FLOWER_URL may hold (this is the link in every job's JSON and in the monitor: the
+        browser asks for Flower's login instead)."""
+        parts = urlsplit(self.flower_url or f"http://127.0.0.1:{self.flower_port}")
+        return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl().rstrip("/")
 
     def check_safe(self) -> None:
         """Refuse defaults that are only acceptable on a developer's machine."""

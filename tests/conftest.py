@@ -30,6 +30,48 @@ REDIS_DB = {"sqlite": 11, "postgresql": 12}
 SESSION = uuid.uuid4().hex[:8]
 
 
+#: Live tests whose subject is not the database run on one backend in `make test`: the other would add minutes
+#: and no coverage, since the API and store tests below them run on both. The chaos scenarios' quick scale runs
+#: on PostgreSQL, the production database; `make chaos` (JOBCTL_CHAOS_FULL=1) runs them at full scale on both.
+ONE_BACKEND = {
+    "tests/e2e/": "sqlite",  # the monitor in a browser
+    "tests/integration/test_flower.py": "sqlite",  # what Flower shows comes from the broker
+    "tests/cli/test_client_commands_live.py": "sqlite",  # the command line over HTTP
+    "tests/integration/test_client.py": "sqlite",  # the Python client over HTTP
+    "tests/integration/test_logs.py": "postgresql",  # the services' log lines
+    "tests/integration/test_diagnostics.py": "postgresql",  # its database URL holds a password
+    **({} if os.environ.get("JOBCTL_CHAOS_FULL") == "1" else {"tests/chaos/": "postgresql"}),
+}
+
+
+def _backend(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    backend = callspec.params.get("backend") if callspec is not None else None
+    return None if backend is None else str(backend)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep a live test of `ONE_BACKEND` on its one backend (the rest are deselected, and counted as such), and
+    under pytest-xdist (`make test` runs `-n 2 --dist loadgroup`) keep a backend's tests on one worker: its
+    session fixtures - the database, the shared live system, the browser's system - start once, and the tests
+    of one backend run one at a time, as they do without xdist. Tests without a backend go anywhere."""
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        backend = _backend(item)
+        path = item.nodeid.split("::", 1)[0]
+        only = next((b for prefix, b in ONE_BACKEND.items() if path.startswith(prefix)), None)
+        if backend is not None and only is not None and backend != only and not config.option.keyword:
+            dropped.append(item)
+            continue
+        if backend is not None:
+            item.add_marker(pytest.mark.xdist_group(backend))
+        keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 def missing(what: str) -> None:
     """Skip (locally) or fail (in CI) a test whose service is missing."""
     if CI:

@@ -234,26 +234,55 @@ def pytest_fixture_setup(
     return result
 
 
+#: under pytest-xdist, on the controller: what the workers sent (each knows only the secrets its own tests used)
+WORKER_SECRETS: set[str] = set()
+WORKER_REPORTS: list[str] = []  # the leaks each found in its in-process records
+WORKER_RECORDS: list[int] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Under pytest-xdist, on the controller: keep a finished worker's secrets and what it found in its records."""
+    output = getattr(node, "workeroutput", {})
+    WORKER_SECRETS.update(output.get("secrets", ()))
+    if output.get("record_leaks"):
+        WORKER_REPORTS.append(str(output["record_leaks"]))
+    WORKER_RECORDS.append(int(output.get("records", 0)))
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Scan the run's log files and in-process records for the run's secrets; a leak fails the session."""
+    """Scan the run's log files and in-process records for the run's secrets; a leak fails the session.
+
+    Under pytest-xdist each worker scans its own in-process records and hands the controller that report and
+    its secrets; the controller scans every log file of the run (the workers' temporary directories are under
+    its own) for the secrets of all the workers, then reports."""
     try:
+        worker_output = getattr(session.config, "workeroutput", None)
+        if worker_output is not None:  # an xdist worker: the controller scans the files and reports
+            leaks = scan_records(RECORDS, SECRETS)
+            worker_output.update(
+                secrets=sorted(SECRETS), records=len(RECORDS), record_leaks=report(leaks) if leaks else ""
+            )
+            return
+        secrets = SECRETS | WORKER_SECRETS
         factory = getattr(session.config, "_tmp_path_factory", None)
         root = factory.getbasetemp() if factory is not None else None
         files = log_files(root) if root is not None else []
-        leaks = scan_records(RECORDS, SECRETS) + scan_files(files, SECRETS)
+        leaks = scan_records(RECORDS, secrets) + scan_files(files, secrets)
     finally:
         for undo in reversed(_UNDO):
             undo()
         _UNDO.clear()
+    messages = ([report(leaks)] if leaks else []) + WORKER_REPORTS
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if not leaks:
+    if not messages:
         if reporter is not None and session.config.get_verbosity() >= -1:
-            scanned = f"{len(files)} log file(s) and {len(RECORDS)} in-process record(s)"
+            scanned = f"{len(files)} log file(s) and {len(RECORDS) + sum(WORKER_RECORDS)} in-process record(s)"
             reporter.write("\n")
-            reporter.write_line(f"secrets check: none of {len(SECRETS)} secret(s) in {scanned}")
+            reporter.write_line(f"secrets check: none of {len(secrets)} secret(s) in {scanned}")
         return
-    message = report(leaks)
+    message = "\n".join(messages)
     if reporter is not None:
         reporter.write("\n")
         reporter.write_sep("=", "secrets in logs", red=True, bold=True)

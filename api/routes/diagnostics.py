@@ -18,9 +18,8 @@ from fastapi import APIRouter, Depends, Response
 
 from jobctl.api import bundle
 from jobctl.api.auth import Caller, current_user
-from jobctl.api.deps import get_services
+from jobctl.api.deps import JobId, get_services
 from jobctl.api.errors import COMMON_ERRORS, json_responses
-from jobctl.api.routes.jobs import JobId
 from jobctl.api.routes.types import describe
 from jobctl.api.schemas import Event, Job
 from jobctl.scheduler import keys

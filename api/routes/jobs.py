@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from jobctl.api import scope
 from jobctl.api.audit import Audit, audit_trail
 from jobctl.api.auth import Caller, current_user
-from jobctl.api.deps import get_services
+from jobctl.api.deps import JobId, get_services
 from jobctl.api.errors import COMMON_ERRORS, error_response, json_responses, responses
 from jobctl.api.schemas import (
     BatchAnswer,
@@ -49,8 +49,6 @@ from jobctl.scheduler.store import jobs as jobs_store
 from jobctl.states import Action, JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=responses(401, 404, 422))
-
-JobId = Path(min_length=1, max_length=64, description="the job's id")
 
 
 def _not_found(job_id: str) -> NotFound:

@@ -8,14 +8,12 @@ tokens: `jobctl.api.routes.tokens`.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Response, status
-from sqlalchemy.exc import IntegrityError
 
 from jobctl.api.audit import Audit, audit_trail
 from jobctl.api.auth import Caller, current_user, hash_token, new_token, token_prefix
 from jobctl.api.deps import get_services
 from jobctl.api.errors import responses
 from jobctl.api.schemas import USER_NAME, RolesUpdate, User, UserCreate, UserCreated, UserUpdate
-from jobctl.scheduler.errors import Conflict
 from jobctl.scheduler.services import Services
 from jobctl.scheduler.store import accounts
 
@@ -39,15 +37,13 @@ def create_user(body: UserCreate, audit: Audit = Depends(audit_trail)) -> UserCr
     (and then no user is created)."""
     token = new_token()
     details = {"admin": body.admin, "roles": {p: r.value for p, r in body.roles.items()}}
-    try:
-        with audit.change("user.create", body.name, details) as change:
-            s = change.s
-            token_hash, prefix = hash_token(token), token_prefix(token)
-            user_id = accounts.create_user(s, body.name, token_hash, admin=body.admin, prefix=prefix)
-            accounts.set_roles(s, user_id, {project: role.value for project, role in body.roles.items()})
-            user = accounts.get_user(s, body.name)
-    except IntegrityError as exc:  # the same name created at the same moment by another request
-        raise Conflict(f"user {body.name!r} already exists") from exc
+    # a conflict: the same name created at the same moment by another request
+    with audit.change("user.create", body.name, details, conflict=f"user {body.name!r} already exists") as change:
+        s = change.s
+        token_hash, prefix = hash_token(token), token_prefix(token)
+        user_id = accounts.create_user(s, body.name, token_hash, admin=body.admin, prefix=prefix)
+        accounts.set_roles(s, user_id, {project: role.value for project, role in body.roles.items()})
+        user = accounts.get_user(s, body.name)
     return UserCreated(**User.from_record(user).model_dump(), token=token)
 
 

@@ -17,7 +17,7 @@ from rich.text import Text
 from jobctl.cli import dev_secrets
 from jobctl.cli.processes import migrate_database
 from jobctl.cli.redis_server import ensure_redis
-from jobctl.cli.render import console
+from jobctl.cli.render import console, fail
 from jobctl.cli.settings import load_settings
 from jobctl.cli.supervisor import Supervisor, become_subreaper, console_lock
 from jobctl.scheduler.settings import Settings
@@ -32,6 +32,9 @@ def up(
     them in var/dev-secrets.json for the next run and prints them.
     """
     settings = load_settings()
+    if taken := ports_in_use(settings):
+        fix = "stop it, or set JOBCTL_API_PORT or JOBCTL_FLOWER_PORT"
+        fail(f"{', '.join(taken)} already in use (another `jobctl up`?); {fix}")
     supervisor = Supervisor(console, orphans_are_ours=become_subreaper())
     with supervisor.handling_signals():
         try:
@@ -48,6 +51,21 @@ def up(
         finally:
             supervisor.stop()
     raise typer.Exit(code)
+
+
+def ports_in_use(settings: Settings) -> list[str]:
+    """The API's and Flower's ports that something already listens on, as `port N (what)`. Checked before
+    anything starts: otherwise another server there could answer the readiness checks in place of ours."""
+    wanted = [("API", display_host(settings.api_host).strip("[]"), settings.api_port)]
+    wanted.append(("Flower", "127.0.0.1", settings.flower_port))
+    taken = []
+    for what, host, port in wanted:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                taken.append(f"port {port} ({what})")
+        except OSError:
+            continue
+    return taken
 
 
 def services_ready(settings: Settings) -> bool:

@@ -10,7 +10,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+
+from jobctl.api.audit import Audit
+from jobctl.api.auth import Caller
+from jobctl.scheduler.errors import Conflict
+from jobctl.scheduler.services import Services
+from jobctl.scheduler.store import models
+from jobctl.scheduler.store.common import utcnow
 
 
 def _entries(client: TestClient, **params: Any) -> list[dict[str, Any]]:
@@ -79,6 +87,25 @@ def test_refused_changes_are_recorded_with_their_code(
     assert [(e["action"], e["subject"], e["outcome"]) for e in mine] == [("user.update", victim, "forbidden")]
     assert mine[0]["details"]["admin"] is True and "administrators" in mine[0]["details"]["error"]
     assert ("project.create", "conflict") in _about(client, project)
+
+
+def test_a_change_the_database_refuses_is_a_recorded_conflict(
+    client: TestClient, services: Services, unique: Callable[[str], str]
+) -> None:
+    """Two requests creating one name at the same moment: the loser's insert breaks a unique key. `Audit.change`
+    turns that into a 409 with the route's message, recorded as `conflict`, and nothing of the change remains."""
+    name = unique("race")
+    assert client.post("/api/v1/users", json={"name": name}).status_code == 201
+    audit = Audit(services=services, caller=Caller(name="admin", admin=True), address="testclient")
+    with (
+        pytest.raises(Conflict, match="already exists"),
+        audit.change("user.create", name, {"admin": True}, conflict=f"user {name!r} already exists") as change,
+    ):
+        change.s.add(models.User(name=name, admin=True, created_at=utcnow()))  # its check ran before the winner's
+        change.s.flush()
+    assert _about(client, name) == [("user.create", "ok"), ("user.create", "conflict")]
+    users = {u["name"]: u for u in client.get("/api/v1/users").json()}
+    assert users[name]["admin"] is False  # the loser changed nothing
 
 
 def test_projects_targets_and_batches_are_recorded(client: TestClient, project: str) -> None:

@@ -64,6 +64,21 @@ def test_any_url_in_a_text_loses_its_password() -> None:
         assert scrub(untouched) == untouched
 
 
+@pytest.mark.parametrize(
+    ("flower_url", "link"),
+    [
+        ("https://ops:url-Passw0rd@flower.example/", "https://flower.example"),
+        ("http://ops@[::1]:5555/flower", "http://[::1]:5555/flower"),
+        ("https://flower.example:8443/f/", "https://flower.example:8443/f"),
+        (None, "http://127.0.0.1:5555"),
+    ],
+)
+def test_the_flower_link_in_every_job_never_holds_a_login(flower_url: str | None, link: str) -> None:
+    """`flower_base_url` is the link in each job's JSON and in the monitor: a JOBCTL_FLOWER_URL with a user and
+    password gives it without them (the browser asks for Flower's login)."""
+    assert Settings(flower_url=flower_url, flower_port=5555).flower_base_url == link
+
+
 def test_the_public_settings_hold_every_setting_and_no_secret(tmp_path: Path) -> None:
     settings = Settings(
         database_url="postgresql+psycopg://jobctl:db-Passw0rd@db:5432/jobctl",

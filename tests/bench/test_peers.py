@@ -17,11 +17,13 @@ from tests.conftest import missing
 pytestmark = pytest.mark.timeout(120)
 
 
-def _databases() -> set[str]:
+def _databases(kind: str) -> set[str]:
+    """The databases of `kind`'s peer (`bench_<kind>_...`): other tests may create theirs meanwhile (xdist)."""
     engine = sa.create_engine(env.PG_ADMIN_URL)
     try:
         with engine.connect() as conn:
-            return {row[0] for row in conn.exec_driver_sql("SELECT datname FROM pg_database")}
+            names = {row[0] for row in conn.exec_driver_sql("SELECT datname FROM pg_database")}
+            return {name for name in names if name.startswith(f"bench_{kind}_")}
     finally:
         engine.dispose()
 
@@ -34,7 +36,7 @@ def test_a_peer_runs_its_chains_and_drops_its_database(kind: str, tmp_path: Path
     before: set[str] = set()
     if durable:
         try:
-            before = _databases()
+            before = _databases(kind)
         except sa.exc.OperationalError:
             missing(f"PostgreSQL at {env.PG_ADMIN_URL}")
     with Procs(tmp_path) as procs:
@@ -47,14 +49,14 @@ def test_a_peer_runs_its_chains_and_drops_its_database(kind: str, tmp_path: Path
             side = peers.DramatiqSide(procs, env.REDIS_BASE, 2)
         try:
             if durable:
-                assert len(_databases() - before) == 1
+                assert len(_databases(kind) - before) == 1
             assert side.round(3, timeout=60) > 0
             assert side.how
         finally:
             side.close()
         assert procs.started == []
     if durable:
-        assert _databases() - before == set()
+        assert _databases(kind) - before == set()
     else:
         client = redis.Redis.from_url(f"{env.REDIS_BASE}/{peers.DRAMATIQ_REDIS_DB}")
         try:

@@ -4,6 +4,7 @@ generated secrets). The supervisor behind `jobctl up` is tests/cli/test_supervis
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -123,6 +124,19 @@ def test_up_does_not_start_redis_for_a_remote_url(monkeypatch: pytest.MonkeyPatc
     result = runner.invoke(cli.app, ["up"])
     assert result.exit_code == 1
     assert "Redis does not answer at redis://redis.invalid:6379/0" in result.stderr
+
+
+def test_up_refuses_a_port_something_already_listens_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another server on the API's port would answer the readiness check in place of ours: `jobctl up` says so
+    and starts nothing (not even Redis)."""
+    monkeypatch.setattr(sys.modules["jobctl.cli.up"], "ensure_redis", lambda *_: pytest.fail("started something"))
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        monkeypatch.setenv("JOBCTL_API_PORT", str(port))
+        result = runner.invoke(cli.app, ["up"])
+    assert result.exit_code == 1
+    assert f"port {port} (API) already in use" in result.stderr
+    assert "JOBCTL_API_PORT" in result.stderr
 
 
 def test_mask_url_hides_passwords() -> None:

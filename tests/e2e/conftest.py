@@ -1,7 +1,8 @@
 """Browser tests of the web monitor: Playwright (sync API) driving Debian's chromium against a live system.
 
 The live-system fixtures are the integration tier's (a real uvicorn API in front of a scheduler and a prefork
-worker), so these tests run on SQLite and on PostgreSQL like the others. No browser is ever downloaded:
+worker). `make test` runs them on SQLite only (`ONE_BACKEND` in tests/conftest.py: the page is the same, and the
+API under it is tested on both); `-k postgresql` runs them on PostgreSQL. No browser is ever downloaded:
 chromium must be installed (`apt-get install chromium`); without it these tests are skipped locally and fail
 under CI=true.
 """

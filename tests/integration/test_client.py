@@ -1,6 +1,7 @@
 """`jobctl.client` and the client commands against a live system (scheduler, prefork worker, real API server)
 with the README's export plugin: the README's client example as it stands, 100 export jobs through
-`submit_many`, and every handle method, on SQLite and PostgreSQL."""
+`submit_many`, and every handle method; `make test` runs them on SQLite (`ONE_BACKEND` in tests/conftest.py), `-k
+postgresql` on PostgreSQL."""
 
 from __future__ import annotations
 

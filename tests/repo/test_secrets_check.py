@@ -74,9 +74,11 @@ def test_the_plugin_captures_jobctl_log_records_and_collects_handed_out_tokens()
     assert before == secrets_check.SECRETS
 
 
-def test_a_session_that_logs_a_secret_fails(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_a_session_that_logs_a_secret_fails(tmp_path: Path, workers: list[str]) -> None:
     """End to end: a pytest session whose test writes a known secret into a log under the base temp fails with
-    exit status 1 and a message naming the file, without the secret."""
+    exit status 1 and a message naming the file, without the secret; also when pytest-xdist runs the tests in
+    workers (`make test`), each of which knows only its own secrets."""
     secret = f"planted-{secrets.token_hex(12)}"
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["tests.secrets_check"]\n')
     (tmp_path / "test_leak.py").write_text(
@@ -90,13 +92,25 @@ def test_a_session_that_logs_a_secret_fails(tmp_path: Path) -> None:
                 (tmp_path / "service.log").write_text("INFO hello\\nINFO token={secret}\\n")
 
             def test_leaks_in_process():
+                remember({secret!r})  # under xdist, maybe another worker than the one above
                 logging.getLogger("jobctl.api.routes.users").warning("created with token %s", {secret!r})
             """
         )
     )
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "base"), "."],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--basetemp",
+            str(tmp_path / "base"),
+            *workers,
+            ".",
+        ],
         cwd=tmp_path,
         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
         capture_output=True,
