@@ -31,6 +31,7 @@ from jobctl.api.schemas import (
     JobBatch,
     JobBulk,
     JobEdit,
+    JobIdItem,
     JobList,
     JobPage,
     JobSort,
@@ -49,6 +50,9 @@ from jobctl.scheduler.store import jobs as jobs_store
 from jobctl.states import Action, JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], responses=responses(401, 404, 422))
+
+#: the most jobs a page of the list holds (and the most ids it filters by)
+MAX_PAGE_SIZE = 200
 
 
 def _not_found(job_id: str) -> NotFound:
@@ -164,6 +168,12 @@ def list_jobs(
         None, max_length=100, description="repeatable; jobs whose error has one of these codes (docs/contract.md §2.8)"
     ),
     q: str | None = Query(None, min_length=1, max_length=512, description="job-id prefix or target-name substring"),
+    ids: list[JobIdItem] | None = Query(
+        None,
+        alias="id",
+        max_length=MAX_PAGE_SIZE,
+        description="repeatable; only these jobs (an id the caller cannot see matches none)",
+    ),
     period: Period | None = Query(
         None, description="created within this period (default: all); other than `all`, not with since/until (422)"
     ),
@@ -175,7 +185,7 @@ def list_jobs(
     ),
     sort: JobSort = Query(JobSort.CREATED_AT_DESC),
     page: int = Query(1, ge=1, le=1_000_000),
-    page_size: int = Query(50, ge=1, le=200),
+    page_size: int = Query(50, ge=1, le=MAX_PAGE_SIZE),
     caller: Caller = Depends(current_user),
     services: Services = Depends(get_services),
 ) -> JobPage:
@@ -194,6 +204,7 @@ def list_jobs(
                 statuses=tuple(status_ or ()),
                 type=type,
                 error_codes=tuple(error_code or ()),
+                ids=tuple(ids or ()),
                 q=q,
                 since=since,
                 until=until,

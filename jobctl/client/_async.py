@@ -14,7 +14,8 @@ import httpx
 
 from jobctl.client import _calls as calls
 from jobctl.client._calls import Call
-from jobctl.client._handle import RESUBSCRIBE_S, Follower, JobView, Pacer, outcome
+from jobctl.client._errors import Error
+from jobctl.client._handle import RESUBSCRIBE_S, Follower, JobView, Pacer, Unended, outcome
 from jobctl.client._http import (
     STREAM_READ_TIMEOUT_S,
     SSEParser,
@@ -69,6 +70,7 @@ class AsyncClient:
         self.http = http if http is not None else httpx.AsyncClient(base_url=self.url, timeout=timeout)
         self.targets = AsyncTargets(self)
         self.webhooks = AsyncWebhooks(self)
+        self.unended = Unended()  # this client's handles whose job may still change: see `JobHandle.wait`
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> AsyncClient:
@@ -329,11 +331,26 @@ class AsyncJobHandle(JobView[AsyncClient]):
         return self
 
     async def wait(self, timeout: float | None = None, *, poll: float | None = None) -> AsyncJobHandle:
-        """`JobHandle.wait`: until FINISHED, DISCARDED or ERROR; `TimeoutError` after `timeout` seconds."""
+        """`JobHandle.wait`: until FINISHED, DISCARDED or ERROR; `TimeoutError` after `timeout` seconds. At once
+        for a FINISHED or DISCARDED job; reads along the other handles' jobs that ended, as `JobHandle.wait`."""
+        if self.job.status.final:
+            return self
         pacer = Pacer(timeout, poll)
         while (pause := pacer.after((await self.refresh()).job)) is not None:
             await asyncio.sleep(pause)
+        await self._read_along()
         return self
+
+    async def _read_along(self) -> None:
+        """`JobHandle._read_along`."""
+        others = self.client.unended.others(self)
+        if not others:
+            return
+        try:
+            page = await self.client.call(calls.ended_among([other.job.id for other in others]))
+        except Error:  # only a shortcut: each of them reads its own job when waited for
+            return
+        Unended.take(others, page.items)
 
     async def result(self, timeout: float | None = None, *, poll: float | None = None) -> Any:
         """`JobHandle.result`: the result of a FINISHED job; `JobFailed`, `JobDiscarded`, `TimeoutError`."""

@@ -153,6 +153,12 @@ def _names(value: str | Sequence[str]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(str(v) for v in value)
 
 
+def ended_among(ids: Sequence[str]) -> Call[JobPage]:
+    """Those of the jobs `ids` (at most 200) that ended - FINISHED, DISCARDED or ERROR - in one list request."""
+    ended = tuple(status.value for status in states.JobStatus if status.ended)
+    return list_jobs(JobQuery(statuses=ended, ids=tuple(ids), page_size=max(1, len(ids))))
+
+
 def list_jobs(query: JobQuery) -> Call[JobPage]:
     return Call("GET", "/jobs", one(JobPage), params=query.params())
 

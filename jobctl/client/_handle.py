@@ -5,7 +5,10 @@ the sending and the sleeping."""
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
+import weakref
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -22,6 +25,8 @@ FIRST_POLL_S = 0.02
 LONGEST_POLL_S = 0.5
 #: `watch` subscribes again this long after the server ended the event stream (e.g. its Redis restarted)
 RESUBSCRIBE_S = 0.5
+#: the most other handles' jobs a `wait` reads along with its own (the list's largest page)
+READ_ALONG = 200
 
 
 class JobView(Generic[C]):
@@ -32,6 +37,9 @@ class JobView(Generic[C]):
     def __init__(self, client: C, job: Job) -> None:
         self.client = client
         self.job = job
+        unended: Unended | None = getattr(client, "unended", None)
+        if unended is not None:
+            unended.add(self)
 
     def __repr__(self) -> str:
         job = self.job
@@ -90,6 +98,48 @@ class JobView(Generic[C]):
         if name == "job" or name.startswith("__"):
             raise AttributeError(name)
         return getattr(self.job, name)
+
+
+class Unended:
+    """The handles of one client whose job may still change (neither FINISHED nor DISCARDED), oldest first, held
+    weakly. When a `wait` sees its own job end, it reads which of these jobs ended too, in one list request
+    (`others`, `take`), so a script that submits many jobs and then asks each handle for its `result()` in turn
+    sends one request per batch of jobs that ended, not one per job: a handle holding a FINISHED or DISCARDED job
+    returns it without reading it again, as that job never changes. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._views: weakref.WeakValueDictionary[int, JobView[Any]] = weakref.WeakValueDictionary()
+        self._order = itertools.count()
+        self._lock = threading.Lock()
+
+    def add(self, view: JobView[Any]) -> None:
+        """Keep `view` while its job may change."""
+        if not view.job.status.final:
+            with self._lock:
+                self._views[next(self._order)] = view
+
+    def others(self, view: JobView[Any], limit: int = READ_ALONG) -> list[JobView[Any]]:
+        """The oldest `limit` handles, other than `view`, whose job may still change as far as they know (and
+        none of another handle's job): whose ended jobs `view`'s wait reads along. Forgets the rest that ended."""
+        found: list[JobView[Any]] = []
+        ids = {view.job.id}
+        with self._lock:
+            for key, other in list(self._views.items()):
+                if other.job.status.final:
+                    del self._views[key]
+                elif len(found) < limit and other.job.id not in ids:
+                    found.append(other)
+                    ids.add(other.job.id)
+        return found
+
+    @staticmethod
+    def take(views: list[JobView[Any]], jobs: list[Job]) -> None:
+        """Give each of `views` its job as just read in `jobs`, if there."""
+        by_id = {job.id: job for job in jobs}
+        for view in views:
+            job = by_id.get(view.job.id)
+            if job is not None:
+                view.job = job
 
 
 class Pacer:

@@ -311,12 +311,14 @@ class JobQuery:
     page: int = 1
     page_size: int = 50
     error_codes: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()  # only these jobs (at most 200)
 
     def params(self) -> list[tuple[str, str | int]]:
-        """The query string as (name, value) pairs, repeating `project` and `status`."""
+        """The query string as (name, value) pairs, repeating `project`, `status`, `error_code` and `id`."""
         pairs: list[tuple[str, str | int]] = [("project", p) for p in self.projects]
         pairs += [("status", str(s)) for s in self.statuses]
         pairs += [("error_code", c) for c in self.error_codes]
+        pairs += [("id", i) for i in self.ids]
         for name in ("type", "q", "period", "since", "until", "sort"):
             value = getattr(self, name)
             if value:

@@ -16,7 +16,8 @@ import httpx
 
 from jobctl.client import _calls as calls
 from jobctl.client._calls import Call
-from jobctl.client._handle import RESUBSCRIBE_S, Follower, JobView, Pacer, outcome
+from jobctl.client._errors import Error
+from jobctl.client._handle import RESUBSCRIBE_S, Follower, JobView, Pacer, Unended, outcome
 from jobctl.client._http import (
     STREAM_READ_TIMEOUT_S,
     base_url,
@@ -72,6 +73,7 @@ class Client:
         self.http = http if http is not None else httpx.Client(base_url=self.url, timeout=timeout)
         self.targets = Targets(self)
         self.webhooks = Webhooks(self)
+        self.unended = Unended()  # this client's handles whose job may still change: see `JobHandle.wait`
 
     @classmethod
     def from_env(cls, **kwargs: Any) -> Client:
@@ -345,11 +347,29 @@ class JobHandle(JobView[Client]):
     def wait(self, timeout: float | None = None, *, poll: float | None = None) -> JobHandle:
         """Until the job is FINISHED, DISCARDED or ERROR; the handle, holding the job as it ended. The job is
         read every 20 ms at first, then less often, at least every `poll` seconds (0.5). `TimeoutError` if it
-        has not ended after `timeout` seconds (None: no limit)."""
+        has not ended after `timeout` seconds (None: no limit).
+
+        A handle already holding a FINISHED or DISCARDED job returns at once: that job never changes. When the
+        job ends, the jobs of this client's other handles that ended too are read in the same go, one request
+        for up to 200 (`Unended`): waiting for many jobs one after another costs a request per batch of them."""
+        if self.job.status.final:
+            return self
         pacer = Pacer(timeout, poll)
         while (pause := pacer.after(self.refresh().job)) is not None:
             time.sleep(pause)
+        self._read_along()
         return self
+
+    def _read_along(self) -> None:
+        """Read which jobs of the client's other waiting handles ended, and hand them their jobs."""
+        others = self.client.unended.others(self)
+        if not others:
+            return
+        try:
+            page = self.client.call(calls.ended_among([other.job.id for other in others]))
+        except Error:  # only a shortcut: each of them reads its own job when waited for
+            return
+        Unended.take(others, page.items)
 
     def result(self, timeout: float | None = None, *, poll: float | None = None) -> Any:
         """`wait`, then the job's `result` if it FINISHED; `JobFailed` (`.job`, `.error`) if it ended in ERROR,

@@ -86,6 +86,7 @@ class JobQuery:
     since: datetime | None = None
     until: datetime | None = None
     error_codes: Sequence[str] = ()  # only jobs whose error has one of these codes (`jobs.error_code`)
+    ids: Sequence[str] = ()  # only these jobs
     sort: str = "-created_at"
     page: int = 1
     page_size: int = 50
@@ -141,6 +142,8 @@ def _job_filter(query: JobQuery) -> list[Any]:
         where.append(models.Job.type == query.type)
     if query.error_codes:
         where.append(models.Job.error_code.in_(list(query.error_codes)))
+    if query.ids:
+        where.append(models.Job.id.in_(list(query.ids)))
     if query.q:
         # Case-insensitive on both backends (SQLite's LIKE ignores ASCII case, PostgreSQL's does not).
         escaped = query.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

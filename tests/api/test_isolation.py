@@ -265,6 +265,8 @@ def test_an_operator_of_another_project_never_sees_b(
     assert listed.status_code == 200
     assert all(job["project"] == world.a for job in listed.json()["items"])
     assert listed.json()["total"] == 0  # `a` has no jobs; `b`'s are not counted
+    by_id = client.get("/api/v1/jobs", headers=headers, params={"id": world.job}).json()
+    assert by_id["items"] == [] and by_id["total"] == 0  # b's job, asked for by its id: not there either
     assert [p["name"] for p in client.get("/api/v1/projects", headers=headers).json()] == [world.a]
 
 

@@ -194,6 +194,9 @@ def test_list_filters_sorts_and_pages(client: TestClient, unique: Callable[[str]
     assert len(ids(project=first, period="day")) == 3
     assert ids(project=first, since="2000-01-01T00:00:00Z", until="2000-01-02T00:00:00Z") == []
     assert len(ids(project=first, since="2000-01-01T00:00:00")) == 3
+    assert set(ids(id=[a[1]["id"], b[0]["id"], "no-such-job"])) == {a[1]["id"], b[0]["id"]}
+    assert ids(id=[a[1]["id"], b[0]["id"]], project=second) == [b[0]["id"]]  # with the other filters: AND
+    assert ids(id=[a[0]["id"], a[1]["id"]], status="PAUSED") == [a[0]["id"]]
 
     one = client.get("/api/v1/jobs", params={"project": first, "page_size": 2, "page": 2, "sort": "created_at"})
     body = one.json()
@@ -218,6 +221,9 @@ def test_list_filters_sorts_and_pages(client: TestClient, unique: Callable[[str]
         {"page": 0},
         {"page_size": 0},
         {"page_size": 201},
+        {"id": ""},
+        {"id": "x" * 65},
+        {"id": [f"j{i}" for i in range(201)]},
     ],
 )
 def test_invalid_list_query_is_422(client: TestClient, params: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ tests/integration/test_client.py runs the same client against a live system."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 import subprocess
@@ -472,6 +473,90 @@ def test_wait_times_out_no_sooner_than_the_timeout() -> None:
     with pytest.raises(TimeoutError, match=r"job j1 is still RUNNING after 0\.3s"):
         job.wait(timeout=0.3)
     assert 0.3 <= time.monotonic() - started < 0.6
+
+
+def test_waiting_for_many_jobs_reads_those_that_ended_together() -> None:
+    """Submit three, then each `result()` in turn: the first wait reads its job, then which of the other two
+    ended (one list request, by id); their waits then send nothing, as a FINISHED job never changes."""
+    ended = {"j2": job_json("j2", "FINISHED", result={"n": 2}), "j3": job_json("j3", "FINISHED", result={"n": 3})}
+
+    def listed(request: httpx.Request) -> dict[str, Any]:
+        items = [ended[i] for i in request.url.params.get_list("id") if i in ended]
+        return {"items": items, "total": len(items), "page": 1, "page_size": 200}
+
+    server = Server(
+        {
+            ("POST", "/api/v1/jobs"): sequence(*[httpx.Response(201, json=job_json(f"j{n}")) for n in (1, 2, 3)]),
+            ("GET", "/api/v1/jobs/j1"): job_json("j1", "FINISHED", result={"n": 1}),
+            ("GET", "/api/v1/jobs"): listed,
+        }
+    )
+    client = server.client()
+    handles = [client.submit("sleep", project="demo") for _ in range(3)]
+    assert [h.result(timeout=5) for h in handles] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    reads = [(r.method, r.url.path) for r in server.requests if r.method == "GET"]
+    assert reads == [("GET", "/api/v1/jobs/j1"), ("GET", "/api/v1/jobs")]
+    along = server.requests[-1].url.params
+    assert along.get_list("id") == ["j2", "j3"] and set(along.get_list("status")) == {"ERROR", "DISCARDED", "FINISHED"}
+    assert handles[1].status is JobStatus.FINISHED and handles[1].job.result == {"n": 2}
+
+
+def test_a_job_read_along_in_error_is_read_again_when_waited_for() -> None:
+    """ERROR is not final (the job may be resumed): a handle that learnt of it along another's wait reads its
+    job again; a failed read along never fails the wait that made it; a handle no longer held is forgotten."""
+    server = Server(
+        {
+            ("GET", "/api/v1/jobs/j1"): job_json("j1", "FINISHED"),
+            ("GET", "/api/v1/jobs"): {"items": [job_json("j2", "ERROR")], "total": 1, "page": 1, "page_size": 1},
+            ("GET", "/api/v1/jobs/j2"): job_json("j2", "FINISHED", result=7),
+        }
+    )
+    client = server.client()
+    first, second = (jobctl.client.JobHandle(client, Job.model_validate(job_json(i))) for i in ("j1", "j2"))
+    first.wait(timeout=5)
+    assert second.status is JobStatus.ERROR
+    assert second.result(timeout=5) == 7
+    assert [r.url.path for r in server.requests] == ["/api/v1/jobs/j1", "/api/v1/jobs", "/api/v1/jobs/j2"]
+
+    refusing = Server(
+        {
+            ("GET", "/api/v1/jobs/j1"): job_json("j1", "FINISHED", result=1),
+            ("GET", "/api/v1/jobs"): error(503, "unavailable", "try later"),
+        }
+    )
+    client = refusing.client()
+    mine = jobctl.client.JobHandle(client, Job.model_validate(job_json("j1")))
+    other = jobctl.client.JobHandle(client, Job.model_validate(job_json("j2")))
+    assert mine.result(timeout=5) == 1 and other.status is JobStatus.PENDING
+    del other
+    gc.collect()
+    assert client.unended.others(mine) == []
+
+
+def test_the_async_client_reads_along_too() -> None:
+    server = Server(
+        {
+            ("GET", "/api/v1/jobs/j1"): job_json("j1", "FINISHED", result=1),
+            ("GET", "/api/v1/jobs"): {
+                "items": [job_json("j2", "DISCARDED", discard_reason="gone")],
+                "total": 1,
+                "page": 1,
+                "page_size": 1,
+            },
+        }
+    )
+
+    async def scenario() -> None:
+        async with server.aclient() as client:
+            first, second = (
+                jobctl.client.AsyncJobHandle(client, Job.model_validate(job_json(i))) for i in ("j1", "j2")
+            )
+            assert await first.result(timeout=5) == 1
+            with pytest.raises(JobDiscarded, match="gone"):
+                await second.result(timeout=5)
+
+    run(scenario())
+    assert [r.url.path for r in server.requests] == ["/api/v1/jobs/j1", "/api/v1/jobs"]
 
 
 def test_result_of_a_failed_or_discarded_job() -> None:

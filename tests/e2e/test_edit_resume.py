@@ -221,6 +221,11 @@ def test_a_batch_over_every_matching_job_says_what_it_will_do_before_it_does_it(
     assert [system.events(job) for job in jobs] == history  # and recorded nothing
 
     page.get_by_test_id("batch-discard").click()
+    try:
+        expect(dialog).to_be_visible()
+    except AssertionError:  # say why: the page reports a failed preview as a message
+        said = page.get_by_test_id("message").all_inner_texts()
+        raise AssertionError(f"the second preview opened no dialog; the page says {said}") from None
     expect(text).to_contain_text("This will discard 12 jobs in 3 projects.")
     page.get_by_test_id("confirm-ok").click()
     expect(page.get_by_test_id("message").first).to_contain_text("Discarded 12 jobs")
