@@ -93,8 +93,12 @@ persistence of the Redis server it runs against).
   client, then the list API read until every job is FINISHED (or `jobctl.client`'s `submit` and each handle's
   `result()`). One client cannot submit faster than one request's latency allows, so this figure is bound by
   the submission latency below, not by the workers: a 5-step job runs in a few milliseconds of worker time.
-  The client row adds one `GET` per job for its `result()`. The API, the scheduler, the worker's three
-  processes, PostgreSQL, Redis and the client share two cores.
+  The client row's `result()` calls read the jobs that ended together: a wait that sees its own job end
+  reads which of the client's other handles' jobs ended too, in one list request by id, and a handle holding
+  a FINISHED job returns without a request (it sent one `GET` per job before: 1.2-1.66x in paired runs,
+  docs/benchmark-checks.md, session 13). On PostgreSQL both rows stay below raw Celery because each
+  `POST` waits for its commit's WAL flush, which a raw Celery chain never does (see "Submission latency").
+  The API, the scheduler, the worker's three processes, PostgreSQL, Redis and the client share two cores.
 - **Durable peers.** Celery with the database result backend writes every task's result in its own
   transaction through SQLAlchemy's ORM; procrastinate defers each link with one `INSERT` through a stored
   function and its workers take jobs with `procrastinate_fetch_job`, woken by LISTEN/NOTIFY. Dramatiq, the
@@ -143,6 +147,6 @@ persistence of the Redis server it runs against).
   own argument (`100.0 * i / n`, about half of it), against about 530-590 ns of loop body hashing 1 KiB; the
   ratio moved between 1.09 and 1.19 from run to run before the change. Against an empty loop body the
   figure is the call's cost alone, shown for context.
-- **Memory.** Nothing is kept per job in a worker process; the resident memory after 10,000 jobs is that of
+- **Worker memory.** Nothing is kept per job in a worker process; the resident memory after 10,000 jobs is that of
   the imported libraries and the connection pools.
 """

@@ -3,6 +3,7 @@ Rich table and written as Markdown with the machine, the date, the exact command
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +51,27 @@ def print_table(rows: Sequence[Row], title: str, console: Console | None = None)
     (console or Console()).print(table(rows, title))
 
 
+def limits(row: Row, notes: str) -> str | None:
+    """The title of the bullet of `notes` that says what limits `row`'s figure: the one whose bold title starts
+    with the row's subject (its name up to the first comma: "submission latency, SQLite: ..." is told under
+    "**Submission latency.**"), or that the subject starts with ("list API over ..." under "**List API.**");
+    None if there is none."""
+    subject = row.name.split(",", 1)[0].strip().lower()
+    for title in re.findall(r"^- \*\*(.+?)\*\*", notes, flags=re.MULTILINE):
+        core = str(title).rstrip(".")
+        if core.lower().startswith(subject) or subject.startswith(core.lower()):
+            return core
+    return None
+
+
+def verdict(row: Row, notes: str) -> str:
+    """The row's verdict, and for a missed target where the notes say what limits it."""
+    if row.holds is not False:
+        return row.verdict
+    title = limits(row, notes)
+    return f"MISSED: what limits it is under “{title}” below" if title else row.verdict
+
+
 def markdown(
     rows: Sequence[Row],
     *,
@@ -79,7 +101,7 @@ def markdown(
         "",
         "| measurement | jobctl | raw Celery | figure | target | verdict |",
         "|---|---|---|---|---|---|",
-        *[f"| {r.name} | {r.jobctl} | {r.raw} | {r.figure} | {r.target} | {r.verdict} |" for r in rows],
+        *[f"| {r.name} | {r.jobctl} | {r.raw} | {r.figure} | {r.target} | {verdict(r, notes)} |" for r in rows],
         "",
     ]
     row_notes = [f"- **{r.name}**: {r.note}" for r in rows if r.note]

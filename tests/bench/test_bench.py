@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from jobctl.bench.env import Machine
-from jobctl.bench.report import Row, markdown, write
+from jobctl.bench.notes import NOTES
+from jobctl.bench.report import Row, limits, markdown, write
 from jobctl.bench.stats import median, percentile, ratios
 
 
@@ -27,6 +28,26 @@ def test_percentile_refuses_nonsense() -> None:
         percentile([], 50)
     with pytest.raises(ValueError):
         percentile([1.0], 101)
+
+
+def test_every_row_that_can_miss_has_its_limits_in_the_notes() -> None:
+    """Each measurement with a target that a run may miss points at the notes' bullet on what limits it."""
+    for subject in (
+        "throughput, SQLite",
+        "stop latency",
+        "auto-discard latency",
+        "the user's path",
+        "submission latency",
+        "bulk submission",
+        "the API under load",
+        "durable peer",
+        "live updates",
+        "progress cost",
+        "list API over",
+        "dispatch rate",
+        "worker memory",
+    ):
+        assert limits(Row(subject, "", "", "", "", False), NOTES) is not None, subject
 
 
 def test_median_of_paired_ratios() -> None:
@@ -61,5 +82,15 @@ def test_report_names_machine_date_command_and_verdicts(tmp_path: Path) -> None:
     assert "- **throughput**: 3 rounds" in text
     assert text.rstrip().endswith("the database")
     out = tmp_path / "docs" / "benchmarks.md"
+    told = markdown(
+        [Row("submission latency, SQLite: POST", "p50 3 ms", "—", "p50 3 ms", "p50 ≤ 2 ms", False)],
+        machine=Machine(2, "Test CPU", 8.0, "3.11.7"),
+        date=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        command="jobctl bench",
+        wall_s=1.0,
+        conditions=[],
+        notes="## What limits the figures\n\n- **Submission latency.** The commit's WAL flush.\n",
+    )
+    assert "| p50 ≤ 2 ms | MISSED: what limits it is under “Submission latency” below |" in told
     write(out, text)
     assert out.read_text() == text
