@@ -132,3 +132,37 @@ class OverdueSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+class Checks:
+    """A scenario's pass conditions, each with what its assertion says when it fails (a value, or a function
+    giving it): `passed` is the report's verdict, `assert_all()` then fails the test at the first condition that
+    does not hold, in the order added. One list, so a row and its test never judge by different conditions. The
+    conditions every scenario has are methods."""
+
+    def __init__(self, failure: str | None) -> None:
+        self._checks: list[tuple[bool, object]] = []
+        self.add(not failure, failure)  # the scenario's body ran to its end
+
+    def add(self, holds: bool, message: object = None) -> Checks:
+        self._checks.append((bool(holds), message))
+        return self
+
+    def none_stuck(self, sampler: OverdueSampler) -> Checks:
+        return self.add(sampler.stuck == 0, f"{sampler.worst} steps RUNNING past their lease at worst")
+
+    def nothing_twice(self, verdict: ledger.Verdict) -> Checks:
+        """No step recorded, executed or dispatched twice."""
+        twice = (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched)
+        return self.add(twice == (0, 0, 0), verdict)
+
+    def valid_paths(self, invalid: list[str]) -> Checks:
+        return self.add(not invalid, f"event histories the transition table does not allow: {invalid[:5]}")
+
+    @property
+    def passed(self) -> bool:
+        return all(holds for holds, _ in self._checks)
+
+    def assert_all(self) -> None:
+        for holds, message in self._checks:
+            assert holds, message() if callable(message) else message

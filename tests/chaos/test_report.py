@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.chaos import report
+from tests.chaos.harness import Checks
 
 ROW = {
     "scenario": "several hosts: partition",
@@ -71,3 +74,18 @@ def test_a_full_run_rewrites_every_row_but_keeps_the_hand_written_end(tmp_path: 
     assert "worker crash" not in text and "Rows of" not in text
     assert "| self fence s | recover s | passed |" in text
     assert text.rstrip().endswith("The timing rule, by hand.")
+
+
+def test_a_scenarios_checks_judge_the_row_and_the_test_alike() -> None:
+    """`Checks.passed` (the row's verdict) is false exactly when `assert_all` fails, at the first condition that
+    does not hold, with its message (a function's only when it is needed)."""
+    calls: list[str] = []
+    fine = Checks(None).add(True, lambda: calls.append("asked") or "never")
+    assert fine.passed
+    fine.assert_all()
+    assert calls == []
+    broken = Checks(None).add(True, "first").add(False, lambda: "the second").add(False, "the third")
+    assert not broken.passed
+    with pytest.raises(AssertionError, match="the second"):
+        broken.assert_all()
+    assert not Checks("the body failed").passed

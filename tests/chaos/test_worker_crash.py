@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from jobctl.scheduler.store import models
-from tests.chaos.harness import Chaos, OverdueSampler, scale, wait_all
+from tests.chaos.harness import Chaos, Checks, OverdueSampler, scale, wait_all
 from tests.integration.system import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
@@ -144,18 +144,19 @@ def test_workers_killed_mid_step_lose_no_job_and_run_no_step_twice(
         "overdue_samples": sampler.samples,
         "wall_s": round(time.monotonic() - began, 1),
     }
-    passed = (
-        not failure
-        and figures["lost"] == 0
-        and sampler.stuck == 0
-        and unrecovered == 0
-        and (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0)
-        and not invalid
+    checks = (
+        Checks(failure)
+        .add(figures["lost"] == 0, statuses)
+        .none_stuck(sampler)
+        .add(interrupted >= ROUNDS, "every kill must interrupt a running step")
+        .add(unrecovered == 0, unrecovered)
+        .nothing_twice(verdict)
+        .valid_paths(invalid)
     )
     report(
         "worker crash",
         **figures,
-        passed=passed,
+        passed=checks.passed,
         error=failure.splitlines()[0] if failure else None,
         notes=(
             f"{ROUNDS} rounds of kill -9 of one of two 2-process workers mid-step, {IN_FLIGHT} jobs "
@@ -164,10 +165,4 @@ def test_workers_killed_mid_step_lose_no_job_and_run_no_step_twice(
             "settle s: from the last kill to every job FINISHED."
         ),
     )
-    assert not failure, failure
-    assert figures["lost"] == 0, statuses
-    assert sampler.stuck == 0, f"{sampler.worst} steps RUNNING past their lease at worst"
-    assert interrupted >= ROUNDS, "every kill must interrupt a running step"
-    assert unrecovered == 0
-    assert (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0), verdict
-    assert not invalid, f"event histories the transition table does not allow: {invalid[:5]}"
+    checks.assert_all()

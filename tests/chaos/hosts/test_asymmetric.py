@@ -22,7 +22,7 @@ import pytest
 
 from jobctl.workers.selffence import latest_stop_s
 from tests.chaos import fencing
-from tests.chaos.harness import FULL, OverdueSampler, scale, wait_all
+from tests.chaos.harness import FULL, Checks, OverdueSampler, scale, wait_all
 from tests.chaos.hosts.cluster import Cluster
 from tests.chaos.hosts.servers import IDLE_IN_TRANSACTION_S
 
@@ -183,21 +183,21 @@ def test_asymmetric_partitions_keep_the_guarantees_and_stops_still_land(
         "invalid_paths": len(invalid),
         "wall_s": round(time.monotonic() - began, 1),
     }
-    passed = (
-        not failure
-        and not wrong
-        and sampler.stuck == 0
-        and not unlanded
-        and all(s <= bound for _, _, s, _ in landed)
-        and all(m.margin_s > 0 for m in margins)
-        and not unfenced
-        and (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0)
-        and not invalid
+    checks = (
+        Checks(failure)
+        .add(not wrong, lambda: {j: (live.job(j).status.value, expected[j]) for j in wrong})
+        .none_stuck(sampler)
+        .add(not unlanded, f"operations whose stop never reached the step: {unlanded}")
+        .add(all(s <= bound for _, _, s, _ in landed), landed)
+        .add(all(m.margin_s > 0 for m in margins), margins)
+        .add(not unfenced, f"attempts taken over while their code ran, not self-fenced: {unfenced}")
+        .nothing_twice(verdict)
+        .valid_paths(invalid)
     )
     report(
         "several hosts: asymmetric partitions",
         **figures,
-        passed=passed,
+        passed=checks.passed,
         error=failure.splitlines()[0] if failure else None,
         notes=(
             f"{ROUNDS} rounds of each cut (the host's packets to and from PostgreSQL's port, then Redis' port, "
@@ -211,12 +211,4 @@ def test_asymmetric_partitions_keep_the_guarantees_and_stops_still_land(
             "or DISCARDED); recover s: from a cut to the last of the host's other interrupted steps finished"
         ),
     )
-    assert not failure, failure
-    assert not wrong, {j: (live.job(j).status.value, expected[j]) for j in wrong}
-    assert sampler.stuck == 0, f"{sampler.worst} steps RUNNING past their lease at worst"
-    assert not unlanded, f"operations whose stop never reached the step: {unlanded}"
-    assert all(s <= bound for _, _, s, _ in landed), landed
-    assert all(m.margin_s > 0 for m in margins), margins
-    assert not unfenced, f"attempts taken over while their code ran, not self-fenced: {unfenced}"
-    assert (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0), verdict
-    assert not invalid, f"event histories the transition table does not allow: {invalid[:5]}"
+    checks.assert_all()

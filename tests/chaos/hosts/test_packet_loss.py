@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.chaos import fencing
-from tests.chaos.harness import FULL, OverdueSampler, scale, wait_all
+from tests.chaos.harness import FULL, Checks, OverdueSampler, scale, wait_all
 from tests.chaos.hosts.cluster import Cluster
 from tests.chaos.hosts.servers import IDLE_IN_TRANSACTION_S
 
@@ -100,19 +100,19 @@ def test_packet_loss_on_a_host_loses_nothing(cluster: Callable[..., Cluster], re
         "invalid_paths": len(invalid),
         "wall_s": round(time.monotonic() - began, 1),
     }
-    passed = (
-        not failure
-        and figures["lost"] == 0
-        and sampler.stuck == 0
-        and all(m.margin_s > 0 for m in margins)
-        and not unfenced
-        and (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0)
-        and not invalid
+    checks = (
+        Checks(failure)
+        .add(figures["lost"] == 0, statuses)
+        .none_stuck(sampler)
+        .add(all(m.margin_s > 0 for m in margins), margins)
+        .add(not unfenced, f"attempts taken over while their code ran, not self-fenced: {unfenced}")
+        .nothing_twice(verdict)
+        .valid_paths(invalid)
     )
     report(
         "several hosts: packet loss",
         **figures,
-        passed=passed,
+        passed=checks.passed,
         error=failure.splitlines()[0] if failure else None,
         notes=(
             f"{LOSS_PERCENT:g}% of one host's packets dropped at random in each direction (nftables in its network "
@@ -123,10 +123,4 @@ def test_packet_loss_on_a_host_loses_nothing(cluster: Callable[..., Cluster], re
             "the end of the loss to every job FINISHED"
         ),
     )
-    assert not failure, failure
-    assert figures["lost"] == 0, statuses
-    assert sampler.stuck == 0, f"{sampler.worst} steps RUNNING past their lease at worst"
-    assert all(m.margin_s > 0 for m in margins), margins
-    assert not unfenced, f"attempts taken over while their code ran, not self-fenced: {unfenced}"
-    assert (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0), verdict
-    assert not invalid, f"event histories the transition table does not allow: {invalid[:5]}"
+    checks.assert_all()

@@ -18,7 +18,7 @@ import pytest
 
 from jobctl.workers.selffence import latest_stop_s
 from tests.chaos import fencing
-from tests.chaos.harness import OverdueSampler, scale, wait_all
+from tests.chaos.harness import Checks, OverdueSampler, scale, wait_all
 from tests.chaos.hosts.cluster import Cluster
 from tests.chaos.hosts.servers import IDLE_IN_TRANSACTION_S
 
@@ -126,21 +126,21 @@ def test_a_partitioned_host_fences_itself_and_its_steps_finish_on_the_other(
         "invalid_paths": len(invalid),
         "wall_s": round(time.monotonic() - began, 1),
     }
-    passed = (
-        not failure
-        and figures["lost"] == 0
-        and sampler.stuck == 0
-        and not unfenced
-        and (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0)
-        and all(m.margin_s > 0 for m in margins)
-        and all(f.stopped_after_s <= latest + SLACK_S for f in ran)
-        and len(ran) >= ROUNDS
-        and not invalid
+    checks = (
+        Checks(failure)
+        .add(figures["lost"] == 0, statuses)
+        .none_stuck(sampler)
+        .add(len(ran) >= ROUNDS, "every partition caught running steps: each must have fenced itself")
+        .add(all(f.stopped_after_s <= latest + SLACK_S for f in ran), fences)
+        .add(all(m.margin_s > 0 for m in margins), margins)
+        .add(not unfenced, f"attempts taken over while their code ran, not self-fenced: {unfenced}")
+        .nothing_twice(verdict)
+        .valid_paths(invalid)
     )
     report(
         "several hosts: partition",
         **figures,
-        passed=passed,
+        passed=checks.passed,
         error=failure.splitlines()[0] if failure else None,
         notes=(
             f"{ROUNDS} rounds: one of two hosts (network namespaces, 2-process workers) cut off from everything for "
@@ -150,12 +150,4 @@ def test_a_partitioned_host_fences_itself_and_its_steps_finish_on_the_other(
             "minus that moment; recover s: longest time from a cut to an interrupted step finished on the other host"
         ),
     )
-    assert not failure, failure
-    assert figures["lost"] == 0, statuses
-    assert sampler.stuck == 0, f"{sampler.worst} steps RUNNING past their lease at worst"
-    assert len(ran) >= ROUNDS, "every partition caught running steps: each must have fenced itself"
-    assert all(f.stopped_after_s <= latest + SLACK_S for f in ran), fences
-    assert all(m.margin_s > 0 for m in margins), margins
-    assert not unfenced, f"attempts taken over while their code ran, not self-fenced: {unfenced}"
-    assert (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0), verdict
-    assert not invalid, f"event histories the transition table does not allow: {invalid[:5]}"
+    checks.assert_all()

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.chaos import fencing
-from tests.chaos.harness import FULL, OverdueSampler, scale, wait_all
+from tests.chaos.harness import FULL, Checks, OverdueSampler, scale, wait_all
 from tests.chaos.hosts.cluster import Cluster
 from tests.chaos.relay import Relay
 
@@ -143,18 +143,18 @@ def test_a_slow_link_to_postgresql_slows_jobs_down_but_loses_nothing(
         "invalid_paths": len(invalid),
         "wall_s": round(time.monotonic() - began, 1),
     }
-    passed = (
-        not failure
-        and figures["lost"] == 0
-        and sampler.stuck == 0
-        and len(phases) == len(ROUND_TRIPS_MS)
-        and (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0)
-        and not invalid
+    checks = (
+        Checks(failure)
+        .add(figures["lost"] == 0, statuses)
+        .none_stuck(sampler)
+        .add(len(phases) == len(ROUND_TRIPS_MS), phases)
+        .nothing_twice(verdict)
+        .valid_paths(invalid)
     )
     report(
         "several hosts: slow link to PostgreSQL",
         **figures,
-        passed=passed,
+        passed=checks.passed,
         error=failure.splitlines()[0] if failure else None,
         notes=(
             f"two hosts, 2-process workers, reaching PostgreSQL through a relay that adds {ROUND_TRIPS_MS} ms to each "
@@ -165,8 +165,4 @@ def test_a_slow_link_to_postgresql_slows_jobs_down_but_loses_nothing(
             "recover s does not apply (no fault to recover from)"
         ),
     )
-    assert not failure, failure
-    assert figures["lost"] == 0, statuses
-    assert sampler.stuck == 0, f"{sampler.worst} steps RUNNING past their lease at worst"
-    assert (verdict.double_recorded, verdict.double_executed, verdict.double_dispatched) == (0, 0, 0), verdict
-    assert not invalid, f"event histories the transition table does not allow: {invalid[:5]}"
+    checks.assert_all()
