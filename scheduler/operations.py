@@ -26,6 +26,7 @@ from jobctl.scheduler.failures import Failure
 from jobctl.scheduler.records import Dispatch, JobRecord, ProjectRecord, StepSpec, TargetRecord
 from jobctl.scheduler.settings import Settings
 from jobctl.scheduler.store import accounts, edits, handover, jobs, leases, submission, targets, transitions
+from jobctl.scheduler.store.common import new_id
 from jobctl.scheduler.store.db import Database
 from jobctl.scheduler.store.dispatch import job_target
 from jobctl.scheduler.store.leases import StepStart
@@ -162,9 +163,25 @@ class Operations:
             with Database.session_on(conn) as s:
                 return self._create(s, submissions, submitter, refused)
 
-        created = self.db.transact(create)
+        created = self._create_at_once(submissions, submitter) if not refused else None
+        if created is None:
+            created = self.db.transact(create)
         self.effects.submitted(created)
         return created
+
+    def _create_at_once(self, submissions: Sequence[Submission | None], submitter: str) -> list[JobRecord] | None:
+        """PostgreSQL, one job without a target: `_create` as one statement that commits by itself
+        (`submission.insert_job_at_once`). None, with nothing written, where it does not apply or the project
+        does not exist: `_create` then decides, and says why it refuses."""
+        if self.db.is_sqlite or len(submissions) != 1:
+            return None
+        sub = submissions[0]
+        if sub is None or sub.target is not None or not 0 <= sub.priority <= 4:
+            return None
+        new = submission.NewJob(0, sub.project, sub.job_type, sub.steps, sub.params, sub.priority)
+        job_id = new_id()
+        created = self.db.once(lambda conn: submission.insert_job_at_once(conn, new, job_id, submitter))
+        return None if created is None else [created]
 
     def _create(
         self,

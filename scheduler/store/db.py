@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 T = TypeVar("T")
 
@@ -49,6 +50,9 @@ class Database:
         self._write = sessionmaker(self.engine.execution_options(jobctl_write=True), expire_on_commit=False)
         self._write_hot = self._hot.execution_options(jobctl_write=True)
         path = self.engine.url.database if self.is_sqlite else None
+        # SQLite is left to the pool: a statement whose result was not read to its end keeps its connection's
+        # read snapshot open, and only the reset of a pooled connection's return ends it.
+        self._pinned = _Pinned(url, self._hot, autocommit=not self.is_sqlite, pin=not self.is_sqlite)
         self._queue = WriteLock(f"{path}-writers.lock") if path and path != ":memory:" else None
 
     @contextmanager
@@ -73,12 +77,17 @@ class Database:
 
     @contextmanager
     def autocommit_core(self) -> Iterator[Connection]:
-        """PostgreSQL: a Core connection of the hot path's pool outside any transaction, where each statement
-        commits by itself (a statement and its commit are one round trip). Not pinged first, as `write_core`.
-        Not for SQLite, whose driver connections jobctl keeps in autocommit already (it emits BEGIN itself):
-        the isolation level's reset on release would change that."""
-        with self._queued(), self._write_hot.connect() as conn:
-            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        """PostgreSQL: a Core connection outside any transaction, where each statement commits by itself (a
+        statement and its commit are one round trip): the calling thread's own (`_Pinned`). Not pinged first, as
+        `write_core`. Not for SQLite (its statements outside a transaction are `query`'s)."""
+        with self._queued(), self._pinned.held() as conn:
+            yield conn
+
+    def once(self, work: Callable[[Connection], T]) -> T:
+        """PostgreSQL: `work(conn)` on an `autocommit_core` connection, for work that is one statement committing by
+        itself. If the connection turns out to be lost, `work` runs once more on a new one - whether or not the
+        first run's statement landed, so `work` must be safe to run twice (it finds out what the first run did)."""
+        return _again_if_lost(self.autocommit_core, work)
 
     def query(self, read: Callable[[Connection], T]) -> T:
         """`read(conn)` outside any transaction: each statement is its own snapshot, and on PostgreSQL a statement
@@ -87,12 +96,8 @@ class Database:
         pinged first: if it turns out to be lost, `read` runs once more on a new one."""
         return _again_if_lost(self._standalone, read)
 
-    @contextmanager
-    def _standalone(self) -> Iterator[Connection]:
-        with self._hot.connect() as conn:
-            if not self.is_sqlite:  # SQLite's driver connections are in autocommit already
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            yield conn
+    def _standalone(self) -> contextlib.AbstractContextManager[Connection]:
+        return self._pinned.held()
 
     @staticmethod
     def session_on(conn: Connection) -> Session:
@@ -116,6 +121,7 @@ class Database:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        self._pinned.close()
         self.engine.dispose()
         self._hot.dispose()
 
@@ -139,6 +145,82 @@ def _again_if_lost(
             if not lost_in_work or tried == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+class _Pinned:
+    """A connection kept by each thread, outside any transaction, for statements that stand alone
+    (`Database.query`, and `Database.autocommit_core` on PostgreSQL, in autocommit mode): taking a connection
+    from the pool and giving it back (the reset, the isolation level set and restored) cost a worker process
+    about a tenth of its time, more than the statement it ran.
+
+    A thread's connection is opened on its first use, outside the pool (it never takes a pooled connection from
+    a transaction), and kept until `close`. One that turns out to be lost is invalidated by SQLAlchemy and
+    replaced on the thread's next use. A nested use in the same thread takes a connection from the pool
+    (`fallback`). A forked child opens its own: its copies of the parent's are left alone, never used or closed
+    (their sockets are the parent's). With `pin` off, every use takes one of the pool's."""
+
+    def __init__(self, url: str, fallback: Engine, *, autocommit: bool, pin: bool = True) -> None:
+        self._engine = create_engine(url, poolclass=NullPool) if pin else None
+        self._fallback = fallback
+        self._autocommit = autocommit
+        self._local = threading.local()
+        self._all: list[Connection] = []
+        self._inherited: list[Connection] = []
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._forked)
+
+    @property
+    def engine(self) -> Engine | None:
+        """Where the pinned connections come from (None: `pin` is off, every use takes one of the pool's)."""
+        return self._engine
+
+    @contextmanager
+    def held(self) -> Iterator[Connection]:
+        """The calling thread's connection for the duration of the block."""
+        local = self._local
+        if self._engine is None or getattr(local, "busy", False):
+            with self._fallback.connect() as pooled:
+                yield self._ready(pooled)
+            return
+        conn: Connection | None = getattr(local, "conn", None)
+        if conn is None or conn.closed:
+            conn = local.conn = self._ready(self._engine.connect())
+            with self._lock:
+                self._all.append(conn)
+        local.busy = True
+        try:
+            yield conn
+        finally:
+            local.busy = False
+            if conn.invalidated:  # lost: the next use opens another
+                local.conn = None
+                with self._lock:
+                    self._all.remove(conn)
+                with contextlib.suppress(Exception):
+                    conn.close()
+            elif conn.in_transaction():  # SQLAlchemy's own bookkeeping (autocommit: nothing to roll back)
+                conn.rollback()
+
+    def _ready(self, conn: Connection) -> Connection:
+        # SQLite's driver connections are in autocommit already (jobctl emits BEGIN itself): the isolation
+        # level's reset on a pooled connection's return would change that.
+        return conn.execution_options(isolation_level="AUTOCOMMIT") if self._autocommit else conn
+
+    def close(self) -> None:
+        """Close every thread's connection (at shutdown: a thread using its own meanwhile would see it closed)."""
+        with self._lock:
+            pinned, self._all = self._all, []
+        for conn in pinned:
+            with contextlib.suppress(Exception):
+                conn.close()
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def _forked(self) -> None:
+        self._inherited.extend(self._all)  # kept referenced: collecting one would close the parent's socket
+        self._all = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -265,6 +265,7 @@ class StepLog(Base):
 JOBS: Table = Job.__table__  # type: ignore[assignment]
 STEPS: Table = Step.__table__  # type: ignore[assignment]
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
+PROJECTS: Table = Project.__table__  # type: ignore[assignment]
 
 
 # -- webhooks (docs/contract.md §4.11; the sending is `scheduler.webhooks`) --------------------------------------

@@ -25,9 +25,11 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    true,
     type_coerce,
 )
-from sqlalchemy.engine import Dialect
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 
 from jobctl.scheduler.records import (
@@ -197,38 +199,11 @@ def insert_jobs(session: Session, jobs: Sequence[NewJob], submitter: str) -> lis
             for j in jobs
         ]
     start = utcnow()
-    stored = _stored_time(conn.dialect)
     times = [start + timedelta(microseconds=n) for n in range(len(jobs))]
     ids = [new_id() for _ in jobs]
-    job_rows: list[dict[str, Any]] = []
-    step_rows: list[dict[str, Any]] = []
-    for job_id, at, job in zip(ids, times, jobs, strict=True):
-        when = stored(at)
-        target = job.target or (None, None, None)
-        job_rows.append(
-            {
-                "id": job_id,
-                "project_id": job.project_id,
-                "type": job.job_type,
-                "params": job.params,
-                "priority": job.priority,
-                "target_kind": target[0],
-                "target_name": target[1],
-                "target_version": target[2],
-                "exclusive": job.exclusive,
-                "at": when,
-            }
-        )
-        step_rows.extend(
-            {"job_id": job_id, "idx": i, "name": s.name, "weight": s.weight, "ready_at": None if i else when}
-            for i, s in enumerate(job.steps)
-        )
-    params = {
-        "jobs": json.dumps(job_rows, separators=(",", ":")),
-        "steps": json.dumps(step_rows, separators=(",", ":")),
-        "submitter": submitter,
-    }
-    if writes.run(conn, params) != (len(jobs), len(step_rows), len(jobs)):
+    params, steps_count = _json_job_rows(jobs, ids, times, conn.dialect)
+    params["submitter"] = submitter
+    if writes.run(conn, params) != (len(jobs), steps_count, len(jobs)):
         raise RuntimeError(f"{len(jobs)} jobs were not written whole")
     steps: dict[tuple[StepSpec, ...], tuple[StepRecord, ...]] = {}
     records = []
@@ -312,37 +287,153 @@ def _json_rows(dialect: str, param: str, columns: Mapping[str, Any]) -> tuple[An
     }
 
 
+#: The fields of the JSON rows `insert_jobs` and `insert_job_at_once` write from, and their SQL types.
+_JOB_FIELDS: dict[str, Any] = {
+    "id": String,
+    "type": String,
+    "params": JSON,
+    "priority": Integer,
+    "target_kind": String,
+    "target_name": String,
+    "target_version": String,
+    "exclusive": Boolean,
+    "at": models.UTCDateTime(),
+}
+_STEP_FIELDS: dict[str, Any] = {
+    "job_id": String,
+    "idx": Integer,
+    "name": String,
+    "weight": Float,
+    "ready_at": models.UTCDateTime(),
+}
+
+
+def _json_job_rows(jobs: Sequence[NewJob], ids: Sequence[str], times: Sequence[datetime], dialect: Dialect) -> Any:
+    """The JSON parameters `jobs` and `steps` of `_bulk_submission` and `_at_once` for these jobs."""
+    stored = _stored_time(dialect)
+    job_rows: list[dict[str, Any]] = []
+    step_rows: list[dict[str, Any]] = []
+    for job_id, at, job in zip(ids, times, jobs, strict=True):
+        when = stored(at)
+        target = job.target or (None, None, None)
+        job_rows.append(
+            {
+                "id": job_id,
+                "project_id": job.project_id,
+                "project": job.project,
+                "type": job.job_type,
+                "params": job.params,
+                "priority": job.priority,
+                "target_kind": target[0],
+                "target_name": target[1],
+                "target_version": target[2],
+                "exclusive": job.exclusive,
+                "at": when,
+            }
+        )
+        step_rows.extend(
+            {"job_id": job_id, "idx": i, "name": s.name, "weight": s.weight, "ready_at": None if i else when}
+            for i, s in enumerate(job.steps)
+        )
+    return {
+        "jobs": json.dumps(job_rows, separators=(",", ":")),
+        "steps": json.dumps(step_rows, separators=(",", ":")),
+    }, len(step_rows)
+
+
+def insert_job_at_once(conn: Connection, job: NewJob, job_id: str, submitter: str) -> JobRecord | None:
+    """PostgreSQL, on a connection in autocommit mode: `insert_jobs` of the one job `job` - whose project is named
+    by `job.project` (its `project_id` is not used) - as one statement, which commits by itself: the project's
+    lookup and the job's, its steps' and its event's INSERTs in one round trip, instead of BEGIN, the project's
+    read, the INSERTs and COMMIT. The second implementation of `insert_jobs` for one job (the same rows: the
+    tests run both).
+
+    None, with nothing written, if no project has that name. The job's id is the caller's, `job_id`, so that
+    running it again after a lost connection is safe: if a job with that id exists already (the first run
+    landed), nothing is written and the job is returned as that run wrote it."""
+    at = utcnow()
+    params, steps = _json_job_rows([job], [job_id], [at], conn.dialect)
+    counts = _AT_ONCE.fetch(conn, {**params, "project": job.project, "submitter": submitter})[0]
+    found, written = counts[0], tuple(counts[1:])
+    if not found:
+        return None
+    if written == (0, 0, 0):  # the id is taken: by this very job, written by a run whose answer was lost
+        return _new_record(job_id, at, job, submitter, _new_steps(tuple(job.steps)))
+    if written != (1, steps, 1):
+        raise RuntimeError(f"job {job_id} was not written whole")
+    return _new_record(job_id, at, job, submitter, _new_steps(tuple(job.steps)))
+
+
 @functools.cache
 def _bulk_submission(dialect: str) -> Writes | None:
     """`insert_jobs`' writes on this database (None: not PostgreSQL or SQLite): the jobs from parameter `jobs`,
     their steps from `steps` (JSON arrays of objects), an event per job by `submitter`."""
     if dialect not in ("postgresql", "sqlite"):
         return None
-    time = models.UTCDateTime()
-    jobs, j = _json_rows(
-        dialect,
-        "jobs",
-        {
-            "id": String,
-            "project_id": Integer,
-            "type": String,
-            "params": JSON,
-            "priority": Integer,
-            "target_kind": String,
-            "target_name": String,
-            "target_version": String,
-            "exclusive": Boolean,
-            "at": time,
-        },
+    jobs, j = _json_rows(dialect, "jobs", {**_JOB_FIELDS, "project_id": Integer})
+    steps, s = _json_rows(dialect, "steps", _STEP_FIELDS)
+    job_columns, step_columns, event_columns = _values(j, s, j["project_id"])
+    return Writes(
+        *(
+            Prepared(insert(table).from_select(list(values), select(*values.values()).select_from(source)))
+            for table, values, source in (
+                (models.JOBS, job_columns, jobs),
+                (models.STEPS, step_columns, steps),
+                (models.EVENTS, event_columns, jobs),
+            )
+        )
     )
-    steps, s = _json_rows(
-        dialect, "steps", {"job_id": String, "idx": Integer, "name": String, "weight": Float, "ready_at": time}
+
+
+def _at_once_statement() -> Prepared:
+    """`insert_job_at_once`'s statement (PostgreSQL): the project by name, then the job from it - unless its id
+    exists already - then its steps and its event from the job that was written; how many rows of each."""
+    p = models.PROJECTS
+    project = select(p.c.id).where(p.c.name == bindparam("project", type_=String)).cte("project")
+    jobs, j = _json_rows("postgresql", "jobs", _JOB_FIELDS)
+    steps, s = _json_rows("postgresql", "steps", _STEP_FIELDS)
+    job_columns, step_columns, event_columns = _values(j, s, project.c.id)
+    job = (
+        pg_insert(models.JOBS)
+        .from_select(list(job_columns), select(*job_columns.values()).select_from(jobs).join(project, true()))
+        .on_conflict_do_nothing(index_elements=[models.JOBS.c.id])
+        .returning(models.JOBS.c.id, models.JOBS.c.created_at)
+        .cte("job")
     )
+    step_columns["job_id"] = job.c.id
+    written_steps = (
+        insert(models.STEPS)
+        .from_select(
+            list(step_columns), select(*step_columns.values()).select_from(steps).join(job, job.c.id == s["job_id"])
+        )
+        .returning(models.STEPS.c.job_id)
+        .cte("written_steps")
+    )
+    event_columns.update(job_id=job.c.id, at=job.c.created_at)
+    event = (
+        insert(models.EVENTS)
+        .from_select(list(event_columns), select(*event_columns.values()).select_from(job))
+        .returning(models.EVENTS.c.id)
+        .cte("event")
+    )
+    return Prepared(
+        select(
+            *(select(func.count()).select_from(cte).scalar_subquery() for cte in (project, job, written_steps, event))
+        )
+    )
+
+
+def _values(
+    j: Mapping[str, Any], s: Mapping[str, Any], project_id: Any
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """What a new job, its steps and its `submit` event are written with, from the JSON rows' fields `j` (a job)
+    and `s` (a step): everything `insert_job` writes, the rest left to the columns' defaults (NULL)."""
     pending = literal(S.PENDING.value)
     zero = literal(0.0, Float)
     submitter = bindparam("submitter", type_=String)
     job_columns = {
-        **{name: j[name] for name in ("id", "project_id", "type", "params", "priority")},
+        **{name: j[name] for name in ("id", "type", "params", "priority")},
+        "project_id": project_id,
         **{name: j[name] for name in ("target_kind", "target_name", "target_version", "exclusive")},
         "status": pending,
         "submitter": submitter,
@@ -371,13 +462,7 @@ def _bulk_submission(dialect: str) -> Writes | None:
         "action": literal(Action.SUBMIT.value),
         "to_status": pending,
     }
-    return Writes(
-        *(
-            Prepared(insert(table).from_select(list(values), select(*values.values()).select_from(source)))
-            for table, values, source in (
-                (models.JOBS, job_columns, jobs),
-                (models.STEPS, step_columns, steps),
-                (models.EVENTS, event_columns, jobs),
-            )
-        )
-    )
+    return job_columns, step_columns, event_columns
+
+
+_AT_ONCE = _at_once_statement()

@@ -3,15 +3,17 @@ back as written - on SQLite and on PostgreSQL, where the first of them go as one
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
 
 from jobctl.scheduler.errors import Invalid
-from jobctl.scheduler.records import StepSpec
+from jobctl.scheduler.records import JobRecord, StepSpec
 from jobctl.scheduler.store import accounts, dispatch, models, submission
 from jobctl.scheduler.store import jobs as jobs_store
+from jobctl.scheduler.store.common import new_id
 from jobctl.states import JobStatus
 from jobctl.workers.registry import JobType, Params
 from jobctl.workers.services import Services
@@ -76,3 +78,67 @@ def test_heads_are_what_pending_candidates_picks_first(services: Services, new_p
         expected = dispatch.pending_candidates(s, dict.fromkeys(ids, 1), 1)
     assert sorted(heads[pid][:4] for pid in ids) == sorted(c[:4] for c in expected)
     assert all(head[2] == 1 for head in (heads[pid] for pid in ids))  # the highest priority comes first
+
+
+def _rows(services: Services, job_id: str) -> dict[str, object]:
+    """What a submission wrote for `job_id`: the job, its steps and its events, as stored (ids and times aside)."""
+    skip = {"id", "job_id", "created_at", "updated_at", "pending_since", "ready_at", "at"}
+    with services.db.read() as s:
+        job = s.execute(select(models.JOBS).where(models.JOBS.c.id == job_id)).mappings().one()
+        steps = s.execute(select(models.STEPS).where(models.STEPS.c.job_id == job_id).order_by(models.STEPS.c.idx))
+        events = s.execute(select(models.EVENTS).where(models.EVENTS.c.job_id == job_id))
+        return {
+            "job": {k: v for k, v in job.items() if k not in skip},
+            "steps": [{k: v for k, v in r.items() if k not in skip} for r in steps.mappings()],
+            "ready": [
+                r.ready_at is not None
+                for r in s.execute(
+                    select(models.STEPS.c.ready_at).where(models.STEPS.c.job_id == job_id).order_by(models.STEPS.c.idx)
+                )
+            ],
+            "events": [{k: v for k, v in r.items() if k not in skip} for r in events.mappings()],
+        }
+
+
+def _new(project: str, project_id: int, steps: int = 3) -> submission.NewJob:
+    specs = [StepSpec(f"s{i}", weight=1.0 + i) for i in range(steps)]
+    return submission.NewJob(project_id, project, "sleep", specs, {"steps": steps, "x": [1, "a"]}, priority=1)
+
+
+def test_one_statement_writes_what_the_transaction_writes(services: Services, project: str) -> None:
+    """`insert_job_at_once` (PostgreSQL's one-statement submission) writes the same rows as `insert_jobs`, and
+    returns the same record."""
+    if services.db.is_sqlite:
+        pytest.skip("PostgreSQL's one-statement submission")
+    with services.db.write() as s:
+        pid = accounts.get_project(s, project).id
+        (general,) = submission.insert_jobs(s, [_new(project, pid)], "alice")
+    job_id = new_id()
+    fast = services.db.once(lambda conn: submission.insert_job_at_once(conn, _new(project, 0), job_id, "alice"))
+    assert fast is not None and fast.id == job_id
+    assert _rows(services, fast.id) == _rows(services, general.id)
+    with services.db.read() as s:
+        read = jobs_store.get_job(s, job_id)
+
+    def same(r: JobRecord) -> tuple[object, ...]:  # a step's waiting time grows from its ready time as it is read
+        steps = [dataclasses.replace(st, waiting_s=0.0) for st in r.steps]
+        return (r.project, r.type, r.params, r.priority, r.status, r.submitter, r.attempt, steps)
+
+    assert same(fast) == same(general) == same(read)
+    assert fast.created_at == read.created_at
+
+
+def test_one_statement_writes_nothing_for_a_missing_project_and_nothing_twice(services: Services, project: str) -> None:
+    """No project of that name: None and nothing written. Run again with the same id (as after a lost answer):
+    nothing more is written, and the job is returned as the first run wrote it."""
+    if services.db.is_sqlite:
+        pytest.skip("PostgreSQL's one-statement submission")
+    missing = services.db.once(lambda conn: submission.insert_job_at_once(conn, _new("nope", 0), new_id(), "a"))
+    assert missing is None
+    job_id = new_id()
+    for _ in range(2):
+        again = services.db.once(lambda conn: submission.insert_job_at_once(conn, _new(project, 0), job_id, "a"))
+        assert again is not None and again.id == job_id and len(again.steps) == 3
+    assert len(_rows(services, job_id)["events"]) == 1 and len(_rows(services, job_id)["steps"]) == 3
+    with services.db.read() as s:
+        assert s.scalar(select(func.count()).select_from(models.JOBS).where(models.JOBS.c.id == job_id)) == 1
