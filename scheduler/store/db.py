@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -154,19 +155,21 @@ class _Pinned:
     about a tenth of its time, more than the statement it ran.
 
     A thread's connection is opened on its first use, outside the pool (it never takes a pooled connection from
-    a transaction), and kept until `close`. One that turns out to be lost is invalidated by SQLAlchemy and
-    replaced on the thread's next use. A nested use in the same thread takes a connection from the pool
-    (`fallback`). A forked child opens its own: its copies of the parent's are left alone, never used or closed
-    (their sockets are the parent's). With `pin` off, every use takes one of the pool's."""
+    a transaction), and closed when the thread ends or at `close`. One that turns out to be lost is
+    invalidated by SQLAlchemy and replaced on the thread's next use. A nested use in the same thread takes a
+    connection from the pool (`fallback`). A forked child opens its own: its copies of the parent's are left
+    alone, never used or closed (their sockets are the parent's). With `pin` off, every use takes one of the
+    pool's."""
 
     def __init__(self, url: str, fallback: Engine, *, autocommit: bool, pin: bool = True) -> None:
         self._engine = create_engine(url, poolclass=NullPool) if pin else None
         self._fallback = fallback
         self._autocommit = autocommit
         self._local = threading.local()
-        self._all: list[Connection] = []
-        self._inherited: list[Connection] = []
+        self._open: dict[int, Connection] = {}  # every thread's, by id(), for `close`
+        self._inherited: dict[int, Connection] = {}  # a forked child's copies of its parent's
         self._lock = threading.Lock()
+        self._pid = os.getpid()
         os.register_at_fork(after_in_child=self._forked)
 
     @property
@@ -183,10 +186,11 @@ class _Pinned:
                 yield self._ready(pooled)
             return
         conn: Connection | None = getattr(local, "conn", None)
-        if conn is None or conn.closed:
+        if conn is None:
             conn = local.conn = self._ready(self._engine.connect())
             with self._lock:
-                self._all.append(conn)
+                self._open[id(conn)] = conn
+            weakref.finalize(threading.current_thread(), self._release, conn, self._pid)
         local.busy = True
         try:
             yield conn
@@ -194,10 +198,7 @@ class _Pinned:
             local.busy = False
             if conn.invalidated:  # lost: the next use opens another
                 local.conn = None
-                with self._lock:
-                    self._all.remove(conn)
-                with contextlib.suppress(Exception):
-                    conn.close()
+                self._release(conn, self._pid)
             elif conn.in_transaction():  # SQLAlchemy's own bookkeeping (autocommit: nothing to roll back)
                 conn.rollback()
 
@@ -206,21 +207,31 @@ class _Pinned:
         # level's reset on a pooled connection's return would change that.
         return conn.execution_options(isolation_level="AUTOCOMMIT") if self._autocommit else conn
 
+    def _release(self, conn: Connection, pid: int) -> None:
+        """Close `conn` - unless it was opened by another process (this is a forked child, and it is the
+        parent's) - when its thread has ended, it was lost, or at `close`."""
+        if pid != os.getpid():
+            return
+        with self._lock:
+            self._open.pop(id(conn), None)
+        with contextlib.suppress(Exception):
+            conn.close()
+
     def close(self) -> None:
         """Close every thread's connection (at shutdown: a thread using its own meanwhile would see it closed)."""
         with self._lock:
-            pinned, self._all = self._all, []
+            pinned = list(self._open.values())
         for conn in pinned:
-            with contextlib.suppress(Exception):
-                conn.close()
+            self._release(conn, self._pid)
         if self._engine is not None:
             self._engine.dispose()
 
     def _forked(self) -> None:
-        self._inherited.extend(self._all)  # kept referenced: collecting one would close the parent's socket
-        self._all = []
+        self._inherited = self._open  # kept referenced: collecting one would close the parent's socket
+        self._open = {}
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -4,6 +4,7 @@ each thread keeps for the statements that stand alone on PostgreSQL."""
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import threading
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from jobctl.scheduler.store.db import Database, WriteLock
 from jobctl.workers.services import Services
@@ -94,6 +96,19 @@ def test_a_thread_keeps_its_connection_and_threads_do_not_share_one(services: Se
     thread.join()
     assert other and other[0] != mine
     assert _backend(db) == mine
+    del thread
+    gc.collect()  # the ended thread's connection is closed with it
+
+    def alive(pid: int) -> bool:
+        return bool(db.query(lambda c: c.execute(text(_ALIVE), {"pid": pid}).scalar()))
+
+    deadline = time.monotonic() + 10
+    while alive(other[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(other[0]) and alive(mine)
+
+
+_ALIVE = "SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"
 
 
 def test_a_forked_child_opens_its_own_and_leaves_its_parents_alone(services: Services) -> None:
