@@ -14,69 +14,79 @@ persistence of the Redis server it runs against).
 
 ## What limits the figures
 
-- **Throughput (met on both).** Raw Celery spends per task one broker message, one hand-over to the pool and
-  one result write, and writes nothing durable. jobctl spends per job six committed write transactions: the
-  submission; one per step after the first, which finishes the step and starts the next one for the same pool
-  process (`scheduler/store/handover.py`); and one in which the last step finishes the job and the freed slot takes
-  the next PENDING job by the scheduler's rules (lock, limits, fair order) and starts its first step
+- **Throughput.** Raw Celery spends per task one broker message, one hand-over to the pool and one result write,
+  and writes nothing durable. jobctl spends per job six committed write transactions: the submission; one per
+  step after the first, which finishes the step and starts the next one for the same pool process
+  (`scheduler/store/handover.py`); and one in which the last step finishes the job and the freed slot takes the
+  next PENDING job by the scheduler's rules (lock, limits, fair order) and starts its first step
   (`Scheduler.finish_and_take`). What took the figure from about 0.5, each change measured with this workload
   (paired rounds against raw Celery, old and new code alternating) before it was kept:
   1. *Prepared statements* (`scheduler/store/prepared.py`): SQLAlchemy compiles each hot-path statement once per
-     dialect and its column types convert the values, but the statement runs on the driver's cursor, without
-     a cache-key lookup, an execution context and a result object per call. One process's database work per
-     job went from 5.5 ms to 2.3 ms on SQLite.
+     dialect and its column types convert the values, but the statement runs on the driver's cursor, without a
+     cache-key lookup, an execution context and a result object per call. One process's database work per job
+     went from 5.5 ms to 2.3 ms on SQLite.
   2. *SQLite writers queue in the kernel* (`store.db.WriteLock`): an `flock` on `<database>-writers.lock` before
      `BEGIN IMMEDIATE`, instead of SQLite's busy handler sleeping 1, 2, 5 ms... between tries (40 % of the pool
      processes' time, py-spy).
-  3. *No ping per transaction on the hot path*: a lost connection fails the transaction as invalidated and
-     the worker retries it (`retry_disconnects`).
-  4. *PostgreSQL: a step hands over in one statement* (`handover.hand_over_at_once`, jobs without a target):
-     a data-modifying CTE locks the job row, finishes the step, claims and starts the next one and reads the
-     job back, in autocommit mode - one round trip and its commit instead of `BEGIN`, the locked read, the
-     writes and `COMMIT`.
+  3. *No ping per transaction on the hot path*: a lost connection fails the transaction as invalidated and the
+     worker retries it (`retry_disconnects`).
+  4. *PostgreSQL: a step hands over in one statement* (`handover.hand_over_at_once`, jobs without a target): a
+     data-modifying CTE locks the job row, finishes the step, claims and starts the next one and reads the job
+     back, in autocommit mode - one round trip and its commit instead of `BEGIN`, the locked read, the writes
+     and `COMMIT`.
   5. *The flusher thread is woken only when it is idle* (`workers/flusher.py`).
   6. *A step never waits for Redis* - the largest single gain, PostgreSQL 0.69 -> 0.82 in paired probes. Each
      step cost the pool process one Redis round trip (announce the step, register the attempt for stops,
-     metrics); on two cores shared by seven busy processes a round trip is mostly waiting to be scheduled,
-     about 0.5 ms. Now the attempt is registered in a small local file that the worker's main process reads
-     (`workers/runners.py`), the announcement goes out without waiting for its reply (`scheduler/outbox.py`:
-     the replies are read before the next send), and histogram observations are held up to a second and sent
-     as one count per bucket (`Metrics.observe_many`). A bound measured first: dropping the round trip
-     altogether gave 0.70 -> 0.92.
+     metrics); on two cores shared by seven busy processes a round trip is mostly waiting to be scheduled, about
+     0.5 ms. Now the attempt is registered in a small local file that the worker's main process reads
+     (`workers/runners.py`), the announcement goes out without waiting for its reply (`scheduler/outbox.py`: the
+     replies are read before the next send), and histogram observations are held up to a second and sent as one
+     count per bucket (`Metrics.observe_many`). A bound measured first: dropping the round trip altogether gave
+     0.70 -> 0.92.
   7. *The scheduler pauses 20 ms after a pass that found every slot taken* (`loop.FULL_PAUSE_S`): a burst of
      submissions wakes it once per job, and each wake-up cost a pass (Redis scan of the workers, the loads
      query): about 0.85 ms of CPU per job across the scheduler, PostgreSQL and Redis. 0.84 -> 0.94.
   8. *Flower events of inline attempts go 500 per message* (at the latest a second after the oldest, from the
-     flusher's tick) instead of 24: a message's cost hardly depends on its size. About +5 %; a long step
-     taken inline now shows STARTED in Flower while it runs (it did not until its chain ended).
-  9. *psycopg runs the prepared statements on a `RawCursor` with `$n` placeholders*: it had re-parsed the
-     5.6 KB hand-over statement on every call (its parse cache stops at 4 KiB), 10 % of a pool process's time.
-     About +2 %.
+     flusher's tick) instead of 24: a message's cost hardly depends on its size. About +5 %; a long step taken
+     inline now shows STARTED in Flower while it runs (it did not until its chain ended).
+  9. *psycopg runs the prepared statements on a `RawCursor` with `$n` placeholders*: it had re-parsed the 5.6 KB
+     hand-over statement on every call (its parse cache stops at 4 KiB), 10 % of a pool process's time. About +2
+     %.
   10. *PostgreSQL: several writes as one statement* (`prepared.Writes`, data-modifying CTEs): the finish of a
-      job (step, job, event) and the dispatch of the taken one (job, step, event), 3 round trips -> 1 each;
-      the submission (job, steps as one multi-row INSERT, event), 3 -> 1. About +3 % each.
+      job (step, job, event) and the dispatch of the taken one (job, step, event), 3 round trips -> 1 each; the
+      submission (job, steps as one multi-row INSERT, event), 3 -> 1. About +3 % each.
   11. *A take in fewer round trips*: the dispatch lock is taken in the finish's own statement, and a pass that
       starts one job reads the project loads and each project's first PENDING job together
       (`store.dispatch.project_loads_and_heads`). About +3 % each (1.03 -> 1.07, 1.07 -> 1.11 in paired probes).
+  12. *A thread keeps its own connection for statements that stand alone* (`store.db._Pinned`): the
+      one-statement hand-overs and the standalone reads ran on a connection taken from the pool and given back
+      each time, with the isolation level set and reset - about a tenth of a pool process's time (py-spy).
+  13. *PostgreSQL: a job without a target is submitted in one statement* (`submission.insert_job_at_once`): the
+      project looked up by name, the job, its steps and its event, committing by itself - one round trip instead
+      of four (`BEGIN`, the project, the insert, `COMMIT`). The submitting client's CPU per job went from
+      1.4-1.9 ms to 1.0-1.3 (raw Celery's client: 1.0-1.3). With 12: 1.00/0.94 -> 0.97/1.13 in paired `--quick`
+      runs on a machine where the figure sits near 1.0 (docs/benchmark-checks.md, session 14).
 
-  Where the time goes now (600-job rounds on PostgreSQL, CPU ms per job from /proc, this machine's two
-  cores): jobctl 6.8-7.3 - worker 3.0-3.2, PostgreSQL server 2.4-2.5, submitting client 0.8-1.0, Redis 0.3,
-  scheduler 0.15 - against raw Celery's 7.2-7.3 per chain (worker 5.5-5.6, client 0.7-0.8, Redis 0.8);
-  session 5 began at 12.2 against 10.1. On SQLite jobctl spends 3.7 ms per job (worker 2.7, client 0.7) and
-  is bound by the commits' latency, not by CPU. PostgreSQL executes 25 statements per job (40 before these
+  Where the time goes now (600-job rounds on PostgreSQL, CPU ms per job from /proc, session 11's machine,
+  Intel): jobctl 6.8-7.3 - worker 3.0-3.2, PostgreSQL server 2.4-2.5, submitting client 0.8-1.0, Redis 0.3,
+  scheduler 0.15 - against raw Celery's 7.2-7.3 per chain (worker 5.5-5.6, client 0.7-0.8, Redis 0.8); session 5
+  began at 12.2 against 10.1. On session 14's machine (AMD EPYC, two cores shared with other guests) every
+  figure is about 40 % higher and moves by 20 % within minutes: jobctl 9.1-10.3 (worker 4.2-5.4, PostgreSQL
+  3.2-3.6, client 1.0-1.3) against raw Celery's 9.5-10.2 (worker 7.0-7.7, Redis 1.2), so the figure sits near
+  1.0 there, its rounds spread from 0.8 to 1.25. On SQLite jobctl spends 3.7 ms per job (worker 2.7, client 0.7)
+  and is bound by the commits' latency, not by CPU. PostgreSQL executes 25 statements per job (40 before these
   changes; 1.1 ms of execution, pg_stat_statements); a pool process makes 11 round trips to it per job (17
-  before): 4 one-statement hand-overs and, for the finish-and-take, `BEGIN`, the locked read, the finish
-  (with the dispatch lock), the loads and heads, the taken job's locked read, its dispatch and `COMMIT`.
-  On two shared cores a round trip is mostly waiting to be scheduled, so each one removed is worth more
-  than its CPU. Every commit's WAL flush is kept (`synchronous_commit=on`, the server's default): that is
-  what durability costs. Next, each worth a few per cent: the finish's locked read folded into its writes
-  (the duration bookkeeping in SQL, as the one-statement hand-over does); the taken job's read and dispatch
-  as one statement for jobs without a target. Tried and not kept (no gain
-  measured): psycopg's pipeline mode, a ping-less autocommit read for the scheduler's loads, fillfactor on
-  `jobs` and `steps` (no update became HOT: each changes an indexed column).
-  The history of this figure (SQLite / PostgreSQL): 0.15 / 0.14 with an ORM transition and a Celery round
-  trip per step; 0.54 / 0.41 with the hand-over path on SQLAlchemy Core; 1.21 / 0.66 (session 4); 1.44 /
-  0.83 (session 5); now the figures above.
+  before): 4 one-statement hand-overs and, for the finish-and-take, `BEGIN`, the locked read, the finish (with
+  the dispatch lock), the loads and heads, the taken job's locked read, its dispatch and `COMMIT`. On two shared
+  cores a round trip is mostly waiting to be scheduled, so each one removed is worth more than its CPU. Every
+  commit's WAL flush is kept (`synchronous_commit=on`, the server's default): that is what durability costs.
+  Next, each worth a few per cent: the finish's locked read folded into its writes (the duration bookkeeping in
+  SQL, as the one-statement hand-over does); the taken job's read and dispatch as one statement for jobs without
+  a target. Tried and not kept (no gain measured): psycopg's pipeline mode, a ping-less autocommit read for the
+  scheduler's loads, fillfactor on `jobs` and `steps` (no update became HOT: each changes an indexed column).
+  The history of this figure (SQLite / PostgreSQL): 0.15 / 0.14 with an ORM transition and a Celery round trip
+  per step; 0.54 / 0.41 with the hand-over path on SQLAlchemy Core; 1.21 / 0.66 (session 4); 1.44 / 0.83
+  (session 5); now the figures above.
 - **Stop latency.** A pause commits PAUSED, records the stop request in Redis, and broadcasts the stop command;
   the worker's main process signals the pool process (SIGUSR2), whose handler confirms the stop in Redis and
   raises inside the step; the step's resources are released while it unwinds. The broadcast and the worker's
@@ -106,16 +116,19 @@ persistence of the Redis server it runs against).
   and a result write, nothing is committed.
 - **Submission latency.** A bare FastAPI `POST` with a pydantic body answers in 1.4-1.9 ms over HTTP on this
   machine (uvicorn with httptools on uvloop, httpx client), so the 2 ms target leaves about 0.3 ms for the
-  authentication, the durable write and its notification. The caller and their roles are one statement
-  outside a transaction (`Database.query`: in-process 19 µs on SQLite, 158 µs on PostgreSQL, from 349 µs and
-  1,320 µs as two ORM queries in a pinged read transaction); the project is read once, inside the write, and
-  the write is not pinged first (`Database.transact`). With only the API running, a `POST` now takes 2.2 ms
-  p50 on SQLite and 3.1 ms on PostgreSQL, from 2.9 and 5.3 (paired runs, docs/benchmark-checks.md). On
-  PostgreSQL what remains is four round trips (BEGIN, the project, the one-statement insert, COMMIT) of about
-  0.09 ms and the commit's WAL flush, about 0.25 ms: jobctl keeps `synchronous_commit` on, as an acknowledged
+  authentication, the durable write and its notification. The caller and their roles are one statement outside a
+  transaction (`Database.query`: in-process 19 µs on SQLite, 158 µs on PostgreSQL, from 349 µs and 1,320 µs as
+  two ORM queries in a pinged read transaction); the project is read once, inside the write, and the write is
+  not pinged first (`Database.transact`). With only the API running, a `POST` now takes 2.2 ms p50 on SQLite and
+  3.1 ms on PostgreSQL, from 2.9 and 5.3 (paired runs, docs/benchmark-checks.md). On PostgreSQL a job without a
+  target is now one statement that looks the project up by name and commits by itself
+  (`submission.insert_job_at_once`), where it was four round trips (BEGIN, the project, the insert, COMMIT), and
+  the account's read and the insert run on the API thread's own connection, not one taken from the pool: 3.2-3.7
+  ms -> 2.5-2.9 ms p50 in paired runs on session 14's machine (docs/benchmark-checks.md). What remains is the
+  round trip and the commit's WAL flush, about 0.25 ms: jobctl keeps `synchronous_commit` on, as an acknowledged
   job must survive a crash. In this row the scheduler and the workers run the submitted jobs on the same two
-  cores. Sending the notifications without waiting for Redis's replies gained 1-3 % and was not kept. From
-  16 clients one API process is saturated: the p50 is the queue in front of it.
+  cores. Sending the notifications without waiting for Redis's replies gained 1-3 % and was not kept. From 16
+  clients one API process is saturated: the p50 is the queue in front of it.
 - **Bulk submission.** With only the API running, a request of 1,000 jobs takes about 100 ms on SQLite and
   120 ms on PostgreSQL: the inserts of 1,000 jobs, 5,000 steps and 1,000 events (46 ms and 72 ms in-process,
   most of it the five indexes of `jobs` that the list and the dispatch read), 1,000 job announcements to
