@@ -10,58 +10,44 @@
   (render.py).
 
 `main()` is the console script; `python -m jobctl.cli` runs the same command. Importing the package loads
-neither Celery, uvicorn nor the benchmark: each service command imports what it runs when it runs.
+nothing; a service's command loads neither the client commands (`services.py`: a service's own app) nor
+Celery, uvicorn or the benchmark until it runs them; the whole command is `commands.py`, also `jobctl.cli.app`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import TYPE_CHECKING, Any
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
-from jobctl.cli import processes
-from jobctl.cli.accounts import audit_command, tokens_app
-from jobctl.cli.jobs import jobs_app
-from jobctl.cli.resources import projects_app, targets_app, types_command, users_app
-from jobctl.cli.stats import stats_command
-from jobctl.cli.up import up
-from jobctl.cli.webhooks import webhooks_app
-
-app = typer.Typer(
-    name="jobctl",
-    help="Run long, multi-step background jobs on Celery workers, and operate them.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-@app.callback()
-def _options(
-    ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Client commands print the API's JSON.")] = False,
-) -> None:
-    """Run long, multi-step background jobs on Celery workers, and operate them."""
-    ctx.meta["json"] = as_json
-
-
-db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
-db_app.command("upgrade")(processes.db_upgrade)
-
-app.add_typer(db_app, name="db")
-app.add_typer(jobs_app, name="jobs")
-app.add_typer(projects_app, name="projects")
-app.add_typer(users_app, name="users")
-app.add_typer(targets_app, name="targets")
-app.add_typer(tokens_app, name="tokens")
-app.add_typer(webhooks_app, name="webhooks")
-app.command("types")(types_command)
-app.command("audit")(audit_command)
-app.command("stats")(stats_command)
-for _command in (processes.api, processes.scheduler, processes.worker, processes.flower, processes.bench, up):
-    app.command()(_command)
+__all__ = ["app", "main"]
 
 
 def main() -> None:
-    """The `jobctl` console entry point."""
+    """The `jobctl` console entry point: the services' commands alone when one of them is asked for
+    (`cli.services`), else the whole command (`cli.commands`)."""
+    from jobctl.cli.services import SERVICE_COMMANDS
+
+    if len(sys.argv) > 1 and sys.argv[1] in SERVICE_COMMANDS:
+        from jobctl.cli.services import new_app
+
+        new_app()(prog_name="jobctl")
+        return
+    from jobctl.cli.commands import app
+
     app(prog_name="jobctl")
+
+
+def __getattr__(name: str) -> Any:
+    """`jobctl.cli.app`: the whole command's Typer app (`cli.commands`), loaded on first use."""
+    if name == "app":
+        from jobctl.cli.commands import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    app: typer.Typer

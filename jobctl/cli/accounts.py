@@ -15,16 +15,8 @@ import typer
 from rich.text import Text
 
 from jobctl.cli.connection import JsonOption, TokenOption, UrlOption, wants_json
-from jobctl.cli.render import (
-    audit_table,
-    console,
-    err_console,
-    fmt_time,
-    page_line,
-    print_json,
-    show_list,
-    tokens_table,
-)
+from jobctl.cli.output import console, err_console
+from jobctl.cli.render import audit_table, fmt_time, page_line, print_json, show_list, tokens_table
 from jobctl.cli.resources import offered
 
 tokens_app = typer.Typer(

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from jobctl.cli.render import fail
+from jobctl.cli.output import fail
 from jobctl.cli.watch import EventSource
 from jobctl.client import Client, Conflict, Unauthorized
 from jobctl.client import Error as ClientError

@@ -29,9 +29,8 @@ from jobctl.cli.connection import (
     parse_params,
     wants_json,
 )
+from jobctl.cli.output import console, err_console, warn
 from jobctl.cli.render import (
-    console,
-    err_console,
     fmt_duration,
     fmt_error,
     job_details,
@@ -41,7 +40,6 @@ from jobctl.cli.render import (
     status_text,
     step_notes,
     steps_table,
-    warn,
 )
 from jobctl.cli.watch import DEFAULT_POLL_S, EventSource, JobGone, WatchView, follow
 from jobctl.client import (

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from jobctl.cli.render import console, fail
+from jobctl.cli.output import console, fail
 from jobctl.cli.settings import load_settings, mask_url
 from jobctl.scheduler.settings import Settings
 

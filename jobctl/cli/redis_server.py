@@ -8,7 +8,7 @@ import shutil
 import time
 from urllib.parse import unquote, urlsplit
 
-from jobctl.cli.render import fail
+from jobctl.cli.output import fail
 from jobctl.cli.settings import mask_url
 from jobctl.cli.supervisor import Supervisor
 from jobctl.scheduler.settings import Settings

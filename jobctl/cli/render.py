@@ -1,6 +1,5 @@
-"""What the `jobctl` command prints: the consoles and the `jobctl: ...` error line of every command, and the
-client commands' JSON and Rich tables of jobs, steps, projects, users, tokens, the audit log, targets and job
-types."""
+"""What the client commands print: JSON, and Rich tables of jobs, steps, projects, users, tokens, the audit log,
+targets and job types. The consoles and the `jobctl: ...` error line are `cli.output`'s."""
 
 from __future__ import annotations
 
@@ -8,29 +7,15 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import typer
 from pydantic import BaseModel
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from jobctl.cli.output import console
 from jobctl.client import AuditEntry, Job, JobType, Project, StepError, Target, Token, User
-
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print `jobctl: message` on stderr and end the command with `code`."""
-    warn(message)
-    raise typer.Exit(code)
-
-
-def warn(message: str) -> None:
-    """Print `jobctl: message` on stderr."""
-    err_console.print(Text(f"jobctl: {message}", style="bold red"), soft_wrap=True)
 
 
 def print_json(data: Any) -> None:

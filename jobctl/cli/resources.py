@@ -14,16 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from jobctl.cli.connection import JsonOption, TokenOption, UrlOption, connected, parse_params, wants_json
-from jobctl.cli.render import (
-    err_console,
-    fail,
-    print_json,
-    projects_table,
-    show_list,
-    targets_table,
-    types_table,
-    users_table,
-)
+from jobctl.cli.output import err_console, fail
+from jobctl.cli.render import print_json, projects_table, show_list, targets_table, types_table, users_table
 from jobctl.client import ApiError, Client, User
 
 projects_app = typer.Typer(help="List, create, change and delete projects (over the HTTP API).", no_args_is_help=True)

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from jobctl.cli.render import fail
+from jobctl.cli.output import fail
 from jobctl.scheduler.settings import Settings, get_settings
 
 

@@ -16,7 +16,8 @@ from rich.table import Table
 from jobctl.api.schemas import Period
 from jobctl.cli.accounts import parse_when
 from jobctl.cli.connection import JsonOption, TokenOption, UrlOption, wants_json
-from jobctl.cli.render import console, fmt_duration, fmt_time, print_json, status_text
+from jobctl.cli.output import console
+from jobctl.cli.render import fmt_duration, fmt_time, print_json, status_text
 from jobctl.cli.resources import offered
 from jobctl.client import Stats
 

@@ -15,9 +15,9 @@ import typer
 from rich.text import Text
 
 from jobctl.cli import dev_secrets
+from jobctl.cli.output import console, fail
 from jobctl.cli.processes import migrate_database
 from jobctl.cli.redis_server import ensure_redis
-from jobctl.cli.render import console, fail
 from jobctl.cli.settings import load_settings
 from jobctl.cli.supervisor import Supervisor, become_subreaper, console_lock
 from jobctl.scheduler.settings import Settings

@@ -11,7 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from jobctl.cli.connection import JsonOption, TokenOption, UrlOption, connected, wants_json
-from jobctl.cli.render import SHORT_ID, console, print_json, show_list, status_text
+from jobctl.cli.output import console
+from jobctl.cli.render import SHORT_ID, print_json, show_list, status_text
 from jobctl.client import Delivery, Webhook
 
 webhooks_app = typer.Typer(

@@ -45,6 +45,27 @@ def test_help_lists_every_service_command() -> None:
     assert "upgrade" in result.output
 
 
+def test_a_service_command_is_the_same_without_the_client_commands() -> None:
+    """`main` runs a service's command on the services' own app (`cli.services`): the same options and help as
+    in the whole command, and none of the client commands' modules loaded."""
+    from jobctl.cli.services import SERVICE_COMMANDS as FAST
+    from jobctl.cli.services import new_app
+
+    assert set(SERVICE_COMMANDS) | {"bench"} == FAST
+    for command in sorted(FAST):
+        alone, whole = (runner.invoke(app, [command, "--help"]) for app in (new_app(), cli.app))
+        assert alone.exit_code == whole.exit_code == 0 and alone.output == whole.output, command
+    code = (
+        "import sys\n"
+        "sys.argv = ['jobctl', 'worker', '--help']\n"
+        "from jobctl.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('jobctl.client', 'jobctl.cli.jobs', 'jobctl.api'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert "--concurrency" in out.stdout and out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_db_upgrade_creates_the_tables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'sub' / 'jobctl.db'}"
     monkeypatch.setenv("JOBCTL_DATABASE_URL", url)
