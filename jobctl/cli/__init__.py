@@ -1,13 +1,14 @@
 """The `jobctl` command (docs/contract.md §5): the services, `jobctl up`, and the client commands.
 
 - services, each run in this process: `api`, `scheduler`, `worker`, `flower`, `db upgrade`, `bench`
-  (processes.py), their settings (settings.py);
+  (processes.py), their settings (settings.py), the app of the services alone (services.py);
 - `jobctl up`, the whole system in the foreground (up.py): its children (supervisor.py), Redis
   (redis_server.py), the generated admin token and Flower login (dev_secrets.py);
 - the client commands over the HTTP API through `jobctl.client`: `jobs` (jobs.py, `jobs watch` in watch.py),
   `projects`, `users`, `targets`, `types` (resources.py), `tokens` and `audit` (accounts.py), `stats`
   (stats.py), `webhooks` (webhooks.py), their shared options and connection (connection.py) and what they print
-  (render.py).
+  (render.py); the whole command's app (commands.py);
+- the consoles and the `jobctl: ...` error line of every command (output.py).
 
 `main()` is the console script; `python -m jobctl.cli` runs the same command. Importing the package loads
 nothing; a service's command loads neither the client commands (`services.py`: a service's own app) nor
