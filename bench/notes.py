@@ -65,24 +65,25 @@ persistence of the Redis server it runs against).
       project looked up by name, the job, its steps and its event, committing by itself - one round trip instead
       of four (`BEGIN`, the project, the insert, `COMMIT`). The submitting client's CPU per job went from
       1.4-1.9 ms to 1.0-1.3 (raw Celery's client: 1.0-1.3). With 12: 1.00/0.94 -> 0.97/1.13 in paired `--quick`
-      runs on a machine where the figure sits near 1.0 (docs/benchmark-checks.md, session 14).
+      runs (docs/benchmark-checks.md, session 14).
 
   Where the time goes now (600-job rounds on PostgreSQL, CPU ms per job from /proc, session 11's machine,
   Intel): jobctl 6.8-7.3 - worker 3.0-3.2, PostgreSQL server 2.4-2.5, submitting client 0.8-1.0, Redis 0.3,
   scheduler 0.15 - against raw Celery's 7.2-7.3 per chain (worker 5.5-5.6, client 0.7-0.8, Redis 0.8); session 5
   began at 12.2 against 10.1. On session 14's machine (AMD EPYC, two cores shared with other guests) every
   figure is about 40 % higher and moves by 20 % within minutes: jobctl 9.1-10.3 (worker 4.2-5.4, PostgreSQL
-  3.2-3.6, client 1.0-1.3) against raw Celery's 9.5-10.2 (worker 7.0-7.7, Redis 1.2), so the figure sits near
-  1.0 there, its rounds spread from 0.8 to 1.25. On SQLite jobctl spends 3.7 ms per job (worker 2.7, client 0.7)
-  and is bound by the commits' latency, not by CPU. PostgreSQL executes 25 statements per job (40 before these
-  changes; 1.1 ms of execution, pg_stat_statements); a pool process makes 11 round trips to it per job (17
-  before): 4 one-statement hand-overs and, for the finish-and-take, `BEGIN`, the locked read, the finish (with
-  the dispatch lock), the loads and heads, the taken job's locked read, its dispatch and `COMMIT`. On two shared
-  cores a round trip is mostly waiting to be scheduled, so each one removed is worth more than its CPU. Every
-  commit's WAL flush is kept (`synchronous_commit=on`, the server's default): that is what durability costs.
-  Next, each worth a few per cent: the finish's locked read folded into its writes (the duration bookkeeping in
-  SQL, as the one-statement hand-over does); the taken job's read and dispatch as one statement for jobs without
-  a target. Tried and not kept (no gain measured): psycopg's pipeline mode, a ping-less autocommit read for the
+  3.2-3.6, client 1.0-1.3) against raw Celery's 9.5-10.2 (worker 7.0-7.7, Redis 1.2), so the figure came out
+  below 1.0 there: 0.88, 0.92 and 0.95 in session 14's three full runs (rounds from 0.78 to 1.14), where session
+  11's machine gave 1.04. On SQLite jobctl spends 3.7 ms per job (worker 2.7, client 0.7) and is bound by the
+  commits' latency, not by CPU. PostgreSQL executes 25 statements per job (40 before these changes; 1.1 ms of
+  execution, pg_stat_statements); a pool process makes 11 round trips to it per job (17 before): 4 one-statement
+  hand-overs and, for the finish-and-take, `BEGIN`, the locked read, the finish (with the dispatch lock), the
+  loads and heads, the taken job's locked read, its dispatch and `COMMIT`. On two shared cores a round trip is
+  mostly waiting to be scheduled, so each one removed is worth more than its CPU. Every commit's WAL flush is
+  kept (`synchronous_commit=on`, the server's default): that is what durability costs. Next, each worth a few
+  per cent: the finish's locked read folded into its writes (the duration bookkeeping in SQL, as the
+  one-statement hand-over does); the taken job's read and dispatch as one statement for jobs without a target.
+  Tried and not kept (no gain measured): psycopg's pipeline mode, a ping-less autocommit read for the
   scheduler's loads, fillfactor on `jobs` and `steps` (no update became HOT: each changes an indexed column).
   The history of this figure (SQLite / PostgreSQL): 0.15 / 0.14 with an ORM transition and a Celery round trip
   per step; 0.54 / 0.41 with the hand-over path on SQLAlchemy Core; 1.21 / 0.66 (session 4); 1.44 / 0.83
