@@ -26,7 +26,7 @@ from jobctl.scheduler.failures import Failure
 from jobctl.scheduler.records import Dispatch, JobRecord, ProjectRecord, StepSpec, TargetRecord
 from jobctl.scheduler.settings import Settings
 from jobctl.scheduler.store import accounts, edits, handover, jobs, leases, submission, targets, transitions
-from jobctl.scheduler.store.common import new_id
+from jobctl.scheduler.store.common import new_id, utcnow
 from jobctl.scheduler.store.db import Database
 from jobctl.scheduler.store.dispatch import job_target
 from jobctl.scheduler.store.leases import StepStart
@@ -179,8 +179,8 @@ class Operations:
         if sub is None or sub.target is not None or not 0 <= sub.priority <= 4:
             return None
         new = submission.NewJob(0, sub.project, sub.job_type, sub.steps, sub.params, sub.priority)
-        job_id = new_id()
-        created = self.db.once(lambda conn: submission.insert_job_at_once(conn, new, job_id, submitter))
+        job_id, at = new_id(), utcnow()  # fixed before the first try: a second one finds what the first wrote
+        created = self.db.once(lambda conn: submission.insert_job_at_once(conn, new, job_id, at, submitter))
         return None if created is None else [created]
 
     def _create(

@@ -341,17 +341,16 @@ def _json_job_rows(jobs: Sequence[NewJob], ids: Sequence[str], times: Sequence[d
     }, len(step_rows)
 
 
-def insert_job_at_once(conn: Connection, job: NewJob, job_id: str, submitter: str) -> JobRecord | None:
+def insert_job_at_once(conn: Connection, job: NewJob, job_id: str, at: datetime, submitter: str) -> JobRecord | None:
     """PostgreSQL, on a connection in autocommit mode: `insert_jobs` of the one job `job` - whose project is named
     by `job.project` (its `project_id` is not used) - as one statement, which commits by itself: the project's
     lookup and the job's, its steps' and its event's INSERTs in one round trip, instead of BEGIN, the project's
     read, the INSERTs and COMMIT. The second implementation of `insert_jobs` for one job (the same rows: the
     tests run both).
 
-    None, with nothing written, if no project has that name. The job's id is the caller's, `job_id`, so that
-    running it again after a lost connection is safe: if a job with that id exists already (the first run
-    landed), nothing is written and the job is returned as that run wrote it."""
-    at = utcnow()
+    None, with nothing written, if no project has that name. The job's id and creation time are the caller's
+    (`job_id`, `at`: aware), so that running it again after a lost connection is safe: if a job with that id
+    exists already (the first run landed), nothing is written and the job is returned as that run wrote it."""
     params, steps = _json_job_rows([job], [job_id], [at], conn.dialect)
     counts = _AT_ONCE.fetch(conn, {**params, "project": job.project, "submitter": submitter})[0]
     found, written = counts[0], tuple(counts[1:])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -13,7 +14,7 @@ from jobctl.scheduler.errors import Invalid
 from jobctl.scheduler.records import JobRecord, StepSpec
 from jobctl.scheduler.store import accounts, dispatch, models, submission
 from jobctl.scheduler.store import jobs as jobs_store
-from jobctl.scheduler.store.common import new_id
+from jobctl.scheduler.store.common import new_id, utcnow
 from jobctl.states import JobStatus
 from jobctl.workers.registry import JobType, Params
 from jobctl.workers.services import Services
@@ -105,6 +106,10 @@ def _new(project: str, project_id: int, steps: int = 3) -> submission.NewJob:
     return submission.NewJob(project_id, project, "sleep", specs, {"steps": steps, "x": [1, "a"]}, priority=1)
 
 
+def _at_once(services: Services, project: str, job_id: str, at: datetime, submitter: str) -> JobRecord | None:
+    return services.db.once(lambda conn: submission.insert_job_at_once(conn, _new(project, 0), job_id, at, submitter))
+
+
 def test_one_statement_writes_what_the_transaction_writes(services: Services, project: str) -> None:
     """`insert_job_at_once` (PostgreSQL's one-statement submission) writes the same rows as `insert_jobs`, and
     returns the same record."""
@@ -114,7 +119,9 @@ def test_one_statement_writes_what_the_transaction_writes(services: Services, pr
         pid = accounts.get_project(s, project).id
         (general,) = submission.insert_jobs(s, [_new(project, pid)], "alice")
     job_id = new_id()
-    fast = services.db.once(lambda conn: submission.insert_job_at_once(conn, _new(project, 0), job_id, "alice"))
+    fast = services.db.once(
+        lambda conn: submission.insert_job_at_once(conn, _new(project, 0), job_id, utcnow(), "alice")
+    )
     assert fast is not None and fast.id == job_id
     assert _rows(services, fast.id) == _rows(services, general.id)
     with services.db.read() as s:
@@ -133,12 +140,16 @@ def test_one_statement_writes_nothing_for_a_missing_project_and_nothing_twice(se
     nothing more is written, and the job is returned as the first run wrote it."""
     if services.db.is_sqlite:
         pytest.skip("PostgreSQL's one-statement submission")
-    missing = services.db.once(lambda conn: submission.insert_job_at_once(conn, _new("nope", 0), new_id(), "a"))
+    missing = services.db.once(
+        lambda conn: submission.insert_job_at_once(conn, _new("nope", 0), new_id(), utcnow(), "a")
+    )
     assert missing is None
-    job_id = new_id()
+    job_id, at = new_id(), utcnow()
     for _ in range(2):
-        again = services.db.once(lambda conn: submission.insert_job_at_once(conn, _new(project, 0), job_id, "a"))
+        again = _at_once(services, project, job_id, at, "a")
         assert again is not None and again.id == job_id and len(again.steps) == 3
+        with services.db.read() as s:
+            assert jobs_store.get_job(s, job_id).created_at == again.created_at == at
     assert len(_rows(services, job_id)["events"]) == 1 and len(_rows(services, job_id)["steps"]) == 3
     with services.db.read() as s:
         assert s.scalar(select(func.count()).select_from(models.JOBS).where(models.JOBS.c.id == job_id)) == 1
