@@ -53,7 +53,7 @@ class Database:
         path = self.engine.url.database if self.is_sqlite else None
         # SQLite is left to the pool: a statement whose result was not read to its end keeps its connection's
         # read snapshot open, and only the reset of a pooled connection's return ends it.
-        self._pinned = _Pinned(url, self._hot, autocommit=not self.is_sqlite, pin=not self.is_sqlite)
+        self._pinned = _Pinned(self._hot, None if self.is_sqlite else url)
         self._queue = WriteLock(f"{path}-writers.lock") if path and path != ":memory:" else None
 
     @contextmanager
@@ -95,10 +95,7 @@ class Database:
         and its commit are one round trip (no BEGIN, no ROLLBACK, no ping). For reads that stand alone statement
         by statement, run with `Prepared.fetch` (on the driver's cursor). The connection is the hot path's, not
         pinged first: if it turns out to be lost, `read` runs once more on a new one."""
-        return _again_if_lost(self._standalone, read)
-
-    def _standalone(self) -> contextlib.AbstractContextManager[Connection]:
-        return self._pinned.held()
+        return _again_if_lost(self._pinned.held, read)
 
     @staticmethod
     def session_on(conn: Connection) -> Session:
@@ -158,13 +155,12 @@ class _Pinned:
     a transaction), and closed when the thread ends or at `close`. One that turns out to be lost is
     invalidated by SQLAlchemy and replaced on the thread's next use. A nested use in the same thread takes a
     connection from the pool (`fallback`). A forked child opens its own: its copies of the parent's are left
-    alone, never used or closed (their sockets are the parent's). With `pin` off, every use takes one of the
-    pool's."""
+    alone, never used or closed (their sockets are the parent's). Without a `url` (SQLite), every use takes one
+    of the pool's, as it is."""
 
-    def __init__(self, url: str, fallback: Engine, *, autocommit: bool, pin: bool = True) -> None:
-        self._engine = create_engine(url, poolclass=NullPool) if pin else None
+    def __init__(self, fallback: Engine, url: str | None) -> None:
+        self._engine = create_engine(url, poolclass=NullPool) if url is not None else None
         self._fallback = fallback
-        self._autocommit = autocommit
         self._local = threading.local()
         self._open: dict[int, Connection] = {}  # every thread's, by id(), for `close`
         self._inherited: dict[int, Connection] = {}  # a forked child's copies of its parent's
@@ -174,7 +170,7 @@ class _Pinned:
 
     @property
     def engine(self) -> Engine | None:
-        """Where the pinned connections come from (None: `pin` is off, every use takes one of the pool's)."""
+        """Where the pinned connections come from (None: every use takes one of the pool's)."""
         return self._engine
 
     @contextmanager
@@ -203,9 +199,9 @@ class _Pinned:
                 conn.rollback()
 
     def _ready(self, conn: Connection) -> Connection:
-        # SQLite's driver connections are in autocommit already (jobctl emits BEGIN itself): the isolation
-        # level's reset on a pooled connection's return would change that.
-        return conn.execution_options(isolation_level="AUTOCOMMIT") if self._autocommit else conn
+        # Pinning is PostgreSQL's, in autocommit mode. SQLite's driver connections are in autocommit already
+        # (jobctl emits BEGIN itself): the isolation level's reset on a pooled connection's return would change that.
+        return conn.execution_options(isolation_level="AUTOCOMMIT") if self._engine is not None else conn
 
     def _release(self, conn: Connection, pid: int) -> None:
         """Close `conn` - unless it was opened by another process (this is a forked child, and it is the

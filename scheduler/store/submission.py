@@ -308,8 +308,11 @@ _STEP_FIELDS: dict[str, Any] = {
 }
 
 
-def _json_job_rows(jobs: Sequence[NewJob], ids: Sequence[str], times: Sequence[datetime], dialect: Dialect) -> Any:
-    """The JSON parameters `jobs` and `steps` of `_bulk_submission` and `_at_once` for these jobs."""
+def _json_job_rows(
+    jobs: Sequence[NewJob], ids: Sequence[str], times: Sequence[datetime], dialect: Dialect
+) -> tuple[dict[str, Any], int]:
+    """The JSON parameters `jobs` and `steps` of `_bulk_submission` and `_AT_ONCE` for these jobs, and how many
+    steps they hold."""
     stored = _stored_time(dialect)
     job_rows: list[dict[str, Any]] = []
     step_rows: list[dict[str, Any]] = []
@@ -356,9 +359,8 @@ def insert_job_at_once(conn: Connection, job: NewJob, job_id: str, at: datetime,
     found, written = counts[0], tuple(counts[1:])
     if not found:
         return None
-    if written == (0, 0, 0):  # the id is taken: by this very job, written by a run whose answer was lost
-        return _new_record(job_id, at, job, submitter, _new_steps(tuple(job.steps)))
-    if written != (1, steps, 1):
+    # (0, 0, 0): the id is taken - by this very job, written by a run whose answer was lost
+    if written not in ((1, steps, 1), (0, 0, 0)):
         raise RuntimeError(f"job {job_id} was not written whole")
     return _new_record(job_id, at, job, submitter, _new_steps(tuple(job.steps)))
 
