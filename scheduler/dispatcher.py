@@ -110,9 +110,14 @@ class Dispatcher:
         chosen = self.choose(s, capacity, 1, locked=locked)
         if not chosen:
             return None, []
-        taken = handover.dispatch_and_start(
-            s.connection(), chosen[0], worker, actor, lease_s=self.settings.lease_s, check_target=self.targets.check
-        )
+        conn, lease_s = s.connection(), self.settings.lease_s
+        taken = None
+        if conn.dialect.name == "postgresql":  # one statement for a job without a target
+            taken = handover.dispatch_and_start_at_once(conn, chosen[0], worker, actor, lease_s=lease_s)
+        if taken is None:
+            taken = handover.dispatch_and_start(
+                conn, chosen[0], worker, actor, lease_s=lease_s, check_target=self.targets.check
+            )
         if taken is None:  # its target moved (or it changed since it was chosen): the general path decides
             return None, self.dispatch(s, chosen, actor)
         return taken, [(taken.transition, taken.job)]

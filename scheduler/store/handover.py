@@ -9,8 +9,9 @@ load-modify-flush. They apply the same rules as `transitions.transition`, from t
 - `hand_over` finishes a step and claims the job's next one - started, for the same process to run, or only
   claimed, to be sent to any worker;
 - `finish_job` finishes a job's last step and the job;
-- `hand_over_at_once` is `hand_over` again, for PostgreSQL, as one statement (its SQL is the second
-  implementation of those rules; tests/scheduler/test_handover.py runs the same checks on both).
+- `hand_over_at_once` and `dispatch_and_start_at_once` are `hand_over` and `dispatch_and_start` again, for
+  PostgreSQL and jobs without a target, as one statement each (their SQL is the second implementation of those
+  rules; tests/scheduler/store/test_handover.py runs the same checks on both).
 
 Each one:
 1. locks the job row and reads it with its project's name (`FOR UPDATE OF jobs`; SQLite's write transaction
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, bindparam, case, exists, func, literal, or_, select, union_all, update
+from sqlalchemy import Connection, and_, bindparam, case, exists, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import BindParameter, ColumnElement
 
@@ -240,6 +241,102 @@ def _at_once() -> Prepared:
 _AT_ONCE = _at_once()
 
 
+#: PostgreSQL: `dispatch_and_start` of a PENDING job without a target, as one statement in the caller's
+#: transaction (one round trip instead of the locked read and the writes). The job's row is locked first
+#: (`locked`); `claimed` claims and starts its current step - the first one not FINISHED - only if it waits
+#: (PENDING); `job` moves the job to RUNNING only if `claimed` wrote, with its waiting time booked; `event` is
+#: the `dispatch` event. The SELECT returns the job and its steps as the statement left them (the rows `_READ`
+#: returns) and when the job had been PENDING since (`pending_before`), or nothing if it wrote nothing.
+#: What it writes is what `account_time`, `claim_attempt` and `start_attempt` do for a dispatch, in SQL: the
+#: second implementation of those rules, held to the same rows by tests/scheduler/store/test_handover.py.
+def _dispatch_at_once() -> Prepared:
+    c, jc = _steps.c, _jobs.c
+    now = bindparam("now", type_=c.finished_at.type)
+    locked = (
+        select(jc.id, jc.pending_since)
+        .where(jc.id == bindparam("j"), jc.status == S.PENDING.value, jc.target_kind.is_(None))
+        .with_for_update()
+        .cte("locked")
+    )
+    current = select(func.min(c.idx)).where(c.job_id == bindparam("j"), c.status != S.FINISHED.value)
+    claimed = (
+        update(_steps)
+        .where(
+            c.job_id == select(locked.c.id).scalar_subquery(),
+            c.idx == current.scalar_subquery(),
+            c.status == S.PENDING.value,
+        )
+        .values(
+            status=S.RUNNING.value,
+            attempt=c.attempt + 1,
+            error=None,
+            started_at=func.coalesce(c.started_at, now),
+            running_since=now,
+            waiting_s=c.waiting_s + func.coalesce(func.extract("epoch", now - c.ready_at), 0.0),
+            ready_at=None,
+            worker=bindparam("worker"),
+            lease_until=bindparam("lease_until"),
+            fence=bindparam("nf"),
+            task_id=bindparam("nf"),
+            dispatches=c.dispatches + 1,
+        )
+        .returning(*c)
+        .cte("claimed")
+    )
+    job = (
+        update(_jobs)
+        .where(jc.id == bindparam("j"), jc.status == S.PENDING.value, exists(select(claimed.c.idx)))
+        .values(
+            status=S.RUNNING.value,
+            waiting_s=jc.waiting_s + func.coalesce(func.extract("epoch", now - jc.pending_since), 0.0),
+            pending_since=None,
+            running_since=now,
+            started_at=func.coalesce(jc.started_at, now),
+            updated_at=now,
+        )
+        .returning(*jc)
+        .cte("job")
+    )
+    e = _events.c
+    event = (
+        insert(_events)
+        .from_select(
+            [e.job_id, e.at, e.actor, e.action, e.from_status, e.to_status],
+            select(
+                job.c.id,
+                now,
+                bindparam("actor", type_=e.actor.type),
+                literal(Action.DISPATCH.value),
+                literal(S.PENDING.value),
+                literal(S.RUNNING.value),
+            ),
+        )
+        .returning(e.id)
+        .cte("event")
+    )
+    others = select(*c).where(c.job_id == bindparam("j"), c.idx != select(claimed.c.idx).scalar_subquery())
+    merged = union_all(others, select(*claimed.c)).subquery("merged")
+    step_columns = [merged.c[prop.columns[0].name].label("step_" + prop.key) for prop in STEP_PROPS]
+    job_columns = [job.c[prop.columns[0].name].label(prop.key) for prop in models.Job.__mapper__.column_attrs]
+    return Prepared(
+        select(
+            *job_columns,
+            models.Project.name.label("project_name"),
+            *step_columns,
+            locked.c.pending_since.label("pending_before"),
+        )
+        .select_from(job)
+        .join(models.Project, models.Project.id == job.c.project_id)
+        .join(merged, merged.c.job_id == job.c.id)
+        .join(locked, locked.c.id == job.c.id)
+        .where(exists(select(event.c.id)))
+        .order_by(merged.c.idx)
+    )
+
+
+_DISPATCH_AT_ONCE = _dispatch_at_once()
+
+
 @dataclass(frozen=True)
 class Started:
     """An attempt started (RUNNING, leased to this worker) - or, if `reason` says why its job's target discards
@@ -333,6 +430,35 @@ def dispatch_and_start(
         job_id, job.type, job.project_name, Action.DISPATCH, S.PENDING, S.RUNNING, None, None, waited, record
     )
     return Dispatched(_step_start(job, steps, step.index, None), None, record, dispatch, transition)
+
+
+def dispatch_and_start_at_once(
+    conn: Connection, job_id: str, worker: str, actor: str, *, lease_s: float
+) -> Dispatched | None:
+    """`dispatch_and_start` for a job without a target, on PostgreSQL, as one statement (`_DISPATCH_AT_ONCE`) in
+    the caller's transaction. None, with nothing written, if it does not apply - the job is not PENDING, has no
+    PENDING step to run, or has a target - and the caller then runs `dispatch_and_start`, which decides."""
+    now = utcnow()
+    params = {
+        "j": job_id,
+        "nf": new_id(),
+        "now": now,
+        "worker": worker,
+        "lease_until": now + timedelta(seconds=lease_s),
+        "actor": actor,
+    }
+    rows = _DISPATCH_AT_ONCE.fetch(conn, params)
+    if not rows:
+        return None
+    job, steps = job_and_steps(_DISPATCH_AT_ONCE, conn, rows)
+    pending_before = _DISPATCH_AT_ONCE.reader(conn.dialect, ["pending_before"])(rows[0])["pending_before"]
+    index = next(st.index for st in steps if st.fence == params["nf"])
+    waited = (now - pending_before).total_seconds() if pending_before else None
+    record = JobRecord.from_row(job, job.project_name, steps, now)
+    transition = Transition(
+        job_id, job.type, job.project_name, Action.DISPATCH, S.PENDING, S.RUNNING, None, None, waited, record
+    )
+    return Dispatched(_step_start(job, steps, index, None), None, record, dispatch_of(job, steps[index]), transition)
 
 
 def hand_over(

@@ -58,13 +58,25 @@ def rows(services: Services, job_id: str) -> dict[str, Any]:
         }
 
 
+def _dispatch_and_start(services: Services, at_once: bool, job_id: str) -> handover.Dispatched | None:
+    """`handover.dispatch_and_start`, or `dispatch_and_start_at_once` (PostgreSQL), in a transaction."""
+    with services.db.write() as s:
+        if at_once:
+            return handover.dispatch_and_start_at_once(s.connection(), job_id, WORKER, "scheduler", lease_s=30)
+        return handover.dispatch_and_start(
+            s.connection(), job_id, WORKER, "scheduler", lease_s=30, check_target=services.targets.check
+        )
+
+
+@pytest.mark.parametrize("at_once", [False, True], ids=["read-then-write", "at-once"])
 def test_dispatch_and_start_writes_what_dispatch_then_start_writes(
-    client: TestClient, services: Services, project: str
+    client: TestClient, services: Services, project: str, at_once: bool
 ) -> None:
+    if at_once and services.db.is_sqlite:
+        pytest.skip("the one-statement dispatch is PostgreSQL's")
     core, orm = (submit(client, project, params={"steps": 3, "seconds": 0}) for _ in range(2))
     check = services.targets.check
-    with services.db.write() as s:
-        taken = handover.dispatch_and_start(s.connection(), core, WORKER, "scheduler", lease_s=30, check_target=check)
+    taken = _dispatch_and_start(services, at_once, core)
     with services.db.write() as s:
         dispatched = transitions.transition(s, orm, Action.DISPATCH, "scheduler")
     assert dispatched.dispatch is not None and taken is not None
@@ -83,11 +95,24 @@ def test_dispatch_and_start_writes_what_dispatch_then_start_writes(
     assert [(st.status, st.attempt, st.fence, st.worker) for st in taken.job.steps] == [
         (st.status, st.attempt, st.fence, st.worker) for st in stored.steps
     ]
+    # The clock's columns: the waiting time booked is the time the job waited, as announced and stored.
+    assert taken.transition.waited_s is not None and taken.transition.waited_s > 0
+    assert stored.waiting_s == taken.job.waiting_s == pytest.approx(taken.transition.waited_s, abs=1e-5)
+    assert stored.started_at == taken.job.started_at is not None
+    with services.db.read() as s:
+        job_row = s.get(models.Job, core)
+        first = s.get(models.Step, (core, 0))
+        assert job_row is not None and first is not None
+        assert job_row.pending_since is None and job_row.running_since == job_row.started_at
+        assert first.ready_at is None and first.running_since == job_row.running_since and first.waiting_s > 0
 
 
+@pytest.mark.parametrize("at_once", [False, True], ids=["read-then-write", "at-once"])
 def test_dispatch_and_start_writes_nothing_for_a_job_it_must_not_start(
-    client: TestClient, services: Services, project: str
+    client: TestClient, services: Services, project: str, at_once: bool
 ) -> None:
+    if at_once and services.db.is_sqlite:
+        pytest.skip("the one-statement dispatch is PostgreSQL's")
     paused = submit(client, project, params={"steps": 2, "seconds": 0})
     assert client.post(f"/api/v1/jobs/{paused}/pause").status_code == 200
     record = client.put(f"/api/v1/projects/{project}/targets/record/r1", json={"attributes": {"v": 1}})
@@ -98,11 +123,7 @@ def test_dispatch_and_start_writes_nothing_for_a_job_it_must_not_start(
 
     for job_id in (paused, moved, "no-such-job"):
         before = rows(services, job_id) if job_id != "no-such-job" else None
-        with services.db.write() as s:
-            taken = handover.dispatch_and_start(
-                s.connection(), job_id, WORKER, "scheduler", lease_s=30, check_target=services.targets.check
-            )
-        assert taken is None
+        assert _dispatch_and_start(services, at_once, job_id) is None
         if before is not None:
             assert rows(services, job_id) == before
 
@@ -236,6 +257,7 @@ def test_a_failed_take_leaves_the_finish_standing(
         broken()
 
     monkeypatch.setattr(handover, "dispatch_and_start", half_take)
+    monkeypatch.setattr(handover, "dispatch_and_start_at_once", half_take)
     with _live_worker(services):
         done = services.ops.record(start, Finished(None), WORKER, chain=True)
     assert done.accepted and done.begun is None and done.follow is None
