@@ -66,28 +66,38 @@ persistence of the Redis server it runs against).
       of four (`BEGIN`, the project, the insert, `COMMIT`). The submitting client's CPU per job went from
       1.4-1.9 ms to 1.0-1.3 (raw Celery's client: 1.0-1.3). With 12: 1.00/0.94 -> 0.97/1.13 in paired `--quick`
       runs (docs/benchmark-checks.md, session 14).
+  14. *PostgreSQL: each project's next PENDING job is read in a LATERAL subquery*
+      (`store.dispatch.project_loads_and_heads`). Joined by id to a scalar subquery, the planner hashed the
+      whole `jobs` table instead - and a prepared statement keeps the plan chosen while the table was small:
+      every finish-and-take read every job, 0.9 ms a call at 3,000 jobs and growing (pg_stat_statements). Now
+      0.05 ms; PostgreSQL's CPU per job fell from 4.2-4.8 ms to 3.2-3.9 in paired probes, and the rows that
+      run later, on a fuller table, gained most (the user's path 0.56/0.63 -> 0.77-0.84, procrastinate 0.84 ->
+      1.07-1.11). `tests/scheduler/store/test_dispatch.py` holds the generic plan to reading no ended job.
+  15. *PostgreSQL: the taken job is dispatched in one statement* (`handover.dispatch_and_start_at_once`, jobs
+      without a target): its locked read and its writes, one round trip instead of two inside the
+      finish-and-take, which also holds the dispatch lock for one round trip less. +3-5 % in 8 paired probes
+      (docs/benchmark-checks.md, session 15).
 
-  Where the time goes now (600-job rounds on PostgreSQL, CPU ms per job from /proc, session 11's machine,
-  Intel): jobctl 6.8-7.3 - worker 3.0-3.2, PostgreSQL server 2.4-2.5, submitting client 0.8-1.0, Redis 0.3,
-  scheduler 0.15 - against raw Celery's 7.2-7.3 per chain (worker 5.5-5.6, client 0.7-0.8, Redis 0.8); session 5
-  began at 12.2 against 10.1. On session 14's machine (AMD EPYC, two cores shared with other guests) every
-  figure is about 40 % higher and moves by 20 % within minutes: jobctl 9.1-10.3 (worker 4.2-5.4, PostgreSQL
-  3.2-3.6, client 1.0-1.3) against raw Celery's 9.5-10.2 (worker 7.0-7.7, Redis 1.2), so the figure came out
-  below 1.0 there: 0.88, 0.92 and 0.95 in session 14's three full runs (rounds from 0.78 to 1.14), where session
-  11's machine gave 1.04. On SQLite jobctl spends 3.7 ms per job (worker 2.7, client 0.7) and is bound by the
-  commits' latency, not by CPU. PostgreSQL executes 25 statements per job (40 before these changes; 1.1 ms of
-  execution, pg_stat_statements); a pool process makes 11 round trips to it per job (17 before): 4 one-statement
-  hand-overs and, for the finish-and-take, `BEGIN`, the locked read, the finish (with the dispatch lock), the
-  loads and heads, the taken job's locked read, its dispatch and `COMMIT`. On two shared cores a round trip is
-  mostly waiting to be scheduled, so each one removed is worth more than its CPU. Every commit's WAL flush is
-  kept (`synchronous_commit=on`, the server's default): that is what durability costs. Next, each worth a few
-  per cent: the finish's locked read folded into its writes (the duration bookkeeping in SQL, as the
-  one-statement hand-over does); the taken job's read and dispatch as one statement for jobs without a target.
-  Tried and not kept (no gain measured): psycopg's pipeline mode, a ping-less autocommit read for the
-  scheduler's loads, fillfactor on `jobs` and `steps` (no update became HOT: each changes an indexed column).
-  The history of this figure (SQLite / PostgreSQL): 0.15 / 0.14 with an ORM transition and a Celery round trip
-  per step; 0.54 / 0.41 with the hand-over path on SQLAlchemy Core; 1.21 / 0.66 (session 4); 1.44 / 0.83
-  (session 5); now the figures above.
+  Where the time goes now (600-job rounds on PostgreSQL, CPU ms per job from /proc, session 11's machine, Intel):
+  jobctl 6.8-7.3 - worker 3.0-3.2, PostgreSQL server 2.4-2.5, submitting client 0.8-1.0, Redis 0.3, scheduler 0.15 -
+  against raw Celery's 7.2-7.3 per chain (worker 5.5-5.6, client 0.7-0.8, Redis 0.8); session 5 began at 12.2 against
+  10.1. On session 14's machine (AMD EPYC, two cores shared with other guests) every figure is about 40 % higher and
+  moves by 20 % within minutes: jobctl 9.1-10.3 (worker 4.2-5.4, PostgreSQL 3.2-3.6, client 1.0-1.3) against raw
+  Celery's 9.5-10.2 (worker 7.0-7.7, Redis 1.2), so the figure came out below 1.0 there: 0.88, 0.92 and 0.95 in
+  session 14's three full runs (rounds from 0.78 to 1.14), where session 11's machine gave 1.04. After 14 and 15
+  (session 15, same machine): jobctl 8.5-11.3 (worker 4.0-5.5, PostgreSQL 3.0-3.9, client 0.8-1.1), and 1.08 and 1.22
+  in two full runs. On SQLite jobctl spends 3.7 ms per job (worker 2.7, client 0.7) and is bound by the commits'
+  latency, not by CPU. PostgreSQL executes 24 statements per job (40 before these changes; 1.5-1.9 ms of execution
+  with the lock waits, pg_stat_statements); a pool process makes 10 round trips to it per job (17 before): 4
+  one-statement hand-overs and, for the finish-and-take, `BEGIN`, the locked read, the finish (with the dispatch
+  lock), the loads and heads, the taken job's dispatch and `COMMIT`. On two shared cores a round trip is mostly
+  waiting to be scheduled, so each one removed is worth more than its CPU. Every commit's WAL flush is kept
+  (`synchronous_commit=on`, the server's default): that is what durability costs. Next, worth a few per cent: the
+  finish's locked read folded into its writes (the duration bookkeeping in SQL, as the one-statement hand-over does).
+  Tried and not kept (no gain measured): psycopg's pipeline mode, a ping-less autocommit read for the scheduler's
+  loads, fillfactor on `jobs` and `steps` (no update became HOT: each changes an indexed column). The history of this
+  figure (SQLite / PostgreSQL): 0.15 / 0.14 with an ORM transition and a Celery round trip per step; 0.54 / 0.41 with
+  the hand-over path on SQLAlchemy Core; 1.21 / 0.66 (session 4); 1.44 / 0.83 (session 5); now the figures above.
 - **Stop latency.** A pause commits PAUSED, records the stop request in Redis, and broadcasts the stop command;
   the worker's main process signals the pool process (SIGUSR2), whose handler confirms the stop in Redis and
   raises inside the step; the step's resources are released while it unwinds. The broadcast and the worker's
@@ -108,13 +118,20 @@ persistence of the Redis server it runs against).
   reads which of the client's other handles' jobs ended too, in one list request by id, and a handle holding
   a FINISHED job returns without a request (it sent one `GET` per job before: 1.2-1.66x in paired runs,
   docs/benchmark-checks.md, session 13). On PostgreSQL both rows stay below raw Celery because each
-  `POST` waits for its commit's WAL flush, which a raw Celery chain never does (see "Submission latency").
-  The API, the scheduler, the worker's three processes, PostgreSQL, Redis and the client share two cores.
+  `POST` waits for its commit's WAL flush, which a raw Celery chain never does, and takes 5-9 ms while the
+  workers run (3 ms with the API alone; see "Submission latency"): 200 `POST`s are most of a round. They rose
+  from 0.56/0.63 to 0.77-0.84 when the finish-and-take stopped reading every job (Throughput, 14): these rows
+  run after the in-process ones, on a table of thousands of jobs. Taking the account's read off its own
+  thread hop (an `async` dependency) left the p50 under load where it was (5.4 against 5.0 ms): the time goes
+  to waiting for a core, not to the hops. The API, the scheduler, the worker's three processes, PostgreSQL,
+  Redis and the client share two cores.
 - **Durable peers.** Celery with the database result backend writes every task's result in its own
   transaction through SQLAlchemy's ORM; procrastinate defers each link with one `INSERT` through a stored
   function and its workers take jobs with `procrastinate_fetch_job`, woken by LISTEN/NOTIFY. Dramatiq, the
   context peer, keeps a job's state in Redis only and runs 8 threads per process: a link is a Redis message
-  and a result write, nothing is committed.
+  and a result write, nothing is committed. jobctl's side of these rows is the HTTP path above, bound by one
+  client's `POST` latency on two shared cores: against procrastinate it went from 0.84 to 1.07-1.11 with
+  Throughput item 14, short of 1.5; the next step is the submission latency under load.
 - **Submission latency.** A bare FastAPI `POST` with a pydantic body answers in 1.4-1.9 ms over HTTP on this
   machine (uvicorn with httptools on uvloop, httpx client), so the 2 ms target leaves about 0.3 ms for the
   authentication, the durable write and its notification. The caller and their roles are one statement outside a
@@ -136,7 +153,9 @@ persistence of the Redis server it runs against).
   Redis, and the 1.1 MB answer (every job with its steps, as the contract asks), whose JSON is built once for
   the step records the new jobs share. Start-up's objects are frozen out of the garbage collector (a full
   collection every other request cost 50-60 ms). The row starts once the jobs of the rows before it have
-  finished; the workers start on the first jobs while the next requests arrive.
+  finished; the workers start on the first jobs while the next requests arrive, and each request then takes
+  160-230 ms on PostgreSQL (a probe, session 15): the ten cost 1.8-2.7 s, where the target needs the 100-120 ms
+  of an idle machine.
 - **Live updates.** One Redis subscription per API process (`api/hub.py`) parses and renders each change once
   and queues it for every stream that may see it; with one subscription per stream (before), 500 streams
   reached p99 0.82 s, now about 60 ms in a development run. A stream that falls 1,000 changes behind, or whose
