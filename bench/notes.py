@@ -92,12 +92,12 @@ persistence of the Redis server it runs against).
   one-statement hand-overs and, for the finish-and-take, `BEGIN`, the locked read, the finish (with the dispatch
   lock), the loads and heads, the taken job's dispatch and `COMMIT`. On two shared cores a round trip is mostly
   waiting to be scheduled, so each one removed is worth more than its CPU. Every commit's WAL flush is kept
-  (`synchronous_commit=on`, the server's default): that is what durability costs. Next, worth a few per cent: the
-  finish's locked read folded into its writes (the duration bookkeeping in SQL, as the one-statement hand-over does).
-  Tried and not kept (no gain measured): psycopg's pipeline mode, a ping-less autocommit read for the scheduler's
-  loads, fillfactor on `jobs` and `steps` (no update became HOT: each changes an indexed column). The history of this
-  figure (SQLite / PostgreSQL): 0.15 / 0.14 with an ORM transition and a Celery round trip per step; 0.54 / 0.41 with
-  the hand-over path on SQLAlchemy Core; 1.21 / 0.66 (session 4); 1.44 / 0.83 (session 5); now the figures above.
+  (`synchronous_commit=on`, the server's default): that is what durability costs. Tried and not kept (no gain
+  measured): the finish's locked read folded into its writes (one statement, as for the dispatch: new/old 1.015 in 12
+  paired probes, session 15), psycopg's pipeline mode, a ping-less autocommit read for the scheduler's loads,
+  fillfactor on `jobs` and `steps` (no update became HOT: each changes an indexed column). The history of this figure
+  (SQLite / PostgreSQL): 0.15 / 0.14 with an ORM transition and a Celery round trip per step; 0.54 / 0.41 with the
+  hand-over path on SQLAlchemy Core; 1.21 / 0.66 (session 4); 1.44 / 0.83 (session 5); now the figures above.
 - **Stop latency.** A pause commits PAUSED, records the stop request in Redis, and broadcasts the stop command;
   the worker's main process signals the pool process (SIGUSR2), whose handler confirms the stop in Redis and
   raises inside the step; the step's resources are released while it unwinds. The broadcast and the worker's
