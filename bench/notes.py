@@ -72,7 +72,7 @@ persistence of the Redis server it runs against).
       every finish-and-take read every job, 0.9 ms a call at 3,000 jobs and growing (pg_stat_statements). Now
       0.05 ms; PostgreSQL's CPU per job fell from 4.2-4.8 ms to 3.2-3.9 in paired probes, and the rows that
       run later, on a fuller table, gained most (the user's path 0.56/0.63 -> 0.77-0.84, procrastinate 0.84 ->
-      1.07-1.11). `tests/scheduler/store/test_dispatch.py` holds the generic plan to reading no ended job.
+      1.02-1.11). `tests/scheduler/store/test_dispatch.py` holds the generic plan to reading no ended job.
   15. *PostgreSQL: the taken job is dispatched in one statement* (`handover.dispatch_and_start_at_once`, jobs
       without a target): its locked read and its writes, one round trip instead of two inside the
       finish-and-take, which also holds the dispatch lock for one round trip less. +3-5 % in 8 paired probes
@@ -85,10 +85,10 @@ persistence of the Redis server it runs against).
   moves by 20 % within minutes: jobctl 9.1-10.3 (worker 4.2-5.4, PostgreSQL 3.2-3.6, client 1.0-1.3) against raw
   Celery's 9.5-10.2 (worker 7.0-7.7, Redis 1.2), so the figure came out below 1.0 there: 0.88, 0.92 and 0.95 in
   session 14's three full runs (rounds from 0.78 to 1.14), where session 11's machine gave 1.04. After 14 and 15
-  (session 15, same machine): jobctl 8.5-11.3 (worker 4.0-5.5, PostgreSQL 3.0-3.9, client 0.8-1.1), and 1.08 and 1.22
-  in two full runs. On SQLite jobctl spends 3.7 ms per job (worker 2.7, client 0.7) and is bound by the commits'
-  latency, not by CPU. PostgreSQL executes 24 statements per job (40 before these changes; 1.5-1.9 ms of execution
-  with the lock waits, pg_stat_statements); a pool process makes 10 round trips to it per job (17 before): 4
+  (session 15, same machine): jobctl 8.5-11.3 (worker 4.0-5.5, PostgreSQL 3.0-3.9, client 0.8-1.1), and 1.08, 1.22 and
+  1.03 in three full runs. On SQLite jobctl spends 3.7 ms per job (worker 2.7, client 0.7) and is bound by the
+  commits' latency, not by CPU. PostgreSQL executes 24 statements per job (40 before these changes; 1.5-1.9 ms of
+  execution with the lock waits, pg_stat_statements); a pool process makes 10 round trips to it per job (17 before): 4
   one-statement hand-overs and, for the finish-and-take, `BEGIN`, the locked read, the finish (with the dispatch
   lock), the loads and heads, the taken job's dispatch and `COMMIT`. On two shared cores a round trip is mostly
   waiting to be scheduled, so each one removed is worth more than its CPU. Every commit's WAL flush is kept
@@ -130,7 +130,7 @@ persistence of the Redis server it runs against).
   function and its workers take jobs with `procrastinate_fetch_job`, woken by LISTEN/NOTIFY. Dramatiq, the
   context peer, keeps a job's state in Redis only and runs 8 threads per process: a link is a Redis message
   and a result write, nothing is committed. jobctl's side of these rows is the HTTP path above, bound by one
-  client's `POST` latency on two shared cores: against procrastinate it went from 0.84 to 1.07-1.11 with
+  client's `POST` latency on two shared cores: against procrastinate it went from 0.84 to 1.02-1.11 with
   Throughput item 14, short of 1.5; the next step is the submission latency under load.
 - **Submission latency.** A bare FastAPI `POST` with a pydantic body answers in 1.4-1.9 ms over HTTP on this
   machine (uvicorn with httptools on uvloop, httpx client), so the 2 ms target leaves about 0.3 ms for the
