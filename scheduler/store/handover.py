@@ -169,6 +169,27 @@ _HAND_OVER = Prepared(
 )
 
 
+def _claimed_and_started(now: Any) -> dict[str, Any]:
+    """What `claim_attempt` and then `start_attempt` write to a PENDING step at `now`, in SQL (parameters `nf`:
+    the new token, `worker`, `lease_until`): RUNNING under the new token, one more attempt and dispatch, the time
+    it waited since it was ready booked (none if it had no ready time: it is ready from `now`)."""
+    c = _steps.c
+    return {
+        "status": S.RUNNING.value,
+        "attempt": c.attempt + 1,
+        "error": None,
+        "started_at": func.coalesce(c.started_at, now),
+        "running_since": now,
+        "waiting_s": c.waiting_s + func.coalesce(func.extract("epoch", now - c.ready_at), 0.0),
+        "ready_at": None,
+        "worker": bindparam("worker"),
+        "lease_until": bindparam("lease_until"),
+        "fence": bindparam("nf"),
+        "task_id": bindparam("nf"),
+        "dispatches": c.dispatches + 1,
+    }
+
+
 #: PostgreSQL: the whole hand-over of a job without a target - lock, checks, both writes and the read-back - in
 #: one statement, run in autocommit mode: one round trip and one commit, not four round trips. The job's row is
 #: locked first (`locked`), as every transaction that changes a job's steps does, so it serialises with them
@@ -176,7 +197,7 @@ _HAND_OVER = Prepared(
 #: `claimed` claims and starts step `n` only if `finished` wrote, and the SELECT returns the job and its steps
 #: as the statement left them (the rows `_READ` returns), or nothing if it wrote nothing.
 #: What it writes is `_FINISH_VALUES` and what `finish_step`, `claim_attempt` and `start_attempt` do for a
-#: hand-over (the next step's ready time is the hand-over's, so its waiting time does not grow), in SQL: the
+#: hand-over (the next step is ready from the hand-over, so it books no waiting time), in SQL: the
 #: second implementation of those rules, held to the same rows by tests/scheduler/store/test_handover.py.
 def _at_once() -> Prepared:
     c = _steps.c
@@ -210,19 +231,7 @@ def _at_once() -> Prepared:
             c.status == S.PENDING.value,
             exists(select(finished.c.idx)),
         )
-        .values(
-            status=S.RUNNING.value,
-            attempt=c.attempt + 1,
-            error=None,
-            started_at=func.coalesce(c.started_at, now),
-            running_since=now,
-            ready_at=None,
-            worker=bindparam("worker"),
-            lease_until=bindparam("lease_until"),
-            fence=bindparam("nf"),
-            task_id=bindparam("nf"),
-            dispatches=c.dispatches + 1,
-        )
+        .values(_claimed_and_started(now))
         .returning(*c)
         .cte("claimed")
     )
@@ -266,20 +275,7 @@ def _dispatch_at_once() -> Prepared:
             c.idx == current.scalar_subquery(),
             c.status == S.PENDING.value,
         )
-        .values(
-            status=S.RUNNING.value,
-            attempt=c.attempt + 1,
-            error=None,
-            started_at=func.coalesce(c.started_at, now),
-            running_since=now,
-            waiting_s=c.waiting_s + func.coalesce(func.extract("epoch", now - c.ready_at), 0.0),
-            ready_at=None,
-            worker=bindparam("worker"),
-            lease_until=bindparam("lease_until"),
-            fence=bindparam("nf"),
-            task_id=bindparam("nf"),
-            dispatches=c.dispatches + 1,
-        )
+        .values(_claimed_and_started(now))
         .returning(*c)
         .cte("claimed")
     )
