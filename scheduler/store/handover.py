@@ -169,6 +169,17 @@ _HAND_OVER = Prepared(
 )
 
 
+def _seconds_since(now: Any, column: Any) -> Any:
+    """In SQL: the seconds from `column` to `now`, 0 if `column` is NULL - the time the Python rules book."""
+    return func.coalesce(func.extract("epoch", now - column), 0.0)
+
+
+def _step_columns(merged: Any) -> list[Any]:
+    """The step columns of the rows `_READ` returns (`step_` + each attribute's name), from `merged`: a job's
+    steps as a statement left them."""
+    return [merged.c[prop.columns[0].name].label("step_" + prop.key) for prop in STEP_PROPS]
+
+
 def _claimed_and_started(now: Any) -> dict[str, Any]:
     """What `claim_attempt` and then `start_attempt` write to a PENDING step at `now`, in SQL (parameters `nf`:
     the new token, `worker`, `lease_until`): RUNNING under the new token, one more attempt and dispatch, the time
@@ -180,7 +191,7 @@ def _claimed_and_started(now: Any) -> dict[str, Any]:
         "error": None,
         "started_at": func.coalesce(c.started_at, now),
         "running_since": now,
-        "waiting_s": c.waiting_s + func.coalesce(func.extract("epoch", now - c.ready_at), 0.0),
+        "waiting_s": c.waiting_s + _seconds_since(now, c.ready_at),
         "ready_at": None,
         "worker": bindparam("worker"),
         "lease_until": bindparam("lease_until"),
@@ -209,7 +220,6 @@ def _at_once() -> Prepared:
         .cte("locked")
     )
     waiting = select(c.idx).where(c.job_id == bindparam("j"), c.idx == bindparam("n"), c.status == S.PENDING.value)
-    elapsed = func.coalesce(func.extract("epoch", now - c.running_since), 0.0)
     finished = (
         update(_steps)
         .where(
@@ -219,7 +229,7 @@ def _at_once() -> Prepared:
             c.status == S.RUNNING.value,
             exists(waiting),
         )
-        .values({**_FINISH_VALUES, "duration_s": c.duration_s + elapsed})
+        .values({**_FINISH_VALUES, "duration_s": c.duration_s + _seconds_since(now, c.running_since)})
         .returning(*c)
         .cte("finished")
     )
@@ -237,9 +247,8 @@ def _at_once() -> Prepared:
     )
     others = select(*c).where(c.job_id == bindparam("j"), c.idx != bindparam("i"), c.idx != bindparam("n"))
     merged = union_all(others, select(*finished.c), select(*claimed.c)).subquery("merged")
-    step_columns = [merged.c[prop.columns[0].name].label("step_" + prop.key) for prop in STEP_PROPS]
     return Prepared(
-        select(*labelled(models.Job), models.Project.name.label("project_name"), *step_columns)
+        select(*labelled(models.Job), models.Project.name.label("project_name"), *_step_columns(merged))
         .join(models.Project, models.Project.id == models.Job.project_id)
         .join(merged, merged.c.job_id == models.Job.id)
         .where(models.Job.id == bindparam("j"), exists(select(claimed.c.idx)))
@@ -284,7 +293,7 @@ def _dispatch_at_once() -> Prepared:
         .where(jc.id == bindparam("j"), jc.status == S.PENDING.value, exists(select(claimed.c.idx)))
         .values(
             status=S.RUNNING.value,
-            waiting_s=jc.waiting_s + func.coalesce(func.extract("epoch", now - jc.pending_since), 0.0),
+            waiting_s=jc.waiting_s + _seconds_since(now, jc.pending_since),
             pending_since=None,
             running_since=now,
             started_at=func.coalesce(jc.started_at, now),
@@ -312,13 +321,12 @@ def _dispatch_at_once() -> Prepared:
     )
     others = select(*c).where(c.job_id == bindparam("j"), c.idx != select(claimed.c.idx).scalar_subquery())
     merged = union_all(others, select(*claimed.c)).subquery("merged")
-    step_columns = [merged.c[prop.columns[0].name].label("step_" + prop.key) for prop in STEP_PROPS]
     job_columns = [job.c[prop.columns[0].name].label(prop.key) for prop in models.Job.__mapper__.column_attrs]
     return Prepared(
         select(
             *job_columns,
             models.Project.name.label("project_name"),
-            *step_columns,
+            *_step_columns(merged),
             locked.c.pending_since.label("pending_before"),
         )
         .select_from(job)

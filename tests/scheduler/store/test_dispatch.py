@@ -32,9 +32,9 @@ def _job_rows_read(services: Services, statement: Prepared, params: dict[str, An
         from psycopg import RawCursor
 
         dbapi = conn.connection.dbapi_connection
-        cursor = RawCursor(dbapi)  # type: ignore[var-annotated, arg-type]
+        cursor = RawCursor(dbapi)
         cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + compiled.sql, statement._args(compiled, params))
-        plan = cursor.fetchone()[0][0]["Plan"]  # type: ignore[index]
+        plan = cursor.fetchone()[0][0]["Plan"]
         conn.rollback()
     return sum(
         int((node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) * node["Actual Loops"])
